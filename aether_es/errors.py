@@ -1,0 +1,35 @@
+"""The errors users see, worded as Aether words them: `aether: <kind>: <detail>`."""
+
+from __future__ import annotations
+
+
+class AetherError(Exception):
+    """Base of every error the engine returns on purpose."""
+
+    kind = ""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"aether: {self.kind}: {detail}" if self.kind else f"aether: {detail}")
+
+
+class ValidationError(AetherError):
+    """The document or call is invalid; nothing was written."""
+
+    kind = "validation error"
+
+
+class InvalidStateError(AetherError):
+    kind = "invalid state"
+
+
+class NotSupportedError(AetherError):
+    kind = "not supported"
+
+
+class NotFoundError(AetherError):
+    kind = "not found"
+
+
+class DocumentError(ValidationError):
+    """The input is not a well-formed document: bad JSON, or a value of the wrong type at a JSON path."""

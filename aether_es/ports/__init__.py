@@ -1,0 +1,1 @@
+"""The engine's ports: one `typing.Protocol` per pluggable concern."""

@@ -1,0 +1,68 @@
+"""Messages that cross process boundaries between the engine and workers.
+
+A task assignment is "fat": it carries everything a worker needs, so a worker never reads engine state.
+Reports flow back at least once; `attempt` lets the engine recognise a late or duplicated report.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class WireParameter(WireModel):
+    """A resolved parameter: name, type and a JSON value (absent when unresolved)."""
+
+    name: str
+    type: str = ""
+    value: Any = None
+
+
+class TaskAssignment(WireModel):
+    task_run_id: str = Field(alias="taskRunID")
+    workflow_run_id: str = Field(alias="workflowRunID")
+    task_name: str
+    template_name: str = ""
+    executor_type: str
+    attempt: int
+    inputs: list[WireParameter] = Field(default_factory=list)
+    timeout: str = ""
+    resources: dict[str, Any] | None = None
+    priority: int = 0
+    retry_count: int = 0
+
+
+class TaskResult(WireModel):
+    """An executor's result, Aether's ExecOutputs: 0 success, 1 suspended, 2 failed, 3 error, 4 timeout."""
+
+    code: int = 0
+    message: str = ""
+    parameters: list[WireParameter] = Field(default_factory=list)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+ReportKind = Literal["started", "completed", "task-timeout", "workflow-timeout"]
+
+
+class Report(WireModel):
+    """A fact reported to the engine by a worker or the timeout watcher."""
+
+    kind: ReportKind
+    run_id: str = Field(alias="runID")
+    task_run_id: str = Field(default="", alias="taskRunID")
+    attempt: int = 0
+    at: str = ""
+    worker_id: str = Field(default="", alias="workerID")
+    result: TaskResult | None = None
+
+    def dedup_key(self) -> str:
+        """Stable identity of this fact, used as the message id so retried publishes deduplicate."""
+        if self.kind == "workflow-timeout":
+            return f"{self.run_id}.workflow-timeout"
+        return f"{self.task_run_id}.{self.attempt}.{self.kind}"
