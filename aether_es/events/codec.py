@@ -1,0 +1,65 @@
+"""Encoding of commits to bytes and back (orjson), with upcasting of older event versions on the way in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from pydantic import Field, TypeAdapter
+
+from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent
+from aether_es.events.envelope import Commit, Envelope
+
+_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
+
+
+class CodecError(Exception):
+    """Bytes that are not a commit this version understands."""
+
+
+def encode_commit(commit: Commit) -> bytes:
+    return orjson.dumps(
+        {
+            "id": commit.commit_id,
+            "run": commit.run_id,
+            "events": [_encode_envelope(env) for env in commit.envelopes],
+        }
+    )
+
+
+def _encode_envelope(env: Envelope) -> dict[str, Any]:
+    body = env.event.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    body["type"] = env.event.type
+    return {
+        "id": env.event_id,
+        "v": env.version,
+        "time": env.time,
+        "actor": env.actor,
+        "cause": env.causation_id,
+        "data": body,
+    }
+
+
+def decode_commit(data: bytes) -> Commit:
+    try:
+        raw = orjson.loads(data)
+        run_id = raw["run"]
+        envelopes = tuple(_decode_envelope(run_id, item) for item in raw["events"])
+        return Commit(commit_id=raw["id"], run_id=run_id, envelopes=envelopes)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"undecodable commit: {exc}") from exc
+
+
+def _decode_envelope(run_id: str, item: dict[str, Any]) -> Envelope:
+    version = int(item.get("v", 1))
+    if version > SCHEMA_VERSION:
+        raise CodecError(f"event {item.get('id')} has schema version {version}, newer than {SCHEMA_VERSION}")
+    return Envelope(
+        event_id=item["id"],
+        run_id=run_id,
+        time=item.get("time", ""),
+        actor=item.get("actor", ""),
+        causation_id=item.get("cause", ""),
+        event=_EVENT.validate_python(item["data"]),
+        version=SCHEMA_VERSION,
+    )

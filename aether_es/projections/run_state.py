@@ -1,0 +1,354 @@
+"""The fold of a run's events into its WorkflowRun and TaskRun views.
+
+`apply` is the only place where events change state, used alike by live decisions, rehydration and replay,
+which is why replayed views equal live ones. Besides Aether's records the state keeps small derived indexes
+(children per scope, terminal counts, last child per name) so the decider never scans a whole scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_es.events import catalogue as ev
+from aether_es.events.envelope import Envelope
+from aether_es.events.values import Metrics, ResultOutputs
+from aether_es.model import phases as ph
+from aether_es.model.defaults import fill_defaults
+from aether_es.model.documents import Parameter, Workflow
+from aether_es.model.loading import load_workflow
+
+
+class ProjectionError(Exception):
+    """An event does not fit the state it is applied to: the history is not one this engine wrote."""
+
+
+@dataclass(slots=True)
+class ScopeIndex:
+    """The children of one container (or of the run's root), in creation order."""
+
+    children: list[str] = field(default_factory=list)
+    terminal: int = 0
+    created: dict[str, None] = field(default_factory=dict)
+    by_name: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_terminal(self) -> bool:
+        """Aether's allTerminal: an empty scope is never all terminal."""
+        return bool(self.children) and self.terminal == len(self.children)
+
+    @property
+    def active(self) -> int:
+        return len(self.children) - self.terminal
+
+
+@dataclass(slots=True)
+class TaskRunView:
+    id: str
+    workflow_run_id: str
+    parent_id: str
+    depth: int
+    scope: str
+    task_name: str
+    template_name: str
+    template_type: str
+    created_at: str
+    order: int
+    phase: str = ph.CREATED
+    message: str = ""
+    inputs: list[Parameter] | None = None
+    outputs: ResultOutputs | None = None
+    metrics: Metrics | None = None
+    retry_count: int = 0
+    deadline: str = ""
+    updated_at: str = ""
+    attempt: int = 0
+    started_attempt: int = 0
+    completed_attempt: int = 0
+    executor_type: str = ""
+    timeout: str = ""
+    kids: ScopeIndex = field(default_factory=ScopeIndex)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public TaskExecution record (Aether's field names)."""
+        return {
+            "runID": self.id,
+            "workflowRunID": self.workflow_run_id,
+            "parentRunID": self.parent_id,
+            "depth": self.depth,
+            "scope": self.scope,
+            "taskName": self.task_name,
+            "templateName": self.template_name,
+            "templateType": self.template_type,
+            "createdAt": self.created_at,
+            "status": self.phase,
+            "message": self.message,
+            "inputs": None if self.inputs is None else {"parameters": [p.dump() for p in self.inputs]},
+            "outputs": None if self.outputs is None else self.outputs.dump(),
+            "metrics": None if self.metrics is None else self.metrics.dump(),
+            "retryCount": self.retry_count,
+        }
+
+
+@dataclass(slots=True)
+class RunState:
+    run_id: str
+    document: dict[str, Any]
+    workflow: Workflow
+    created_at: str
+    cron_id: str = ""
+    phase: str = ph.CREATED
+    message: str = ""
+    outputs: ResultOutputs | None = None
+    metrics: Metrics | None = None
+    deadline: str = ""
+    updated_at: str = ""
+    tasks: dict[str, TaskRunView] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    root: ScopeIndex = field(default_factory=ScopeIndex)
+    events: int = 0
+    seq: int = 0
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Values derived from the document and history (not folded from events), kept to save recomputing."""
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ph.TERMINAL
+
+    def scope(self, parent_id: str) -> ScopeIndex:
+        return self.tasks[parent_id].kids if parent_id else self.root
+
+    def progress(self) -> str:
+        """Aether's `<terminal>/<total>` over every task run, "" when there are none."""
+        if not self.order:
+            return ""
+        done = sum(1 for tid in self.order if self.tasks[tid].phase in ph.TERMINAL)
+        return f"{done}/{len(self.order)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public WorkflowExecution record (Aether's field names) with every task run."""
+        return {
+            "runID": self.run_id,
+            "name": self.workflow.metadata.name,
+            "namespace": self.workflow.metadata.namespace,
+            "cronWorkflowID": self.cron_id,
+            "status": self.phase,
+            "message": self.message,
+            "outputs": None if self.outputs is None else self.outputs.dump(),
+            "metrics": None if self.metrics is None else self.metrics.dump(),
+            "createdAt": self.created_at,
+            "progress": self.progress(),
+            "tasks": [self.tasks[tid].to_dict() for tid in self.order],
+        }
+
+
+def start(envelope: Envelope) -> RunState:
+    """The state a run's first event creates."""
+    event = envelope.event
+    if not isinstance(event, ev.RunSubmitted):
+        raise ProjectionError(f"run {envelope.run_id} starts with {event.type}, not RunSubmitted")
+    state = RunState(
+        run_id=envelope.run_id,
+        document=event.workflow,
+        workflow=fill_defaults(load_workflow(event.workflow)),
+        created_at=event.created_at,
+        cron_id=event.cron_id,
+        deadline=event.deadline,
+        updated_at=envelope.time,
+    )
+    state.events = 1
+    return state
+
+
+def fold(envelopes: list[Envelope]) -> RunState:
+    """Rebuild a run from its whole history."""
+    state = start(envelopes[0])
+    for env in envelopes[1:]:
+        apply(state, env)
+    return state
+
+
+def apply(state: RunState, envelope: Envelope) -> None:
+    """Fold one event into the state."""
+    event = envelope.event
+    handler = _HANDLERS.get(type(event))
+    if handler is None:
+        raise ProjectionError(f"event {event.type} cannot follow the start of run {state.run_id}")
+    handler(state, event, envelope.time)
+    state.events += 1
+    state.updated_at = envelope.time
+
+
+def _task(state: RunState, task_id: str) -> TaskRunView:
+    try:
+        return state.tasks[task_id]
+    except KeyError:
+        raise ProjectionError(f"run {state.run_id} has no task run {task_id}") from None
+
+
+def _set_phase(state: RunState, task: TaskRunView, phase: str, time: str) -> None:
+    """Change a task's phase and keep its scope's terminal count and Created set in step."""
+    old = task.phase
+    task.phase = phase
+    task.updated_at = time
+    scope = state.scope(task.parent_id)
+    was_terminal, is_terminal = old in ph.TERMINAL, phase in ph.TERMINAL
+    if was_terminal != is_terminal:
+        scope.terminal += 1 if is_terminal else -1
+    if phase == ph.CREATED:
+        scope.created[task.id] = None
+    elif old == ph.CREATED:
+        scope.created.pop(task.id, None)
+
+
+def _run_ready(state: RunState, event: ev.RunReady, time: str) -> None:
+    state.phase = ph.READY
+
+
+def _run_started(state: RunState, event: ev.RunStarted, time: str) -> None:
+    state.phase = ph.RUNNING
+    state.metrics = Metrics(started_at=event.started_at)
+
+
+def _run_finished(state: RunState, event: ev.RunFinished, time: str) -> None:
+    state.phase, state.message = event.phase, event.message
+    state.outputs, state.metrics = event.outputs, event.metrics
+
+
+def _run_stopped(state: RunState, event: ev.RunCancelled | ev.RunTimedOut | ev.RunErrored, time: str) -> None:
+    state.phase = {
+        "RunCancelled": ph.CANCELLED,
+        "RunTimedOut": ph.TIMEOUT,
+        "RunErrored": ph.ERROR,
+    }[event.type]
+    state.message = event.message
+    started = state.metrics.started_at if state.metrics else None
+    state.metrics = Metrics(started_at=started, finished_at=event.finished_at)
+
+
+def _task_created(state: RunState, event: ev.TaskCreated, time: str) -> None:
+    if event.task_id in state.tasks:
+        raise ProjectionError(f"task run {event.task_id} created twice")
+    task = TaskRunView(
+        id=event.task_id,
+        workflow_run_id=state.run_id,
+        parent_id=event.parent_id,
+        depth=event.depth,
+        scope=event.scope,
+        task_name=event.task_name,
+        template_name=event.template_name,
+        template_type=event.template_type,
+        created_at=event.created_at,
+        order=len(state.order),
+        phase=event.phase,
+        message=event.message,
+        inputs=event.inputs,
+        updated_at=time,
+    )
+    scope = state.scope(event.parent_id)
+    state.tasks[task.id] = task
+    state.order.append(task.id)
+    scope.children.append(task.id)
+    scope.by_name[task.task_name] = task.id
+    if task.phase in ph.TERMINAL:
+        scope.terminal += 1
+    elif task.phase == ph.CREATED:
+        scope.created[task.id] = None
+
+
+def _inputs_bound(state: RunState, event: ev.TaskInputsBound, time: str) -> None:
+    _task(state, event.task_id).inputs = event.inputs
+
+
+def _dispatched(state: RunState, event: ev.TaskDispatched, time: str) -> None:
+    task = _task(state, event.task_id)
+    if event.inputs is not None:
+        task.inputs = event.inputs
+    task.attempt = event.attempt
+    task.executor_type = event.executor_type
+    task.timeout = event.timeout
+    task.deadline = event.deadline
+    _set_phase(state, task, ph.READY, time)
+
+
+def _ready(state: RunState, event: ev.TaskReady, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = ""
+    _set_phase(state, task, ph.READY, time)
+
+
+def _started(state: RunState, event: ev.TaskStarted, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = ""
+    task.metrics = Metrics(started_at=event.started_at)
+    task.started_attempt = max(task.started_attempt, event.attempt)
+    _set_phase(state, task, ph.RUNNING, time)
+
+
+def _start_recorded(state: RunState, event: ev.TaskStartRecorded, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.started_attempt = max(task.started_attempt, event.attempt)
+
+
+def _suspended(state: RunState, event: ev.TaskSuspended, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = event.message
+    task.outputs = event.outputs
+    task.completed_attempt = event.attempt
+    _set_phase(state, task, ph.SUSPENDED, time)
+
+
+def _resumed(state: RunState, event: ev.TaskResumed, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.inputs = event.inputs
+    task.attempt = event.attempt
+    task.updated_at = time
+
+
+def _retried(state: RunState, event: ev.TaskRetried, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.retry_count = event.retry_count
+    task.completed_attempt = event.attempt
+    task.message = ""
+    _set_phase(state, task, ph.CREATED, time)
+
+
+def _finished(state: RunState, event: ev.TaskFinished, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = event.message
+    task.outputs = event.outputs
+    if event.metrics is not None:
+        task.metrics = event.metrics
+    if event.attempt:
+        task.completed_attempt = event.attempt
+    _set_phase(state, task, event.phase, time)
+
+
+def _stopped(state: RunState, event: ev.TaskCancelled | ev.TaskTimedOut | ev.TaskErrored, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = event.message
+    phase = {"TaskCancelled": ph.CANCELLED, "TaskTimedOut": ph.TIMEOUT, "TaskErrored": ph.ERROR}[event.type]
+    _set_phase(state, task, phase, time)
+
+
+_HANDLERS: dict[type, Any] = {
+    ev.RunReady: _run_ready,
+    ev.RunStarted: _run_started,
+    ev.RunFinished: _run_finished,
+    ev.RunCancelled: _run_stopped,
+    ev.RunTimedOut: _run_stopped,
+    ev.RunErrored: _run_stopped,
+    ev.TaskCreated: _task_created,
+    ev.TaskInputsBound: _inputs_bound,
+    ev.TaskDispatched: _dispatched,
+    ev.TaskReady: _ready,
+    ev.TaskStarted: _started,
+    ev.TaskStartRecorded: _start_recorded,
+    ev.TaskSuspended: _suspended,
+    ev.TaskResumed: _resumed,
+    ev.TaskRetried: _retried,
+    ev.TaskFinished: _finished,
+    ev.TaskCancelled: _stopped,
+    ev.TaskTimedOut: _stopped,
+    ev.TaskErrored: _stopped,
+}
