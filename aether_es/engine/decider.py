@@ -1,0 +1,377 @@
+"""The decider: (run state, trigger) -> events and effects, with no I/O.
+
+`handle` applies one trigger to a Decision; the runtime may handle several triggers of one run in the same
+Decision and commit all their events as one message. Every handler is idempotent: a duplicated, late or
+reordered report finds the state already past it and emits nothing.
+"""
+
+from __future__ import annotations
+
+from aether_es.engine import hooks, scheduler
+from aether_es.engine.binding import merge_parameters
+from aether_es.engine.decision import BudgetExhausted, Decision
+from aether_es.engine.effects import CancelTasks, ClearDeadlines, DispatchTask, Effect, SetDeadline
+from aether_es.engine.env import Env, TaskVars
+from aether_es.engine.outcomes import (
+    evaluate_phase_conditions,
+    finish_metrics,
+    merge_with_declaration,
+    result_env,
+)
+from aether_es.engine.triggers import (
+    Cancel,
+    Completed,
+    Continue,
+    Resume,
+    Started,
+    Submit,
+    TaskTimeout,
+    Trigger,
+    WorkflowTimeout,
+)
+from aether_es.errors import AetherError, InvalidStateError, NotFoundError
+from aether_es.events import catalogue as ev
+from aether_es.events.values import ResultOutputs
+from aether_es.model import phases as ph
+from aether_es.model.clock import add_seconds
+from aether_es.model.defaults import fill_defaults
+from aether_es.model.documents import Artifact, Outputs, Parameter, PhaseConditions
+from aether_es.model.durations import parse_duration
+from aether_es.model.loading import load_workflow
+from aether_es.model.validation import validate_workflow
+from aether_es.ports.deadlines import Deadline
+from aether_es.ports.evaluator import ExpressionError
+from aether_es.ports.wire import TaskResult
+from aether_es.projections.run_state import RunState, TaskRunView
+
+TIMEOUT_MESSAGE = "task deadline exceeded (watchdog)"
+CANCEL_MESSAGE = "cancelled by user"
+
+
+def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | None:
+    """Apply one trigger. Returns the error a caller should see (the decision stays usable)."""
+    decision.begin(trigger, run_id)
+    try:
+        if isinstance(trigger, Submit):
+            _submit(decision, trigger)
+        elif not decision.has_state:
+            return NotFoundError(f'workflow run "{run_id}" not found')
+        elif isinstance(trigger, Started):
+            _started(decision, trigger)
+        elif isinstance(trigger, Completed):
+            _completed(decision, trigger)
+        elif isinstance(trigger, TaskTimeout):
+            _task_timeout(decision, trigger)
+        elif isinstance(trigger, WorkflowTimeout):
+            _workflow_timeout(decision)
+        elif isinstance(trigger, Resume):
+            _resume(decision, trigger)
+        elif isinstance(trigger, Cancel):
+            _cancel(decision)
+        elif isinstance(trigger, Continue):
+            _continue(decision, trigger)
+    except BudgetExhausted as exhausted:
+        decision.resume_points.append(exhausted.scope)
+    except AetherError as exc:
+        return exc
+    return None
+
+
+def _submit(decision: Decision, trigger: Submit) -> None:
+    workflow = fill_defaults(load_workflow(trigger.document))
+    validate_workflow(workflow)
+    seconds = parse_duration(workflow.spec.timeout)
+    deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
+    decision.emit(
+        ev.RunSubmitted(
+            workflow=trigger.document, created_at=decision.now, deadline=deadline, cron_id=trigger.cron_id
+        )
+    )
+    entry = workflow.spec.template(workflow.spec.entrypoint)
+    assert entry is not None, "validation guarantees the entry template"
+    decision.emit(
+        ev.TaskCreated(
+            task_id=decision.new_task_id(),
+            task_name=entry.name,
+            template_name=entry.name,
+            template_type=entry.type,
+            created_at=decision.now,
+        )
+    )
+    if deadline:
+        decision.effect(SetDeadline(Deadline(run_id=decision.state.run_id, at=deadline)))
+    scheduler.advance(decision, "")
+
+
+def _current(decision: Decision, task_id: str, attempt: int, reported: bool = True) -> TaskRunView | None:
+    """The leaf a report is about, if it is for the leaf's current attempt and, for worker reports, that
+    attempt's result is not yet recorded (a suspended attempt's result is, yet its deadline still runs)."""
+    state = decision.state
+    if state.terminal:
+        return None
+    task = state.tasks.get(task_id)
+    if task is None or task.template_type != "task" or attempt != task.attempt:
+        return None
+    if reported and attempt <= task.completed_attempt:
+        return None
+    return task
+
+
+def _started(decision: Decision, trigger: Started) -> None:
+    task = _current(decision, trigger.task_id, trigger.attempt)
+    if task is None or trigger.attempt <= task.started_attempt:
+        return
+    _start(decision, task, trigger.at)
+
+
+def _start(decision: Decision, task: TaskRunView, at: str) -> None:
+    if task.phase == ph.READY:
+        decision.emit(ev.TaskStarted(task_id=task.id, attempt=task.attempt, started_at=at))
+    elif task.phase == ph.SUSPENDED:
+        decision.emit(ev.TaskStartRecorded(task_id=task.id, attempt=task.attempt))
+    else:
+        return
+    if scheduler.mark_ancestors_running(decision, task, at):
+        hooks.workflow_hooks(decision, ph.RUNNING)
+    hooks.task_hooks(decision, task, key="onStart")
+
+
+def _completed(decision: Decision, trigger: Completed) -> None:
+    task = _current(decision, trigger.task_id, trigger.attempt)
+    if task is None:
+        return
+    if task.phase == ph.READY:
+        _start(decision, task, trigger.at)
+    if task.phase not in (ph.RUNNING, ph.SUSPENDED):
+        return
+    _finish_leaf(decision, task, trigger.result, trigger.at)
+
+
+def _phase_conditions(decision: Decision, task: TaskRunView) -> PhaseConditions | None:
+    tpl = decision.template(task.template_name)
+    if tpl is not None and tpl.task is not None:
+        return tpl.task.phase_conditions
+    node = decision.node(decision.parent(task), task.task_name)
+    return node.phase_conditions if node is not None else None
+
+
+def _declared_outputs(decision: Decision, task: TaskRunView) -> Outputs | None:
+    definition = scheduler.definition(decision, task)
+    return definition.outputs if definition is not None else None
+
+
+def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: str) -> None:
+    raw = ResultOutputs(
+        code=result.code,
+        message=result.message,
+        parameters=[Parameter(name=p.name, type=p.type, value=p.value) for p in result.parameters],
+        artifacts=[Artifact.model_validate(a, strict=False) for a in result.artifacts],
+    )
+    base = ph.code_to_phase(result.code)
+    phase = evaluate_phase_conditions(
+        _phase_conditions(decision, task),
+        base,
+        result_env(raw, base),
+        decision.context.evaluator,
+        decision.warn,
+        "evalPhaseConditions",
+    )
+    if phase == ph.SUSPENDED:
+        accumulated = merge_parameters(task.outputs.parameters if task.outputs else None, raw.parameters)
+        decision.emit(
+            ev.TaskSuspended(
+                task_id=task.id,
+                attempt=task.attempt,
+                message=result.message,
+                outputs=ResultOutputs(phase=ph.SUSPENDED, parameters=accumulated),
+            )
+        )
+        hooks.task_hooks(decision, task, ph.SUSPENDED)
+        return
+    if _should_retry(decision, task, phase):
+        decision.emit(
+            ev.TaskRetried(
+                task_id=task.id,
+                attempt=task.attempt,
+                retry_count=task.retry_count + 1,
+                failed_phase=phase,
+                failed_message=result.message,
+            )
+        )
+        scheduler.dispatch_leaf(decision, task)
+        return
+    metrics = finish_metrics(task.metrics, at or decision.now, task.retry_count)
+    outputs = merge_with_declaration(
+        raw.model_copy(update={"phase": phase, "metrics": metrics}), _declared_outputs(decision, task)
+    )
+    decision.emit(
+        ev.TaskFinished(
+            task_id=task.id,
+            attempt=task.attempt,
+            phase=phase,
+            message=result.message,
+            outputs=outputs,
+            metrics=metrics,
+        )
+    )
+    if task.deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+    hooks.task_hooks(decision, task, phase)
+    scheduler.advance(decision, task.parent_id)
+
+
+def _should_retry(decision: Decision, task: TaskRunView, phase: str) -> bool:
+    """Only DAG nodes carry a retry policy; without an expression only Error and Timeout are retried."""
+    node = decision.node(decision.parent(task), task.task_name)
+    policy = node.retry if node is not None else None
+    if policy is None or policy.limit <= 0 or phase in (ph.SUCCEEDED, ph.SKIPPED):
+        return False
+    if task.retry_count >= policy.limit:
+        return False
+    if not policy.expression:
+        return phase in (ph.ERROR, ph.TIMEOUT)
+    evaluator = decision.context.evaluator
+    if evaluator is None:
+        return False
+    env = Env(TaskVars(lambda name: task if name == task.task_name else None, (task.task_name, phase)))
+    try:
+        result = evaluator.evaluate(policy.expression, env)
+    except ExpressionError as exc:
+        decision.warn("onTaskCompleted.retryExpression", str(exc))
+        return False
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, str):
+        return result == "true"
+    decision.warn("onTaskCompleted.retryExpression", f"returned {type(result).__name__}, not a boolean")
+    return False
+
+
+def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
+    """A passed task deadline ends the attempt as Timeout, even if no worker ever started it."""
+    task = _current(decision, trigger.task_id, trigger.attempt, reported=False)
+    if task is None or task.phase not in (ph.READY, ph.RUNNING, ph.SUSPENDED):
+        return
+    decision.effect(CancelTasks((task.id,)))
+    _finish_leaf(decision, task, TaskResult(code=4, message=TIMEOUT_MESSAGE), trigger.at)
+
+
+def _open_leaves(state: RunState, victims: list[TaskRunView]) -> tuple[str, ...]:
+    return tuple(
+        t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED)
+    )
+
+
+def _deadline_keys(state: RunState, tasks: list[TaskRunView]) -> tuple[str, ...]:
+    keys = [f"task.{t.id}" for t in tasks if t.deadline]
+    if state.deadline:
+        keys.append(f"run.{state.run_id}")
+    return tuple(keys)
+
+
+def _workflow_timeout(decision: Decision) -> None:
+    state = decision.state
+    if state.terminal:
+        return
+    victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
+    leaves = _open_leaves(state, victims)
+    for task in victims:
+        decision.emit(ev.TaskTimedOut(task_id=task.id, message="workflow deadline exceeded (watchdog)"))
+    decision.emit(ev.RunTimedOut(message="workflow deadline exceeded", finished_at=decision.now))
+    if leaves:
+        decision.effect(CancelTasks(leaves))
+    decision.effect(ClearDeadlines(_deadline_keys(state, victims)))
+    hooks.workflow_hooks(decision, ph.TIMEOUT)
+
+
+def _resume(decision: Decision, trigger: Resume) -> None:
+    state = decision.state
+    task = state.tasks.get(trigger.task_id)
+    if task is None:
+        raise InvalidStateError(f'task "{trigger.task_id}" does not belong to workflow "{state.run_id}"')
+    if task.phase != ph.SUSPENDED or state.terminal:
+        return
+    payload = [Parameter(name=key, value=value) for key, value in trigger.payload.items()]
+    decision.emit(
+        ev.TaskResumed(
+            task_id=task.id,
+            attempt=task.attempt + 1,
+            inputs=merge_parameters(task.inputs, payload),
+            payload_keys=list(trigger.payload),
+        )
+    )
+    decision.effect(scheduler.dispatch_effect(decision, task))
+    if task.deadline:
+        # The original deadline still applies; it now guards the resumed attempt.
+        decision.effect(
+            SetDeadline(
+                Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt)
+            )
+        )
+    hooks.task_hooks(decision, task, key="onResume")
+
+
+def _cancel(decision: Decision) -> None:
+    state = decision.state
+    if state.terminal:
+        raise InvalidStateError(f'workflow "{state.run_id}" already in terminal state {state.phase}')
+    victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
+    leaves = _open_leaves(state, victims)
+    for task in victims:
+        decision.emit(ev.TaskCancelled(task_id=task.id, message=CANCEL_MESSAGE))
+    decision.emit(ev.RunCancelled(message=CANCEL_MESSAGE, finished_at=decision.now))
+    if leaves:
+        decision.effect(CancelTasks(leaves))
+    decision.effect(ClearDeadlines(_deadline_keys(state, victims)))
+    for task in victims:
+        hooks.task_hooks(decision, task, ph.CANCELLED)
+    hooks.workflow_hooks(decision, ph.CANCELLED)
+
+
+def _continue(decision: Decision, trigger: Continue) -> None:
+    """Advance the scopes a budget-limited decision left (and their ancestors), or every open container."""
+    state = decision.state
+    if trigger.scopes is None:
+        scopes = [i for i in reversed(state.order) if state.tasks[i].template_type != "task"] + [""]
+    else:
+        scopes = []
+        for scope in trigger.scopes:
+            while scope:
+                scopes.append(scope)
+                scope = state.tasks[scope].parent_id if scope in state.tasks else ""
+            scopes.append("")
+    seen: set[str] = set()
+    for scope in scopes:
+        if scope in seen or state.terminal:
+            continue
+        seen.add(scope)
+        if scope and state.tasks[scope].phase in ph.TERMINAL:
+            continue
+        scheduler.advance(decision, scope)
+
+
+def pending_effects(decision: Decision) -> list[Effect]:
+    """What a rehydrated run still needs from the outside world: assignments in flight and deadlines."""
+    state = decision.state
+    effects: list[Effect] = []
+    if state.terminal:
+        return effects
+    if state.deadline:
+        effects.append(SetDeadline(Deadline(run_id=state.run_id, at=state.deadline)))
+    for task_id in state.order:
+        task = state.tasks[task_id]
+        if task.template_type != "task" or task.phase in ph.TERMINAL:
+            continue
+        awaiting = task.phase == ph.READY or (
+            task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt
+        )
+        if awaiting:
+            dispatch: DispatchTask = scheduler.dispatch_effect(decision, task)
+            effects.append(dispatch)
+        if task.deadline and task.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED):
+            effects.append(
+                SetDeadline(
+                    Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt)
+                )
+            )
+    return effects

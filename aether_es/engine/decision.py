@@ -1,0 +1,146 @@
+"""A decision in progress: the run state it changes, the events it emits and the effects it asks for.
+
+Every event is folded into the state the moment it is emitted, with the same `apply` replay uses, so the
+scheduling code always reads the state its own earlier steps produced. The decision does no I/O: the
+runtime commits `envelopes` as one message and only then carries out `effects`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_es.engine.effects import Effect, ReportError
+from aether_es.engine.triggers import Trigger
+from aether_es.events.catalogue import Event
+from aether_es.events.envelope import Envelope
+from aether_es.model.documents import Dag, Loop, Task, Template, Workflow
+from aether_es.ports.error_sink import ErrorReport, Severity
+from aether_es.ports.evaluator import Evaluator
+from aether_es.projections.run_state import RunState, TaskRunView, apply, start
+
+
+@dataclass(frozen=True, slots=True)
+class DecideContext:
+    """What a decision may consult besides the run: pure functions and data, never I/O."""
+
+    evaluator: Evaluator | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    secrets: bool = False
+    budget: int = 1000
+    """Events one decision may emit before it stops and leaves the rest to a continuation."""
+
+
+class BudgetExhausted(Exception):
+    """The decision has emitted its share; `scope` is where scheduling should carry on."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+class Decision:
+    def __init__(self, state: RunState | None, context: DecideContext) -> None:
+        self._state = state
+        self.context = context
+        self.envelopes: list[Envelope] = []
+        self.effects: list[Effect] = []
+        self.resume_points: list[str] = []
+        self.trigger: Trigger | None = None
+        self.now = ""
+        self._run_id = state.run_id if state is not None else ""
+
+    @property
+    def state(self) -> RunState:
+        assert self._state is not None, "the run has not been submitted"
+        return self._state
+
+    @property
+    def has_state(self) -> bool:
+        return self._state is not None
+
+    @property
+    def workflow(self) -> Workflow:
+        return self.state.workflow
+
+    def begin(self, trigger: Trigger, run_id: str) -> None:
+        self.trigger = trigger
+        self.now = trigger.at
+        self._run_id = run_id
+
+    def emit(self, event: Event) -> None:
+        assert self.trigger is not None
+        number = (self._state.events if self._state is not None else 0) + 1
+        envelope = Envelope(
+            event_id=f"{self._run_id}:{number}",
+            run_id=self._run_id,
+            time=self.now,
+            actor=self.trigger.actor,
+            causation_id=self.trigger.cause,
+            event=event,  # type: ignore[arg-type]
+        )
+        if self._state is None:
+            self._state = start(envelope)
+        else:
+            apply(self._state, envelope)
+        self.envelopes.append(envelope)
+
+    def effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def over_budget(self) -> bool:
+        return len(self.envelopes) >= self.context.budget
+
+    def check_budget(self, scope: str) -> None:
+        if self.over_budget():
+            raise BudgetExhausted(scope)
+
+    def report(
+        self, operation: str, message: str, severity: Severity = Severity.WARNING, task_id: str = ""
+    ) -> None:
+        self.effect(
+            ReportError(
+                ErrorReport(
+                    operation=operation,
+                    message=message,
+                    severity=severity,
+                    workflow_run_id=self._run_id,
+                    task_run_id=task_id,
+                )
+            )
+        )
+
+    def warn(self, operation: str, message: str) -> None:
+        self.report(operation, message)
+
+    # --- document lookups ----------------------------------------------------------------------------
+
+    def template(self, name: str) -> Template | None:
+        return self.workflow.spec.template(name) if name else None
+
+    def dag_of(self, container: TaskRunView) -> Dag | None:
+        tpl = self.template(container.template_name)
+        return tpl.dag if tpl is not None else None
+
+    def loop_of(self, container: TaskRunView) -> Loop | None:
+        tpl = self.template(container.template_name)
+        return tpl.loop if tpl is not None else None
+
+    def node(self, parent: TaskRunView | None, name: str) -> Task | None:
+        """The DAG node called `name` in the parent container's DAG, if the parent is a DAG."""
+        if parent is None or parent.template_type != "dag":
+            return None
+        dag = self.dag_of(parent)
+        if dag is None:
+            return None
+        for node in dag.tasks:
+            if node.name == name:
+                return node
+        return None
+
+    def parent(self, task: TaskRunView) -> TaskRunView | None:
+        return self.state.tasks.get(task.parent_id) if task.parent_id else None
+
+    def new_task_id(self) -> str:
+        return f"{self._run_id}-{len(self.state.order) + 1}"

@@ -1,0 +1,219 @@
+"""The loop controller: item expansion, iteration creation, concurrency refill and do-while repetition.
+
+Expanded items are memoised per loop on the run state, so refilling a 100,000-item loop never re-expands
+the list; the memo is derived from recorded state and rebuilt on demand after a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from aether_es.engine import scheduler
+from aether_es.engine.binding import interpolate, single_placeholder
+from aether_es.engine.decision import Decision
+from aether_es.engine.env import Env, TaskVars, parameters_map
+from aether_es.engine.outcomes import empty_aggregate, finish_metrics
+from aether_es.events import catalogue as ev
+from aether_es.model import phases as ph
+from aether_es.model.documents import Loop, Parameter, Template
+from aether_es.ports.error_sink import Severity
+from aether_es.ports.evaluator import ExpressionError
+from aether_es.projections.run_state import TaskRunView
+
+
+class LoopExpansionError(Exception):
+    """The loop's items could not be produced; the message says why."""
+
+
+def _go_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "float64"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return type(value).__name__
+
+
+def expand(decision: Decision, task: TaskRunView, loop: Loop) -> list[dict[str, Any]]:
+    """Each iteration's parameters: object items' own fields or `loop_iter.item`, plus `loop_iter.index`."""
+    memo = decision.state.memo.setdefault("loop_items", {})
+    if task.id in memo:
+        cached: list[dict[str, Any]] = memo[task.id]
+        return cached
+    if loop.items:
+        raw: list[Any] = loop.items
+    else:
+        raw = _items_from(decision, task, loop.items_from)
+    if loop.max_iterations > 0:
+        raw = raw[: loop.max_iterations]
+    items: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        params: dict[str, Any] = dict(item) if isinstance(item, dict) else {"loop_iter.item": item}
+        params["loop_iter.index"] = index
+        items.append(params)
+    memo[task.id] = items
+    return items
+
+
+def _items_from(decision: Decision, task: TaskRunView, source: str) -> list[Any]:
+    env = Env(
+        decision.context.vars,
+        scheduler.workflow_args(decision),
+        parameters_map("inputs.parameters.", task.inputs),
+        scheduler.scope_vars(decision, decision.state.scope(task.parent_id)),
+    )
+    key = single_placeholder(source)
+    if key is not None and key in env:
+        value = env[key]
+    else:
+        evaluator = decision.context.evaluator
+        if evaluator is None:
+            raise LoopExpansionError("itemsFrom requires an ExprEvaluator but none is configured")
+        try:
+            value = evaluator.evaluate(source, env)
+        except ExpressionError as exc:
+            raise LoopExpansionError(f"itemsFrom {source!r}: {exc}") from exc
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, list):
+            raise LoopExpansionError(f'itemsFrom "{source}" returned non-array string')
+        return decoded
+    raise LoopExpansionError(f'itemsFrom "{source}" returned non-array type: {_go_type(value)}')
+
+
+def start(decision: Decision, task: TaskRunView) -> None:
+    """Begin a loop whose inputs are bound: first iteration(s), or an immediate finish when it has none."""
+    loop = decision.loop_of(task)
+    body = decision.template(loop.body) if loop is not None else None
+    if loop is None or body is None:
+        scheduler.fail_run(decision, task, f'loop "{task.template_name}" has no body template')
+        return
+    if loop.repeat_condition:
+        _create_iteration(decision, task, loop, body, 0, None)
+        scheduler.advance(decision, task.id, stop=task.parent_id)
+        return
+    try:
+        items = expand(decision, task, loop)
+    except LoopExpansionError as exc:
+        message = f'expand loop "{loop.name}": {exc}'
+        decision.report("startLoopController.expandLoop", message, Severity.ERROR, task.id)
+        decision.emit(
+            ev.TaskFinished(
+                task_id=task.id, phase=ph.ERROR, message=message, metrics=finish_metrics(None, decision.now)
+            )
+        )
+        return
+    if not items:
+        decision.emit(
+            ev.TaskFinished(
+                task_id=task.id,
+                phase=ph.SUCCEEDED,
+                message="loop had no iterations",
+                outputs=empty_aggregate(loop.aggregate, loop.outputs),
+                metrics=finish_metrics(None, decision.now),
+            )
+        )
+        return
+    scheduler.advance(decision, task.id, stop=task.parent_id)
+
+
+def spawn_next(decision: Decision, task: TaskRunView) -> bool:
+    """Create the next iterations an items loop has room for; True when any were created."""
+    loop = decision.loop_of(task)
+    if loop is None or loop.repeat_condition:
+        return False
+    body = decision.template(loop.body)
+    if body is None:
+        return False
+    try:
+        items = expand(decision, task, loop)
+    except LoopExpansionError as exc:
+        decision.report("trySpawnNextIterations", str(exc), Severity.ERROR, task.id)
+        return False
+    created = len(task.kids.children)
+    total = len(items)
+    if created >= total:
+        return False
+    limit = loop.concurrency if loop.concurrency > 0 else total
+    room = min(limit - task.kids.active, total - created)
+    for index in range(created, created + max(0, room)):
+        decision.check_budget(task.id)
+        _create_iteration(decision, task, loop, body, index, items[index])
+    return room > 0
+
+
+def advance_repeat(decision: Decision, task: TaskRunView) -> bool:
+    """Do-while: after the last iteration finished, run another while `repeatCondition` holds."""
+    loop = decision.loop_of(task)
+    evaluator = decision.context.evaluator
+    if loop is None or not loop.repeat_condition or evaluator is None:
+        return False
+    following = len(task.kids.children)
+    if loop.max_iterations > 0 and following >= loop.max_iterations:
+        return False
+    body = decision.template(loop.body)
+    if body is None or not task.kids.children:
+        return False
+    last = decision.state.tasks[task.kids.children[-1]]
+    env = Env(
+        {"loop_iter.index": following - 1}, TaskVars(lambda name: last if name == last.task_name else None)
+    )
+    try:
+        result = evaluator.evaluate(loop.repeat_condition, env)
+    except ExpressionError as exc:
+        scheduler.mark_run_error(decision, f'repeatCondition of loop "{loop.name}": {exc}')
+        return False
+    if isinstance(result, str):
+        result = result == "true"
+    if not isinstance(result, bool):
+        scheduler.mark_run_error(
+            decision, f'repeatCondition of loop "{loop.name}" returned {type(result).__name__}, not a boolean'
+        )
+        return False
+    if not result:
+        return False
+    _create_iteration(decision, task, loop, body, following, None)
+    return True
+
+
+def _create_iteration(
+    decision: Decision,
+    task: TaskRunView,
+    loop: Loop,
+    body: Template,
+    index: int,
+    params: dict[str, Any] | None,
+) -> None:
+    inputs: list[Parameter] | None = None
+    if params is not None:
+        iteration_env = dict(params)
+        if "loop_iter.item" in params:
+            iteration_env["iterator.item"] = params["loop_iter.item"]
+        iteration_env["iterator.index"] = params["loop_iter.index"]
+        inputs = [Parameter(name=name, value=value) for name, value in params.items()]
+        for arg in loop.arguments.parameters if loop.arguments is not None else ():
+            value = interpolate(arg.value, iteration_env) if isinstance(arg.value, str) else arg.value
+            inputs.append(Parameter(name=arg.name, type=arg.type, value=value))
+    decision.emit(
+        ev.TaskCreated(
+            task_id=decision.new_task_id(),
+            parent_id=task.id,
+            depth=task.depth + 1,
+            scope=f"{task.task_name}.loop[{index}]/",
+            task_name=body.name,
+            template_name=body.name,
+            template_type=body.type,
+            created_at=decision.now,
+            inputs=inputs,
+        )
+    )

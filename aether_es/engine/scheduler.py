@@ -1,0 +1,493 @@
+"""Scope scheduling: Aether's advanceScope on the in-memory run state.
+
+A scope is the set of children of one container (or the run's root). Advancing a scope activates its Created
+children, discovers DAG nodes that became ready, refills loops, and finalizes the container when everything
+in it is terminal, then carries on with the container's own scope. Each step reads the state produced by the
+events emitted before it, so the loop converges exactly as Aether's store-backed loop does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from aether_es.engine import hooks, loops
+from aether_es.engine.binding import BindingError, SecretRef, bind, resolve_value_from
+from aether_es.engine.decision import Decision
+from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
+from aether_es.engine.env import Env, TaskVars, param_value, parameters_map
+from aether_es.engine.outcomes import (
+    aggregate_iterations,
+    aggregate_phase,
+    evaluate_phase_conditions,
+    finish_metrics,
+    tolerated,
+)
+from aether_es.events import catalogue as ev
+from aether_es.events.values import ResultOutputs
+from aether_es.model import phases as ph
+from aether_es.model.clock import add_seconds
+from aether_es.model.documents import ContinueOn, Dag, Parameter, Task
+from aether_es.model.durations import parse_duration
+from aether_es.ports.deadlines import Deadline
+from aether_es.ports.error_sink import Severity
+from aether_es.ports.evaluator import ExpressionError
+from aether_es.ports.wire import TaskAssignment, WireParameter
+from aether_es.projections.run_state import ScopeIndex, TaskRunView
+
+# --- envs ----------------------------------------------------------------------------------------------
+
+
+def workflow_args(decision: Decision) -> dict[str, object]:
+    memo = decision.state.memo
+    if "workflow_args" not in memo:
+        args = decision.workflow.spec.arguments
+        memo["workflow_args"] = parameters_map("workflow.parameters.", args.parameters if args else None)
+    result: dict[str, object] = memo["workflow_args"]
+    return result
+
+
+def scope_vars(decision: Decision, scope: ScopeIndex) -> TaskVars:
+    """`tasks.<name>.*` of a scope's children; the last child with a name wins."""
+    tasks = decision.state.tasks
+
+    def find(name: str) -> TaskRunView | None:
+        task_id = scope.by_name.get(name)
+        return tasks[task_id] if task_id is not None else None
+
+    return TaskVars(find)
+
+
+def binding_env(decision: Decision, parent_id: str) -> Env:
+    """Engine vars, workflow args, the parent container's inputs and the scope's siblings."""
+    state = decision.state
+    parent = state.tasks.get(parent_id) if parent_id else None
+    inputs = parameters_map("inputs.parameters.", parent.inputs) if parent is not None else None
+    return Env(
+        decision.context.vars, workflow_args(decision), inputs, scope_vars(decision, state.scope(parent_id))
+    )
+
+
+def _bind(decision: Decision, decls: list[Parameter], args: list[Parameter], env: Env) -> list[Parameter]:
+    return bind(decls, args, env, decision.context.evaluator, decision.context.secrets, decision.warn)
+
+
+# --- advancing scopes ----------------------------------------------------------------------------------
+
+
+def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None:
+    """Advance `parent_id`'s scope and, as containers finish, their parents, up to (not into) `stop`."""
+    state = decision.state
+    parent = parent_id
+    while True:
+        if stop is not None and parent == stop:
+            return
+        if state.terminal:
+            return
+        scope = state.scope(parent)
+        for task_id in list(scope.created):
+            decision.check_budget(parent)
+            activate(decision, task_id)
+            if state.terminal:
+                return
+        container = state.tasks[parent] if parent else None
+        if container is None:
+            if scope.all_terminal:
+                finalize_workflow(decision)
+            return
+        if container.phase in ph.TERMINAL:
+            parent = container.parent_id
+            continue
+        if container.template_type == "dag":
+            if create_eligible(decision, container):
+                continue
+            if not scope.all_terminal:
+                return
+        else:
+            if loops.spawn_next(decision, container):
+                continue
+            if not scope.all_terminal:
+                return
+            if loops.advance_repeat(decision, container):
+                continue
+            if state.terminal:
+                return
+        if not finalize_container(decision, container):
+            return
+        parent = container.parent_id
+
+
+def activate(decision: Decision, task_id: str) -> None:
+    task = decision.state.tasks[task_id]
+    if task.phase != ph.CREATED:
+        return
+    kind = task.template_type
+    if kind == "task":
+        dispatch_leaf(decision, task)
+    elif kind == "dag":
+        dag = decision.dag_of(task)
+        if dag is not None and dag.inputs is not None and dag.inputs.parameters:
+            node = decision.node(decision.parent(task), task.task_name)
+            args = node.arguments.parameters if node is not None and node.arguments is not None else []
+            inputs = _bind(decision, dag.inputs.parameters, args, binding_env(decision, task.parent_id))
+            decision.emit(ev.TaskInputsBound(task_id=task.id, inputs=inputs))
+        advance(decision, task.id, stop=task.parent_id)
+    elif kind == "loop":
+        loop = decision.loop_of(task)
+        node = decision.node(decision.parent(task), task.task_name)
+        decls = loop.inputs.parameters if loop is not None and loop.inputs is not None else []
+        args = node.arguments.parameters if node is not None and node.arguments is not None else []
+        inputs = _bind(decision, decls, args, binding_env(decision, task.parent_id))
+        decision.emit(ev.TaskInputsBound(task_id=task.id, inputs=inputs))
+        loops.start(decision, task)
+    else:
+        fail_run(decision, task, f'unknown template type "{kind}" for task "{task.task_name}"')
+
+
+# --- DAG discovery -------------------------------------------------------------------------------------
+
+
+def effective_continue_on(node: Task | None, dag: Dag) -> ContinueOn | None:
+    """A node's own continueOn replaces the DAG's default as a whole."""
+    if node is not None and node.continue_on is not None:
+        return node.continue_on
+    return dag.continue_on
+
+
+def reachable(dag: Dag) -> set[str] | None:
+    """Nodes reachable downstream from `entrypoints`; None when every node is."""
+    if not dag.entrypoints:
+        return None
+    dependents: dict[str, list[str]] = {}
+    for node in dag.tasks:
+        for dep in node.dependencies:
+            dependents.setdefault(dep, []).append(node.name)
+    seen = set(dag.entrypoints)
+    queue = deque(dag.entrypoints)
+    while queue:
+        for nxt in dependents.get(queue.popleft(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def create_eligible(decision: Decision, container: TaskRunView) -> bool:
+    """Create a record for every DAG node that became ready; `when`-false nodes are created Skipped."""
+    dag = decision.dag_of(container)
+    if dag is None:
+        return False
+    tasks = decision.state.tasks
+    scope = container.kids
+    nodes = {node.name: node for node in dag.tasks}
+    allowed = reachable(dag)
+
+    def satisfied(dep: str) -> bool:
+        task_id = scope.by_name.get(dep)
+        if task_id is None:
+            return False
+        phase = tasks[task_id].phase
+        if phase in (ph.SUCCEEDED, ph.SKIPPED):
+            return True
+        return tolerated(phase, effective_continue_on(nodes.get(dep), dag))
+
+    ready = [
+        node
+        for node in dag.tasks
+        if (allowed is None or node.name in allowed)
+        and node.name not in scope.by_name
+        and all(satisfied(dep) for dep in node.dependencies)
+    ]
+    if not ready:
+        return False
+    skipped: list[Task] = []
+    runnable: list[Task] = []
+    for node in ready:
+        (runnable if _when_allows(decision, node, scope) else skipped).append(node)
+    for node in skipped:
+        _create_node(
+            decision, container, dag, node, ph.SKIPPED, f'when condition "{node.when}" evaluated to false'
+        )
+    for node in runnable:
+        _create_node(decision, container, dag, node, ph.CREATED, "")
+    return True
+
+
+def _when_allows(decision: Decision, node: Task, scope: ScopeIndex) -> bool:
+    evaluator = decision.context.evaluator
+    if not node.when or evaluator is None:
+        return True
+    try:
+        result = evaluator.evaluate(node.when, Env(scope_vars(decision, scope)))
+    except ExpressionError as exc:
+        decision.warn("createEligibleTasks.whenCondition", f"task {node.name!r}: {exc}")
+        return False
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, str):
+        return result == "true"
+    decision.warn(
+        "createEligibleTasks.whenCondition",
+        f"task {node.name!r}: when condition returned {type(result).__name__}, not a boolean",
+    )
+    return False
+
+
+def _create_node(
+    decision: Decision, container: TaskRunView, dag: Dag, node: Task, phase: str, message: str
+) -> None:
+    if node.template:
+        tpl = decision.template(node.template)
+        kind = tpl.type if tpl is not None else "task"
+    else:
+        kind = "task"
+    decision.emit(
+        ev.TaskCreated(
+            task_id=decision.new_task_id(),
+            parent_id=container.id,
+            depth=container.depth + 1,
+            scope=f"{container.task_name}/",
+            task_name=node.name,
+            template_name=node.template,
+            template_type=kind,
+            phase=phase,
+            message=message,
+            created_at=decision.now,
+        )
+    )
+
+
+# --- leaves --------------------------------------------------------------------------------------------
+
+
+def definition(decision: Decision, task: TaskRunView) -> Task | None:
+    """The task template named by the record, else the inline-executor DAG node it came from."""
+    tpl = decision.template(task.template_name)
+    if tpl is not None and tpl.task is not None:
+        return tpl.task
+    node = decision.node(decision.parent(task), task.task_name)
+    if node is not None and node.executor is not None:
+        return node
+    return None
+
+
+def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
+    """Claim a leaf (Ready), bind its inputs, and hand its assignment to the broker."""
+    decl = definition(decision, task)
+    if decl is None:
+        fail_run(decision, task, f'template "{task.template_name}" not found for task "{task.task_name}"')
+        return
+    if decl.executor is None or not decl.executor.type:
+        fail_run(
+            decision,
+            task,
+            f'task definition "{decl.name}" has no executor: '
+            f'cannot build assignment for task "{task.task_name}"',
+        )
+        return
+    parent = decision.parent(task)
+    call = decision.node(parent, task.task_name)
+    timeout = call.timeout if call is not None and call.timeout else decl.timeout
+    inputs: list[Parameter] | None = None
+    if parent is None or parent.template_type != "loop":
+        decls = decl.inputs.parameters if decl.inputs is not None else []
+        args = call.arguments.parameters if call is not None and call.arguments is not None else []
+        bound = _bind(decision, decls, args, binding_env(decision, task.parent_id))
+        inputs = bound or None
+    seconds = parse_duration(timeout)
+    deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
+    previous_deadline = task.deadline
+    decision.emit(
+        ev.TaskDispatched(
+            task_id=task.id,
+            attempt=task.attempt + 1,
+            executor_type=decl.executor.type,
+            inputs=inputs,
+            timeout=timeout,
+            deadline=deadline,
+        )
+    )
+    mark_ancestors_ready(decision, task)
+    decision.effect(dispatch_effect(decision, task))
+    if deadline:
+        decision.effect(
+            SetDeadline(
+                Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt)
+            )
+        )
+    elif previous_deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+
+
+def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
+    """The fat assignment for the task's current attempt, built from recorded state only."""
+    decl = definition(decision, task)
+    resources = decl.resources.dump() if decl is not None and decl.resources is not None else None
+    params: list[WireParameter] = []
+    secret_refs: list[tuple[str, str, str]] = []
+    for param in task.inputs or ():
+        ref = param.value_from.secret_key_ref if param.value_from is not None else None
+        if ref is not None and param.value is None:
+            secret_refs.append((param.name, ref.name, ref.key))
+        params.append(WireParameter(name=param.name, type=param.type, value=param_value(param)))
+    assignment = TaskAssignment(
+        task_run_id=task.id,
+        workflow_run_id=task.workflow_run_id,
+        task_name=task.task_name,
+        template_name=task.template_name,
+        executor_type=task.executor_type,
+        attempt=task.attempt,
+        inputs=params,
+        timeout=task.timeout,
+        resources=resources,
+        priority=decision.workflow.spec.priority,
+        retry_count=task.retry_count,
+    )
+    return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
+
+
+def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:
+    state = decision.state
+    parent_id = task.parent_id
+    while parent_id:
+        ancestor = state.tasks[parent_id]
+        if ancestor.phase != ph.CREATED:
+            break
+        decision.emit(ev.TaskReady(task_id=parent_id))
+        parent_id = ancestor.parent_id
+    if state.phase == ph.CREATED:
+        decision.emit(ev.RunReady())
+
+
+def mark_ancestors_running(decision: Decision, task: TaskRunView, at: str) -> bool:
+    """Ready ancestors become Running; returns whether the run itself just started."""
+    state = decision.state
+    parent_id = task.parent_id
+    while parent_id:
+        ancestor = state.tasks[parent_id]
+        if ancestor.phase != ph.READY:
+            break
+        decision.emit(ev.TaskStarted(task_id=parent_id, started_at=at))
+        parent_id = ancestor.parent_id
+    if state.phase == ph.READY:
+        decision.emit(ev.RunStarted(started_at=at))
+        return True
+    return False
+
+
+def fail_run(decision: Decision, task: TaskRunView, cause: str) -> None:
+    """A task that cannot run stops the run with an engine error (Aether's tryMarkWorkflowError)."""
+    decision.report("dispatchLeafTask", cause, Severity.CRITICAL, task.id)
+    if task.phase not in ph.TERMINAL:
+        decision.emit(ev.TaskErrored(task_id=task.id, message=cause))
+    mark_run_error(decision, cause)
+
+
+def mark_run_error(decision: Decision, cause: str) -> None:
+    if decision.state.terminal:
+        return
+    decision.report("tryMarkWorkflowError", cause, Severity.CRITICAL)
+    decision.emit(ev.RunErrored(message=f"engine internal error: {cause}", finished_at=decision.now))
+    decision.effect(ClearDeadlines(_open_deadlines(decision)))
+
+
+def _open_deadlines(decision: Decision) -> tuple[str, ...]:
+    state = decision.state
+    keys = [f"task.{t.id}" for t in state.tasks.values() if t.deadline]
+    if state.deadline:
+        keys.append(f"run.{state.run_id}")
+    return tuple(keys)
+
+
+# --- finalization --------------------------------------------------------------------------------------
+
+
+def finalize_container(decision: Decision, container: TaskRunView) -> bool:
+    """Derive a finished container's phase, message and outputs; False when it is not finalizable."""
+    if container.phase not in (ph.CREATED, ph.READY, ph.RUNNING):
+        return False
+    tasks = decision.state.tasks
+    children = [tasks[i] for i in container.kids.children]
+    outputs: ResultOutputs | None
+    if container.template_type == "dag":
+        dag = decision.dag_of(container)
+        if dag is None:
+            return False
+        nodes = {node.name: node for node in dag.tasks}
+        phase, message = aggregate_phase(
+            children, lambda c: effective_continue_on(nodes.get(c.task_name), dag)
+        )
+        outputs = _collect_dag_outputs(decision, container, dag)
+        if phase != ph.CANCELLED and dag.phase_conditions is not None:
+            env = Env(
+                {"phase": phase, "msg": message, **_outputs_map(outputs)},
+                scope_vars(decision, container.kids),
+            )
+            phase = evaluate_phase_conditions(
+                dag.phase_conditions,
+                phase,
+                env,
+                decision.context.evaluator,
+                decision.warn,
+                "evalContainerPhaseConditions",
+            )
+    else:
+        loop = decision.loop_of(container)
+        phase, message = aggregate_phase(children)
+        outputs = aggregate_iterations(
+            children, loop.aggregate if loop else None, loop.outputs if loop else None
+        )
+    if outputs is not None:
+        outputs = outputs.model_copy(update={"phase": phase})
+    decision.emit(
+        ev.TaskFinished(
+            task_id=container.id,
+            phase=phase,
+            message=message,
+            outputs=outputs,
+            metrics=finish_metrics(container.metrics, decision.now),
+        )
+    )
+    return True
+
+
+def _outputs_map(outputs: ResultOutputs | None) -> dict[str, object]:
+    return {f"outputs.parameters.{p.name}": p.value for p in (outputs.parameters if outputs else ())}
+
+
+def _collect_dag_outputs(decision: Decision, container: TaskRunView, dag: Dag) -> ResultOutputs | None:
+    decls = dag.outputs.parameters if dag.outputs is not None else []
+    if not decls:
+        return None
+    env = Env(decision.context.vars, workflow_args(decision), scope_vars(decision, container.kids))
+    params: list[Parameter] = []
+    for decl in decls:
+        if decl.value_from is not None and decl.value_from.is_set():
+            try:
+                value = resolve_value_from(decl.value_from, env, decision.context.evaluator, secrets=True)
+            except SecretRef:
+                decision.warn(f"collectDAGOutputs.{decl.name}", "secret values are never written to outputs")
+                continue
+            except BindingError as exc:
+                decision.warn(f"collectDAGOutputs.{decl.name}", str(exc))
+                continue
+            params.append(Parameter(name=decl.name, type=decl.type, value=value))
+        else:
+            params.append(Parameter(name=decl.name, type=decl.type, value=decl.value))
+    return ResultOutputs(parameters=params) if params else None
+
+
+def finalize_workflow(decision: Decision) -> None:
+    state = decision.state
+    if state.phase not in (ph.CREATED, ph.READY, ph.RUNNING):
+        return
+    tops = [state.tasks[i] for i in state.root.children]
+    phase, message = aggregate_phase(tops)
+    outputs = next((t.outputs for t in tops if t.outputs is not None and t.outputs.parameters), None)
+    decision.emit(
+        ev.RunFinished(
+            phase=phase, message=message, outputs=outputs, metrics=finish_metrics(state.metrics, decision.now)
+        )
+    )
+    hooks.workflow_hooks(decision, phase)
+    if state.deadline:
+        decision.effect(ClearDeadlines((f"run.{state.run_id}",)))

@@ -1,0 +1,65 @@
+"""What can make the engine decide something about a run: commands and reports, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_es.ports.wire import TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """`actor` says who caused it (user, worker, watcher, engine); `cause` identifies it in the history."""
+
+    actor: str
+    cause: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submit(Trigger):
+    document: dict[str, Any]
+    cron_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Started(Trigger):
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completed(Trigger):
+    task_id: str
+    attempt: int
+    result: TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTimeout(Trigger):
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTimeout(Trigger):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Trigger):
+    task_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(Trigger):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Continue(Trigger):
+    """Carry on with work a previous decision left for later (no scopes: the whole run)."""
+
+    scopes: tuple[str, ...] | None = None
