@@ -22,6 +22,8 @@ class WireParameter(WireModel):
     name: str
     type: str = ""
     value: Any = None
+    secret: bool = False
+    """Resolved from a secret: workers must keep its value out of anything they report."""
 
 
 class TaskAssignment(WireModel):

@@ -1,0 +1,328 @@
+"""Task dispatch and reports over JetStream: the engine's side and a worker's.
+
+Assignments go to a work-queue stream, one subject space and one durable pull consumer per executor type, so
+workers of a type compete for them. Reports go to a second work-queue stream read by the engine's durable
+consumer. Every publish carries a deterministic message id, so a retried dispatch or report lands once.
+Cancellation is best effort and travels on core NATS: a worker that misses it still finishes, and the engine
+ignores the stale report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+from pydantic import ValidationError
+
+from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
+from aether_es.adapters.nats.retry import TRANSIENT, gather_chunked, publish_idempotent, retrying
+from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
+from aether_es.ports.wire import Report, TaskAssignment
+
+log = logging.getLogger(__name__)
+
+_PULL_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT, APIError)
+
+
+def _once(action: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """An ack that may be called more than once (nats-py raises on a second ack)."""
+    done = False
+
+    async def call() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            await action()
+
+    return call
+
+
+async def publish_reports(
+    js: JetStreamContext, layout: Layout, reports: Sequence[Report], *, timeout: float, budget: float
+) -> None:
+    """Publish reports pipelined, each with its dedup key as message id."""
+    await gather_chunked(
+        publish_idempotent(
+            js,
+            layout.report_subject(report.run_id),
+            report.model_dump_json(by_alias=True).encode(),
+            report.dedup_key(),
+            timeout=timeout,
+            budget=budget,
+        )
+        for report in reports
+    )
+
+
+class NatsBroker:
+    """`TaskBroker` for the engine: dispatch, cancel, report, and the report-consuming loop."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        nc: Client,
+        layout: Layout,
+        *,
+        request_timeout: float = 2.0,
+        retry_budget: float = 20.0,
+        report_batch: int = 256,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self._js = js
+        self._nc = nc
+        self._layout = layout
+        self._timeout = request_timeout
+        self._budget = retry_budget
+        self._report_batch = report_batch
+        self._fetch_timeout = fetch_timeout
+        self._consumers: set[str] = set()
+
+    async def dispatch(self, assignments: Sequence[TaskAssignment]) -> None:
+        types = {check_token("executor type", a.executor_type) for a in assignments}
+        for executor_type in types - self._consumers:
+            config = self._layout.executor_consumer_config(executor_type)
+            await retrying(
+                functools.partial(ensure_consumer, self._js, self._layout.tasks_stream, config),
+                what=f"ensure consumer for {executor_type}",
+                budget=self._budget,
+            )
+            self._consumers.add(executor_type)
+        await gather_chunked(
+            publish_idempotent(
+                self._js,
+                self._layout.task_subject(a.executor_type, a.workflow_run_id),
+                a.model_dump_json(by_alias=True).encode(),
+                f"{a.task_run_id}.{a.attempt}",
+                timeout=self._timeout,
+                budget=self._budget,
+            )
+            for a in assignments
+        )
+
+    async def cancel(self, task_run_ids: Sequence[str]) -> None:
+        for task_run_id in task_run_ids:
+            await self._nc.publish(self._layout.cancel_subject(task_run_id), b"")
+        try:
+            await self._nc.flush(timeout=max(1, round(self._timeout)))
+        except TRANSIENT as exc:  # best effort by contract
+            log.warning("cancel of %d tasks may not have reached NATS: %r", len(task_run_ids), exc)
+
+    async def report(self, reports: Sequence[Report]) -> None:
+        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
+
+    async def consume_reports(self, handler: ReportHandler) -> None:
+        """Fetch reports in batches and hand them to `handler` until cancelled; survives server restarts.
+
+        Undecodable reports are logged and terminated. If `handler` raises, the error is logged and the
+        reports it did not ack are redelivered a second later.
+        """
+        layout = self._layout
+        sub: JetStreamContext.PullSubscription | None = None
+        while True:
+            try:
+                if sub is None:
+                    await ensure_stream(self._js, layout.reports_stream_config())
+                    await ensure_consumer(self._js, layout.reports_stream, layout.engine_consumer_config())
+                    sub = await self._js.pull_subscribe_bind(
+                        consumer=layout.engine_consumer, stream=layout.reports_stream
+                    )
+                msgs = await sub.fetch(self._report_batch, timeout=self._fetch_timeout)
+            except TimeoutError:
+                continue  # idle (or server away: the next fetch tells)
+            except nats.errors.ConnectionClosedError:
+                raise
+            except NotFoundError as exc:
+                log.warning("report consumer missing (%r); recreating", exc)
+                await _drop(sub)
+                sub = None
+                await asyncio.sleep(0.25)
+                continue
+            except Exception as exc:
+                log.warning("fetching reports failed (%r); retrying", exc)
+                await asyncio.sleep(0.25)
+                continue
+            if not msgs:
+                await asyncio.sleep(0.05)
+                continue
+            decoded = [pair for pair in [await _decode_report(m) for m in msgs] if pair is not None]
+            if decoded:
+                await self._handle(handler, decoded)
+
+    async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, Report]]) -> None:
+        acked: set[int] = set()
+
+        def ack_of(index: int, msg: Msg) -> Callable[[], Awaitable[None]]:
+            async def ack() -> None:
+                if index not in acked:
+                    acked.add(index)
+                    await msg.ack()
+
+            return ack
+
+        deliveries = [Delivery(report=report, ack=ack_of(i, msg)) for i, (msg, report) in enumerate(decoded)]
+        try:
+            await handler(deliveries)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("report handler failed on %d reports; the unacked ones come back in 1 s", len(decoded))
+            for i, (msg, _) in enumerate(decoded):
+                if i not in acked:
+                    await _quietly(functools.partial(msg.nak, delay=1.0))
+
+
+async def _decode_report(msg: Msg) -> tuple[Msg, Report] | None:
+    try:
+        return msg, Report.model_validate_json(msg.data)
+    except ValidationError as exc:
+        log.error("terminating undecodable report on %s: %s", msg.subject, exc)
+        await _quietly(msg.term)
+        return None
+
+
+async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await action()
+    except Exception as exc:  # an ack that cannot be sent is redelivered by the server later
+        log.debug("ack-type reply failed: %r", exc)
+
+
+async def _drop(sub: JetStreamContext.PullSubscription | None) -> None:
+    if sub is not None:
+        await _quietly(sub.unsubscribe)
+
+
+class NatsWorkerChannel:
+    """`WorkerChannel` for workers: fetch assignments of several executor types, report, hear cancels."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        nc: Client,
+        layout: Layout,
+        *,
+        request_timeout: float = 2.0,
+        retry_budget: float = 20.0,
+        probe_timeout: float = 0.01,
+    ) -> None:
+        self._js = js
+        self._nc = nc
+        self._layout = layout
+        self._timeout = request_timeout
+        self._budget = retry_budget
+        self._probe_timeout = probe_timeout
+        self._subs: dict[str, JetStreamContext.PullSubscription] = {}
+        self._turn = itertools.count()
+
+    async def fetch(self, executor_types: Sequence[str], batch: int, timeout: float) -> list[TaskDelivery]:
+        """Up to `batch` assignments, taken round-robin across types; empty after `timeout` seconds.
+
+        With several types, a short probe of each collects what is queued now; if all are empty, one long
+        poll per type waits and the first to deliver wins. The others' pulls are abandoned; a message one of
+        them receives later waits in its subscription and is returned by the next fetch.
+        """
+        types = list(dict.fromkeys(check_token("executor type", t) for t in executor_types))
+        if batch < 1 or not types:
+            return []
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if len(types) == 1:
+            msgs = await self._pull(types[0], batch, timeout)
+        else:
+            start = next(self._turn) % len(types)
+            order = types[start:] + types[:start]
+            msgs = []
+            for executor_type in order:
+                if len(msgs) >= batch:
+                    break
+                msgs += await self._pull(executor_type, batch - len(msgs), self._probe_timeout)
+            if not msgs:
+                msgs = await self._first_of(order, timeout - (loop.time() - started))
+            for extra in msgs[batch:]:
+                await _quietly(extra.nak)
+            msgs = msgs[:batch]
+        if not msgs:
+            # A pull that fails fast (server away) must not turn the caller's loop into a busy loop.
+            idle = timeout - (loop.time() - started)
+            if idle > timeout / 2:
+                await asyncio.sleep(min(idle, 0.25))
+        return await self._deliveries(msgs)
+
+    async def _first_of(self, types: list[str], timeout: float) -> list[Msg]:
+        if timeout <= 0:
+            return []
+        pulls = [asyncio.ensure_future(self._pull(t, 1, timeout)) for t in types]
+        try:
+            await asyncio.wait(pulls, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pull in pulls:
+                if not pull.done():
+                    pull.cancel()
+            await asyncio.gather(*pulls, return_exceptions=True)
+        return [m for pull in pulls if not pull.cancelled() and pull.exception() is None for m in pull.result()]
+
+    async def _pull(self, executor_type: str, batch: int, timeout: float) -> list[Msg]:
+        """`fetch` from the type's consumer; an idle timeout or a transient error means "nothing now"."""
+        try:
+            sub = await self._bind(executor_type)
+            return await sub.fetch(batch, timeout=timeout)
+        except TimeoutError:
+            return []
+        except _PULL_ERRORS as exc:
+            # Maybe the consumer is gone (deleted, or a server without our state): bind afresh next time.
+            log.warning("pulling %s assignments failed: %r", executor_type, exc)
+            stale = self._subs.pop(executor_type, None)
+            if stale is not None:
+                await _quietly(stale.unsubscribe)
+            return []
+
+    async def _bind(self, executor_type: str) -> JetStreamContext.PullSubscription:
+        sub = self._subs.get(executor_type)
+        if sub is None:
+            config = self._layout.executor_consumer_config(executor_type)
+            await ensure_consumer(self._js, self._layout.tasks_stream, config)
+            assert config.durable_name
+            sub = await self._js.pull_subscribe_bind(consumer=config.durable_name, stream=self._layout.tasks_stream)
+            self._subs[executor_type] = sub
+        return sub
+
+    async def _deliveries(self, msgs: list[Msg]) -> list[TaskDelivery]:
+        out: list[TaskDelivery] = []
+        for msg in msgs:
+            try:
+                assignment = TaskAssignment.model_validate_json(msg.data)
+            except ValidationError as exc:
+                log.error("terminating undecodable assignment on %s: %s", msg.subject, exc)
+                await _quietly(msg.term)
+                continue
+            out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress))
+        return out
+
+    async def report(self, reports: Sequence[Report]) -> None:
+        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
+
+    async def cancellations(self, handler: Callable[[str], Awaitable[None]]) -> None:
+        sub = await self._nc.subscribe(self._layout.cancel_subjects)
+        try:
+            async for msg in sub.messages:
+                task_run_id = self._layout.task_run_id_of_cancel(msg.subject)
+                try:
+                    await handler(task_run_id)
+                except Exception:
+                    log.exception("cancellation handler failed for %s", task_run_id)
+        finally:
+            await _quietly(sub.unsubscribe)
+
+    async def close(self) -> None:
+        """Unbind from the executor consumers (messages delivered but not returned are redelivered later)."""
+        subs, self._subs = list(self._subs.values()), {}
+        for sub in subs:
+            await _quietly(sub.unsubscribe)

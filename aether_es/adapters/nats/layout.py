@@ -1,0 +1,248 @@
+"""Every stream, consumer, bucket and subject name the NATS adapters use, derived from one prefix.
+
+Keeping the names and configs in one place means the layout can be reviewed at a glance, and a distinct
+prefix lets several independent engines (or tests) share one server without seeing each other's messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+# Ids become subject suffixes and KV keys: the KV key alphabet, dot-separated non-empty tokens.
+_ID = re.compile(r"^[A-Za-z0-9_=/-]+(?:\.[A-Za-z0-9_=/-]+)*$")
+
+_STREAM_NAME_IN_USE = 10058
+
+
+def check_token(what: str, value: str) -> str:
+    """`value` if it is one safe subject token (letters, digits, `_`, `-`), else a ValueError naming it."""
+    if not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} is not a safe NATS subject token: use only letters, digits, '_' and '-'")
+    return value
+
+
+def check_id(what: str, value: str) -> str:
+    """`value` if it can be a subject suffix and a KV key (no wildcards, spaces or empty tokens)."""
+    if not _ID.match(value):
+        raise ValueError(
+            f"{what} {value!r} cannot be used in a NATS subject: use letters, digits, '_', '-', '=', '/' "
+            "and single dots between them"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Names and configs under `prefix` (subjects use it as is, stream names upper-cased)."""
+
+    prefix: str = "aether"
+    duplicate_window: float = 120.0
+    task_ack_wait: float = 30.0
+    task_max_ack_pending: int = 10_000
+    report_ack_wait: float = 30.0
+    report_max_ack_pending: int = 50_000
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        check_token("layout prefix", self.prefix)
+
+    # --- names ---------------------------------------------------------------------------------------
+
+    @property
+    def runs_stream(self) -> str:
+        return f"{self.prefix.upper()}_RUNS"
+
+    @property
+    def tasks_stream(self) -> str:
+        return f"{self.prefix.upper()}_TASKS"
+
+    @property
+    def reports_stream(self) -> str:
+        return f"{self.prefix.upper()}_REPORTS"
+
+    @property
+    def engine_consumer(self) -> str:
+        return "engine"
+
+    @property
+    def summaries_bucket(self) -> str:
+        return f"{self.prefix}_summaries"
+
+    @property
+    def deadlines_bucket(self) -> str:
+        return f"{self.prefix}_deadlines"
+
+    def executor_consumer(self, executor_type: str) -> str:
+        return f"exec_{check_token('executor type', executor_type)}"
+
+    # --- subjects ------------------------------------------------------------------------------------
+
+    @property
+    def run_subjects(self) -> str:
+        return f"{self.prefix}.run.>"
+
+    def run_subject(self, run_id: str) -> str:
+        return f"{self.prefix}.run.{check_id('run id', run_id)}"
+
+    def run_id_of(self, subject: str) -> str:
+        return subject[len(self.prefix) + len(".run.") :]
+
+    def task_subject(self, executor_type: str, run_id: str) -> str:
+        return f"{self.prefix}.task.{check_token('executor type', executor_type)}.{check_id('run id', run_id)}"
+
+    def task_filter(self, executor_type: str) -> str:
+        return f"{self.prefix}.task.{check_token('executor type', executor_type)}.>"
+
+    def report_subject(self, run_id: str) -> str:
+        return f"{self.prefix}.report.{check_id('run id', run_id)}"
+
+    def cancel_subject(self, task_run_id: str) -> str:
+        return f"{self.prefix}.cancel.{check_id('task run id', task_run_id)}"
+
+    @property
+    def cancel_subjects(self) -> str:
+        return f"{self.prefix}.cancel.>"
+
+    def task_run_id_of_cancel(self, subject: str) -> str:
+        return subject[len(self.prefix) + len(".cancel.") :]
+
+    # --- configs -------------------------------------------------------------------------------------
+
+    def runs_stream_config(self) -> StreamConfig:
+        """History: never expires or drops by limits; direct gets for fast rehydration; deletes refused."""
+        return StreamConfig(
+            name=self.runs_stream,
+            subjects=[self.run_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=-1,
+            max_age=0,
+            max_msgs_per_subject=-1,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=self.duplicate_window,
+            allow_direct=True,
+            deny_delete=True,
+            num_replicas=self.replicas,
+        )
+
+    def tasks_stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.tasks_stream,
+            subjects=[f"{self.prefix}.task.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=self.duplicate_window,
+            num_replicas=self.replicas,
+        )
+
+    def reports_stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.reports_stream,
+            subjects=[f"{self.prefix}.report.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=self.duplicate_window,
+            num_replicas=self.replicas,
+        )
+
+    def executor_consumer_config(self, executor_type: str) -> ConsumerConfig:
+        name = self.executor_consumer(executor_type)
+        return ConsumerConfig(
+            name=name,
+            durable_name=name,
+            filter_subject=self.task_filter(executor_type),
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.task_ack_wait,
+            max_ack_pending=self.task_max_ack_pending,
+        )
+
+    def engine_consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            name=self.engine_consumer,
+            durable_name=self.engine_consumer,
+            filter_subject=f"{self.prefix}.report.>",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.report_ack_wait,
+            max_ack_pending=self.report_max_ack_pending,
+        )
+
+    def summaries_kv_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.summaries_bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+            direct=True,
+        )
+
+    def deadlines_kv_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.deadlines_bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+            direct=True,
+        )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream unless it exists; an existing stream's config is left alone."""
+    assert config.name
+    try:
+        await js.stream_info(config.name)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != _STREAM_NAME_IN_USE:
+            raise
+        log.info("stream %s was created concurrently with a different config; keeping it", config.name)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer unless it exists (creating an identical one concurrently is a no-op)."""
+    assert config.durable_name
+    try:
+        await js.consumer_info(stream, config.durable_name)
+    except NotFoundError:
+        await js.add_consumer(stream, config)
+
+
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+    try:
+        await js.key_value(config.bucket)
+    except BucketNotFoundError:
+        await js.create_key_value(config)
+
+
+async def ensure(js: JetStreamContext, layout: Layout) -> None:
+    """Create whatever streams, the engine's consumer and buckets of `layout` are missing. Idempotent."""
+    await ensure_stream(js, layout.runs_stream_config())
+    await ensure_stream(js, layout.tasks_stream_config())
+    await ensure_stream(js, layout.reports_stream_config())
+    await ensure_consumer(js, layout.reports_stream, layout.engine_consumer_config())
+    await ensure_bucket(js, layout.summaries_kv_config())
+    await ensure_bucket(js, layout.deadlines_kv_config())

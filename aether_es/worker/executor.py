@@ -1,0 +1,17 @@
+"""What a worker runs: one executor per executor type, turning an assignment into Aether's ExecOutputs."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aether_es.ports.wire import TaskAssignment, TaskResult
+
+
+class Executor(Protocol):
+    """Runs one task attempt. Raising is allowed: the worker reports it as an error result (code 3).
+
+    The worker may cancel the coroutine when the engine cancels the task; executors holding resources
+    should release them in `finally` blocks.
+    """
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult: ...

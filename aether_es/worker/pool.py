@@ -1,0 +1,222 @@
+"""The worker runtime: fetch assignments, run executors concurrently, report, then ack.
+
+The ack comes last, after the completion report is durable: a worker that dies in between makes the task
+run again (the engine ignores the duplicate report), never lose its result. It is generic over the
+`WorkerChannel` port, so the same pool runs on NATS or on an in-memory channel in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from aether_es.adapters.background import cancel_and_wait
+from aether_es.ports.broker import TaskDelivery, WorkerChannel
+from aether_es.ports.wire import Report, TaskAssignment, TaskResult
+from aether_es.worker.executor import Executor
+from aether_es.worker.redaction import redact
+
+log = logging.getLogger(__name__)
+
+CODE_ERROR = 3
+
+
+def utc_now() -> str:
+    """Now as RFC3339 UTC with milliseconds, e.g. `2025-01-02T03:04:05.678Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class WorkerPool:
+    """Runs up to `concurrency` tasks at once for the executor types in `executors`.
+
+    `ack_wait` must match the executor consumers' ack wait: running tasks signal progress every third of
+    it, so a long task is not redelivered to another worker while this one still runs it.
+    """
+
+    def __init__(
+        self,
+        channel: WorkerChannel,
+        executors: Mapping[str, Executor],
+        concurrency: int = 4,
+        worker_id: str | None = None,
+        *,
+        ack_wait: float = 30.0,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        if not executors:
+            raise ValueError("a worker pool needs at least one executor")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self._channel = channel
+        self._executors = dict(executors)
+        self._types = list(self._executors)
+        self._concurrency = concurrency
+        self.worker_id = worker_id or default_worker_id()
+        self._heartbeat = ack_wait / 3
+        self._fetch_timeout = fetch_timeout
+        self._held: set[asyncio.Task[None]] = set()
+        self._holding: set[str] = set()  # task run ids of held deliveries, known before their handler runs
+        self._work: dict[str, asyncio.Task[TaskResult]] = {}
+        self._cancel_requested: set[str] = set()
+        self._slot_free = asyncio.Event()
+        self._stopping = False
+        self._fetcher: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> int:
+        """Deliveries held right now (running, reporting or acking)."""
+        return len(self._held)
+
+    async def start(self) -> None:
+        if self._fetcher is not None:
+            return
+        self._stopping = False
+        self._listener = asyncio.create_task(self._listen(), name="worker-cancels")
+        self._fetcher = asyncio.create_task(self._fetch_loop(), name="worker-fetch")
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop fetching and finish what is held; after `timeout` seconds, abandon the rest unacked."""
+        self._stopping = True
+        self._slot_free.set()
+        if self._fetcher is not None:
+            await asyncio.gather(self._fetcher, return_exceptions=True)  # ends after its current fetch
+            self._fetcher = None
+        if self._held:
+            _, late = await asyncio.wait(set(self._held), timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._listener is not None:
+            await cancel_and_wait(self._listener)
+            self._listener = None
+
+    async def _fetch_loop(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._held)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                deliveries = await self._channel.fetch(self._types, free, self._fetch_timeout)
+            except Exception:
+                log.exception("fetching assignments failed")
+                await asyncio.sleep(0.5)
+                continue
+            for delivery in deliveries:
+                self._holding.add(delivery.assignment.task_run_id)
+                task = asyncio.create_task(self._handle(delivery), name=f"task-{delivery.assignment.task_run_id}")
+                self._held.add(task)
+                task.add_done_callback(self._release)
+
+    def _release(self, task: asyncio.Task[None]) -> None:
+        self._held.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task handler crashed", exc_info=task.exception())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self._channel.cancellations(self._on_cancel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("listening for cancellations failed; listening again")
+            await asyncio.sleep(1.0)
+
+    async def _on_cancel(self, task_run_id: str) -> None:
+        if task_run_id not in self._holding:
+            return
+        work = self._work.get(task_run_id)
+        if work is None:  # not started yet: `_handle` sees the request and skips the executor
+            self._cancel_requested.add(task_run_id)
+        elif not work.done():
+            self._cancel_requested.add(task_run_id)
+            work.cancel()
+
+    async def _handle(self, delivery: TaskDelivery) -> None:
+        assignment = delivery.assignment
+        task_run_id = assignment.task_run_id
+        keepalive = asyncio.create_task(self._keep_alive(delivery))
+        try:
+            if task_run_id in self._cancel_requested:
+                await delivery.ack()
+                return
+            try:
+                await self._channel.report([self._report(assignment, "started")])
+            except Exception as exc:  # the completion report still tells the engine everything
+                log.warning("started report for %s failed: %r", task_run_id, exc)
+            result = await self._execute(assignment)
+            if result is None:  # cancelled on request: the engine already recorded the cancel
+                await delivery.ack()
+                return
+            await self._report_until_done(self._report(assignment, "completed", redact(result, assignment)))
+            await delivery.ack()
+        finally:
+            keepalive.cancel()
+            self._holding.discard(task_run_id)
+            self._work.pop(task_run_id, None)
+            self._cancel_requested.discard(task_run_id)
+
+    async def _execute(self, assignment: TaskAssignment) -> TaskResult | None:
+        """The executor's result, an error result if it raised, or None if the engine cancelled the task."""
+        task_run_id = assignment.task_run_id
+        if task_run_id in self._cancel_requested:
+            return None
+        work = asyncio.create_task(self._executors[assignment.executor_type].execute(assignment))
+        self._work[task_run_id] = work
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task_run_id in self._cancel_requested and not (current and current.cancelling()):
+                return None
+            raise
+        except Exception as exc:
+            log.info("executor for %s raised %r", task_run_id, exc)
+            return TaskResult(code=CODE_ERROR, message=str(exc) or type(exc).__name__)
+        return None if task_run_id in self._cancel_requested else result
+
+    async def _report_until_done(self, report: Report) -> None:
+        """Retry the completion report until it is durable: acking without it would lose the result."""
+        delay = 0.1
+        while True:
+            try:
+                await self._channel.report([report])
+                return
+            except Exception as exc:
+                log.warning("completion report for %s failed (%r); retrying", report.task_run_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 2.0)
+
+    async def _keep_alive(self, delivery: TaskDelivery) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await delivery.in_progress()
+            except Exception as exc:
+                log.debug("in-progress signal for %s failed: %r", delivery.assignment.task_run_id, exc)
+
+    def _report(self, assignment: TaskAssignment, kind: str, result: TaskResult | None = None) -> Report:
+        return Report.model_validate(
+            {
+                "kind": kind,
+                "runID": assignment.workflow_run_id,
+                "taskRunID": assignment.task_run_id,
+                "attempt": assignment.attempt,
+                "at": utc_now(),
+                "workerID": self.worker_id,
+                "result": result,
+            }
+        )

@@ -1,0 +1,253 @@
+"""Dispatch to workers and reports back, end to end over a real nats-server with the worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
+from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.ports.broker import Delivery
+from aether_es.ports.wire import Report, TaskAssignment, TaskResult, WireParameter
+from aether_es.worker.pool import WorkerPool
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+async def settled_count(js: JetStreamContext, stream: str, expected: int, timeout: float = 5.0) -> int:
+    """The stream's message count once it reaches `expected` (acks are asynchronous), else the last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = (await js.stream_info(stream)).state.messages
+        if count == expected or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.02)
+
+
+def assignment(n: int, executor_type: str = "double", attempt: int = 1, run: str = "run1") -> TaskAssignment:
+    return TaskAssignment.model_validate(
+        {
+            "taskRunID": f"t{n}",
+            "workflowRunID": run,
+            "taskName": f"task{n}",
+            "executorType": executor_type,
+            "attempt": attempt,
+            "inputs": [{"name": "x", "type": "int", "value": n}],
+        }
+    )
+
+
+class Doubler:
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        x = assignment.inputs[0].value
+        return TaskResult(parameters=[WireParameter(name="y", type="int", value=2 * x)])
+
+
+class Failing:
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        raise RuntimeError(f"boom {assignment.task_run_id}")
+
+
+class Sleeper:
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled.append(assignment.task_run_id)
+            raise
+        return TaskResult()
+
+
+class Collector:
+    """A report handler that acks everything and lets a test wait for a condition on what it saw."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            self.reports.append(delivery.report)
+            await delivery.ack()
+        self._changed.set()
+
+    async def until(self, condition: Callable[[list[Report]], bool], timeout: float = 10.0) -> None:
+        async def wait() -> None:
+            while not condition(self.reports):
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    def of(self, kind: str) -> list[Report]:
+        return [r for r in self.reports if r.kind == kind]
+
+
+@pytest.fixture
+async def layout(js: JetStreamContext) -> Layout:
+    layout = Layout()
+    await ensure(js, layout)
+    return layout
+
+
+@pytest.fixture
+async def broker(js: JetStreamContext, nc: Client, layout: Layout) -> NatsBroker:
+    return NatsBroker(js, nc, layout, fetch_timeout=0.5)
+
+
+@pytest.fixture
+async def collector(broker: NatsBroker) -> AsyncIterator[Collector]:
+    collector = Collector()
+    task = asyncio.create_task(broker.consume_reports(collector))
+    yield collector
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+def channel(js: JetStreamContext, nc: Client, layout: Layout) -> NatsWorkerChannel:
+    return NatsWorkerChannel(js, nc, layout)
+
+
+async def test_dispatch_work_report_and_consume(
+    js: JetStreamContext, layout: Layout, broker: NatsBroker, channel: NatsWorkerChannel, collector: Collector
+) -> None:
+    pool = WorkerPool(channel, {"double": Doubler()}, concurrency=4, worker_id="w1", fetch_timeout=0.5)
+    await pool.start()
+    await broker.dispatch([assignment(n) for n in range(20)])
+    await collector.until(lambda reports: len([r for r in reports if r.kind == "completed"]) == 20)
+    await pool.stop(timeout=5)
+    completed = {r.task_run_id: r for r in collector.of("completed")}
+    assert completed["t7"].result is not None and completed["t7"].result.parameters[0].value == 14
+    assert {r.task_run_id for r in collector.of("started")} == {f"t{n}" for n in range(20)}
+    for report in collector.reports:
+        assert report.worker_id == "w1" and report.run_id == "run1" and report.attempt == 1
+        assert RFC3339_MS.match(report.at), report.at
+    # Work-queue streams keep nothing once everything is acked.
+    assert await settled_count(js, layout.tasks_stream, 0) == 0
+    await collector.until(lambda _: True)
+    await asyncio.sleep(0.1)
+    assert await settled_count(js, layout.reports_stream, 0) == 0
+
+
+async def test_redispatch_of_same_attempt_is_deduplicated(
+    js: JetStreamContext, layout: Layout, broker: NatsBroker
+) -> None:
+    await broker.dispatch([assignment(1), assignment(2)])
+    await broker.dispatch([assignment(1)])
+    assert (await js.stream_info(layout.tasks_stream)).state.messages == 2
+    await broker.dispatch([assignment(1, attempt=2)])
+    assert (await js.stream_info(layout.tasks_stream)).state.messages == 3
+
+
+async def test_report_is_deduplicated_by_its_key(js: JetStreamContext, layout: Layout, broker: NatsBroker) -> None:
+    report = Report.model_validate({"kind": "workflow-timeout", "runID": "r1", "at": "2025-01-01T00:00:00Z"})
+    await broker.report([report, report])
+    await broker.report([report])
+    assert (await js.stream_info(layout.reports_stream)).state.messages == 1
+
+
+async def test_executor_error_becomes_code_3(
+    broker: NatsBroker, channel: NatsWorkerChannel, collector: Collector
+) -> None:
+    pool = WorkerPool(channel, {"fail": Failing()}, worker_id="w1", fetch_timeout=0.5)
+    await pool.start()
+    await broker.dispatch([assignment(1, "fail")])
+    await collector.until(lambda reports: any(r.kind == "completed" for r in reports))
+    await pool.stop(timeout=5)
+    result = collector.of("completed")[0].result
+    assert result is not None and result.code == 3 and result.message == "boom t1"
+
+
+async def test_worker_fetches_several_types(
+    broker: NatsBroker, channel: NatsWorkerChannel, collector: Collector
+) -> None:
+    pool = WorkerPool(channel, {"double": Doubler(), "fail": Failing()}, concurrency=2, fetch_timeout=0.5)
+    await pool.start()
+    await broker.dispatch([assignment(n, "double" if n % 2 else "fail") for n in range(10)])
+    await collector.until(lambda reports: len([r for r in reports if r.kind == "completed"]) == 10)
+    await pool.stop(timeout=5)
+    codes = {r.task_run_id: r.result.code for r in collector.of("completed") if r.result}
+    assert codes == {f"t{n}": 0 if n % 2 else 3 for n in range(10)}
+
+
+async def test_cancel_stops_a_running_task_without_report(
+    js: JetStreamContext, layout: Layout, broker: NatsBroker, channel: NatsWorkerChannel, collector: Collector
+) -> None:
+    sleeper = Sleeper()
+    pool = WorkerPool(channel, {"sleep": sleeper}, worker_id="w1", fetch_timeout=0.5)
+    await pool.start()
+    await broker.dispatch([assignment(1, "sleep")])
+    await collector.until(lambda reports: any(r.kind == "started" for r in reports))
+    await broker.cancel(["t1"])
+    for _ in range(100):
+        if not pool.active:
+            break
+        await asyncio.sleep(0.05)
+    await pool.stop(timeout=5)
+    assert sleeper.cancelled == ["t1"]
+    assert collector.of("completed") == []
+    assert await settled_count(js, layout.tasks_stream, 0) == 0  # acked
+
+
+async def test_undecodable_report_is_terminated_and_the_loop_goes_on(
+    js: JetStreamContext, layout: Layout, broker: NatsBroker, collector: Collector
+) -> None:
+    await js.publish(layout.report_subject("r1"), b"{not json")
+    await js.publish(layout.report_subject("r1"), b'{"kind": "no-such-kind", "runID": "r1"}')
+    good = Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})
+    await broker.report([good])
+    await collector.until(lambda reports: len(reports) == 1)
+    assert collector.reports == [good]
+    await asyncio.sleep(0.1)
+    assert await settled_count(js, layout.reports_stream, 0) == 0
+
+
+async def test_handler_failure_redelivers_unacked_reports(broker: NatsBroker) -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def flaky(deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            seen.append(delivery.report.run_id)
+        if len(seen) == 1:
+            raise RuntimeError("engine hiccup")
+        for delivery in deliveries:
+            await delivery.ack()
+        done.set()
+
+    task = asyncio.create_task(broker.consume_reports(flaky))
+    await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})])
+    await asyncio.wait_for(done.wait(), 10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert seen == ["r1", "r1"]
+
+
+async def test_unsafe_executor_type_is_rejected(broker: NatsBroker, channel: NatsWorkerChannel) -> None:
+    with pytest.raises(ValueError, match=r"executor type 'bad\.type'"):
+        await broker.dispatch([assignment(1, "bad.type")])
+    with pytest.raises(ValueError, match="executor type 'a b'"):
+        await channel.fetch(["a b"], 1, 0.1)
+
+
+async def test_consume_reports_survives_server_restart(
+    nats_server: EmbeddedNatsServer, broker: NatsBroker, collector: Collector, reconnected: asyncio.Event
+) -> None:
+    await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "before"})])
+    await collector.until(lambda reports: len(reports) == 1)
+    reconnected.clear()
+    nats_server.restart(hard=True)
+    await asyncio.wait_for(reconnected.wait(), 10)
+    await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "after"})])
+    await collector.until(lambda reports: any(r.run_id == "after" for r in reports))
