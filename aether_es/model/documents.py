@@ -25,8 +25,8 @@ class Doc(BaseModel):
     )
 
     def dump(self) -> dict[str, Any]:
-        """JSON-ready form with Aether's key names, leaving out what was never set."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """JSON-ready form with Aether's key names, leaving out what is unset or at its default."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
 
 
 class SecretKeyRef(Doc):

@@ -1,0 +1,153 @@
+"""Carrying out a decision's effects once its commit is durable.
+
+Effects are grouped by kind so one decision costs one pipelined round of broker and KV calls, not one
+round trip per task. Failures of notifications and error reports never reach the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aether_es.engine.effects import (
+    CancelTasks,
+    ClearDeadlines,
+    DispatchTask,
+    Effect,
+    Notify,
+    ReportError,
+    SetDeadline,
+)
+from aether_es.ports.broker import TaskBroker
+from aether_es.ports.deadlines import Deadline, DeadlineStore
+from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
+from aether_es.ports.notifier import HookNotifier
+from aether_es.ports.secrets import SecretProvider
+from aether_es.ports.wire import TaskAssignment
+
+log = logging.getLogger("aether_es.engine")
+
+
+class EffectRunner:
+    def __init__(
+        self,
+        broker: TaskBroker,
+        deadlines: DeadlineStore | None = None,
+        notifier: HookNotifier | None = None,
+        error_sink: ErrorSink | None = None,
+        secrets: SecretProvider | None = None,
+    ) -> None:
+        self.broker = broker
+        self.deadlines = deadlines
+        self.notifier = notifier
+        self.error_sink = error_sink
+        self.secrets = secrets
+
+    async def run(self, effects: Sequence[Effect]) -> None:
+        dispatches: list[TaskAssignment] = []
+        cancels: list[str] = []
+        set_deadlines: dict[str, Deadline] = {}
+        clear_keys: list[str] = []
+        for effect in effects:
+            if isinstance(effect, DispatchTask):
+                assignment = await self._with_secrets(effect)
+                if assignment is not None:
+                    dispatches.append(assignment)
+            elif isinstance(effect, CancelTasks):
+                cancels.extend(effect.task_run_ids)
+            elif isinstance(effect, SetDeadline):
+                set_deadlines[effect.deadline.key] = effect.deadline
+                if effect.deadline.key in clear_keys:
+                    clear_keys.remove(effect.deadline.key)
+            elif isinstance(effect, ClearDeadlines):
+                for key in effect.keys:
+                    set_deadlines.pop(key, None)
+                    clear_keys.append(key)
+            elif isinstance(effect, Notify):
+                await self._notify(effect)
+            elif isinstance(effect, ReportError):
+                await self.report(effect.report)
+        if cancels:
+            await self.broker.cancel(cancels)
+        if self.deadlines is not None:
+            if clear_keys:
+                await self.deadlines.clear(clear_keys)
+            if set_deadlines:
+                await self.deadlines.set(list(set_deadlines.values()))
+        if dispatches:
+            await self.broker.dispatch(dispatches)
+
+    async def _with_secrets(self, effect: DispatchTask) -> TaskAssignment | None:
+        """Resolve secret parameters into this assignment only; the log keeps just the reference."""
+        assignment = effect.assignment
+        if not effect.secret_refs:
+            return assignment
+        if self.secrets is None:
+            await self.report(
+                ErrorReport(
+                    "dispatch.secret",
+                    "a secretKeyRef needs a secret provider",
+                    Severity.ERROR,
+                    assignment.workflow_run_id,
+                    assignment.task_run_id,
+                )
+            )
+            return assignment
+        values: dict[str, str] = {}
+        for param_name, secret_name, secret_key in effect.secret_refs:
+            try:
+                values[param_name] = await self.secrets.get(secret_name, secret_key)
+            except Exception as exc:
+                await self.report(
+                    ErrorReport(
+                        f"dispatch.secret.{param_name}",
+                        f"secret {secret_name!r} key {secret_key!r}: {type(exc).__name__}",
+                        Severity.ERROR,
+                        assignment.workflow_run_id,
+                        assignment.task_run_id,
+                    )
+                )
+        inputs = [
+            p.model_copy(update={"value": values[p.name], "secret": True}) if p.name in values else p
+            for p in assignment.inputs
+        ]
+        return assignment.model_copy(update={"inputs": inputs})
+
+    async def _notify(self, effect: Notify) -> None:
+        if self.notifier is None:
+            return
+        try:
+            await self.notifier.notify(effect.event)
+        except Exception as exc:
+            await self.report(
+                ErrorReport(
+                    f"hook.{effect.event.hook_type}",
+                    str(exc),
+                    Severity.WARNING,
+                    effect.event.workflow_run_id,
+                    effect.event.task_run_id,
+                )
+            )
+
+    async def report(self, report: ErrorReport) -> None:
+        if self.error_sink is None:
+            log.log(
+                _LEVELS[report.severity],
+                "%s: %s (run %s)",
+                report.operation,
+                report.message,
+                report.workflow_run_id,
+            )
+            return
+        try:
+            await self.error_sink.on_error(report)
+        except Exception:
+            log.exception("error sink failed for %s", report.operation)
+
+
+_LEVELS = {
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+    Severity.CRITICAL: logging.CRITICAL,
+}

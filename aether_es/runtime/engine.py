@@ -1,0 +1,439 @@
+"""The engine: wires the ports to the decider and keeps each run's state in memory.
+
+Each run has a mailbox. Triggers for a run (commands and reports) queue there and are drained by one task
+per run: every trigger waiting is decided against the in-memory state, all their events are appended as one
+commit guarded by the run's last sequence, then effects run and reports are acked. Different runs drain
+concurrently, so their appends are pipelined. A conflicting append means another writer decided first: the
+run is reloaded from its history and the triggers decided again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_es.adapters.background import cancel_and_wait
+from aether_es.engine.decider import handle, pending_effects
+from aether_es.engine.decision import DecideContext, Decision
+from aether_es.engine.triggers import (
+    Cancel,
+    Completed,
+    Continue,
+    Resume,
+    Started,
+    Submit,
+    TaskTimeout,
+    Trigger,
+    WorkflowTimeout,
+)
+from aether_es.errors import AetherError, InvalidStateError, NotFoundError, ValidationError
+from aether_es.events.envelope import Commit
+from aether_es.model import clock
+from aether_es.model import phases as ph
+from aether_es.model.defaults import fill_defaults
+from aether_es.model.documents import Workflow
+from aether_es.model.loading import load_workflow, parse_object
+from aether_es.model.validation import validate_workflow
+from aether_es.ports.broker import Delivery, TaskBroker
+from aether_es.ports.deadlines import DeadlineStore, TimeoutWatcher
+from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
+from aether_es.ports.evaluator import Evaluator
+from aether_es.ports.event_store import ConcurrencyConflict, EventStore, RunSummary
+from aether_es.ports.idgen import IdContext, IdGenerator
+from aether_es.ports.notifier import HookNotifier
+from aether_es.ports.secrets import SecretProvider
+from aether_es.ports.vars import VarsSource
+from aether_es.ports.wire import Report, TaskResult
+from aether_es.projections.run_state import RunState, fold
+from aether_es.runtime.effects import EffectRunner
+
+log = logging.getLogger("aether_es.engine")
+
+Ack = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    trigger: Trigger
+    reply: asyncio.Future[None] | None = None
+    ack: Ack | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    run_id: str
+    state: RunState | None = None
+    loaded: bool = False
+    mailbox: list[_Pending] = field(default_factory=list)
+    draining: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while no decision is in flight: readers wait for it so they never see an uncommitted state."""
+
+    def __post_init__(self) -> None:
+        self.settled.set()
+
+
+class Engine:
+    """Build from ports: the event store, broker and id generator are required, the rest optional."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore | None,
+        broker: TaskBroker | None,
+        ids: IdGenerator | None,
+        evaluator: Evaluator | None = None,
+        secrets: SecretProvider | None = None,
+        notifier: HookNotifier | None = None,
+        error_sink: ErrorSink | None = None,
+        deadlines: DeadlineStore | None = None,
+        watcher: TimeoutWatcher | None = None,
+        vars_sources: Sequence[VarsSource | None] = (),
+        budget: int = 1000,
+        actor: str = "user",
+        keep_finished: int = 1000,
+    ) -> None:
+        if store is None:
+            raise ValidationError("Store is required, use Engine(store=...)")
+        if ids is None:
+            raise ValidationError("IDGenerator is required, use Engine(ids=...)")
+        if broker is None:
+            raise ValidationError("TaskBroker is required, use Engine(broker=...)")
+        self.store = store
+        self.broker = broker
+        self.ids = ids
+        self.evaluator = evaluator
+        self.vars_sources = [source for source in vars_sources if source is not None]
+        self.watcher = watcher
+        self.budget = budget
+        self.actor = actor
+        self.effects = EffectRunner(broker, deadlines, notifier, error_sink, secrets)
+        self._secrets = secrets is not None
+        self._runs: dict[str, _Run] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._keep_finished = keep_finished
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._consumer: asyncio.Task[None] | None = None
+        self._started = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover unfinished runs, then consume reports and start the timeout watcher. Non-blocking."""
+        if self._started:
+            raise InvalidStateError("engine already started, call stop() first")
+        self._started = True
+        await self._recover()
+        self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
+        if self.watcher is not None:
+            await self.watcher.start()
+
+    async def stop(self) -> None:
+        """Stop consuming; in-flight drains finish so nothing decided is left without its effects."""
+        if not self._started:
+            return
+        self._started = False
+        if self.watcher is not None:
+            await self.watcher.stop()
+        if self._consumer is not None:
+            await cancel_and_wait(self._consumer)
+            self._consumer = None
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _recover(self) -> None:
+        for summary in await self.store.summaries():
+            if summary.phase in ph.TERMINAL:
+                continue
+            run = self._run(summary.run_id)
+            await self._ensure_loaded(run)
+            if run.state is None or run.state.terminal:
+                continue
+            await self.effects.run(pending_effects(Decision(run.state, self._context())))
+            self._enqueue(run, _Pending(Continue(actor="engine", cause="recover", at=clock.now())))
+
+    # --- public API ----------------------------------------------------------------------------------
+
+    async def submit(self, document: Workflow | dict[str, Any] | str | bytes, *, cron_id: str = "") -> str:
+        """Validate and start a workflow run; returns its id once the submission is durable."""
+        raw = _document_dict(document)
+        workflow = fill_defaults(load_workflow(raw))
+        validate_workflow(workflow)
+        run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
+        if run_id in self._runs:
+            raise InvalidStateError(f'workflow run "{run_id}" already exists')
+        run = self._run(run_id)
+        run.loaded = True
+        await self._call(
+            run,
+            Submit(actor=self.actor, cause=f"submit:{run_id}", at=clock.now(), document=raw, cron_id=cron_id),
+        )
+        return run_id
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        """The WorkflowExecution view of a run, with every task run."""
+        state = await self.state(run_id)
+        return state.to_dict()
+
+    async def state(self, run_id: str) -> RunState:
+        """The run's committed state (never one a decision in flight is still changing)."""
+        run = self._runs.get(run_id) or self._run(run_id)
+        await self._ensure_loaded(run)
+        await run.settled.wait()
+        if run.state is None:
+            raise NotFoundError(f'workflow run "{run_id}" not found')
+        return run.state
+
+    async def resume(self, run_id: str, task_run_id: str, payload: dict[str, Any] | None = None) -> None:
+        run = await self._existing(run_id)
+        await self._call(
+            run,
+            Resume(
+                actor=self.actor,
+                cause=f"resume:{task_run_id}",
+                at=clock.now(),
+                task_id=task_run_id,
+                payload=dict(payload or {}),
+            ),
+        )
+
+    async def cancel(self, run_id: str) -> None:
+        run = await self._existing(run_id)
+        await self._call(run, Cancel(actor=self.actor, cause=f"cancel:{run_id}", at=clock.now()))
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the run is terminal and return its view (on timeout, the view as it is)."""
+        run = await self._existing(run_id)
+
+        async def terminal() -> None:
+            while True:
+                await run.settled.wait()
+                if run.state is not None and run.state.terminal:
+                    return
+                await run.changed.wait()
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(terminal(), timeout)
+        return (await self.state(run_id)).to_dict()
+
+    async def changes(self, run_id: str) -> None:
+        """Return at the run's next state change (for live progress displays)."""
+        run = await self._existing(run_id)
+        await run.changed.wait()
+
+    # --- reports -------------------------------------------------------------------------------------
+
+    async def _on_reports(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            trigger = _trigger_of(delivery.report)
+            run = self._run(delivery.report.run_id)
+            self._enqueue(run, _Pending(trigger, ack=delivery.ack))
+
+    # --- the per-run drain -----------------------------------------------------------------------------
+
+    def _run(self, run_id: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(run_id)
+        return run
+
+    async def _existing(self, run_id: str) -> _Run:
+        run = self._run(run_id)
+        await self._ensure_loaded(run)
+        if run.state is None:
+            raise NotFoundError(f'workflow run "{run_id}" not found')
+        return run
+
+    async def rebuild(self, run_id: str) -> RunState:
+        """The run folded afresh from its whole history in the store, ignoring what is in memory."""
+        state = await self._load(run_id)
+        if state is None:
+            raise NotFoundError(f'workflow run "{run_id}" not found')
+        return state
+
+    async def _load(self, run_id: str) -> RunState | None:
+        commits = await self.store.load(run_id)
+        if not commits:
+            return None
+        state = fold([env for stored in commits for env in stored.commit.envelopes])
+        state.seq = commits[-1].seq
+        return state
+
+    async def _ensure_loaded(self, run: _Run) -> None:
+        if run.loaded:
+            return
+        run.state = await self._load(run.run_id)
+        run.loaded = True
+
+    async def _call(self, run: _Run, trigger: Trigger) -> None:
+        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(run, _Pending(trigger, reply=reply))
+        await reply
+
+    def _enqueue(self, run: _Run, pending: _Pending) -> None:
+        run.mailbox.append(pending)
+        if not run.draining:
+            run.draining = True
+            task = asyncio.create_task(self._drain(run))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _context(self) -> DecideContext:
+        values: dict[str, Any] = {}
+        for source in self.vars_sources:
+            prefix = source.namespace() + "."
+            values.update({prefix + key: value for key, value in source.vars().items()})
+        return DecideContext(evaluator=self.evaluator, vars=values, secrets=self._secrets, budget=self.budget)
+
+    async def _drain(self, run: _Run) -> None:
+        run.settled.clear()
+        try:
+            while run.mailbox:
+                batch, run.mailbox = run.mailbox, []
+                await self._process(run, batch)
+                if run.mailbox:
+                    # Let readers waiting for a committed state see this one before the next batch.
+                    run.settled.set()
+                    await asyncio.sleep(0)
+                    run.settled.clear()
+        except Exception as exc:  # a bug must not leave callers waiting forever
+            log.exception("run %s: drain failed", run.run_id)
+            for pending in run.mailbox:
+                if pending.reply is not None and not pending.reply.done():
+                    pending.reply.set_exception(exc)
+            run.mailbox = []
+        finally:
+            run.draining = False
+            run.settled.set()
+
+    async def _process(self, run: _Run, batch: list[_Pending]) -> None:
+        try:
+            await self._ensure_loaded(run)
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        before = run.state.phase if run.state is not None else ""
+        decision = Decision(run.state, self._context())
+        errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
+        if decision.envelopes:
+            try:
+                seq = await self.store.append(_commit(run.run_id, decision), run.state.seq if run.state else 0)
+            except ConcurrencyConflict:
+                await self._reload(run)
+                run.mailbox[:0] = batch
+                return
+            except Exception as exc:
+                log.warning("run %s: append failed: %s", run.run_id, exc)
+                await self._reload(run)
+                self._fail([p for p in batch if p.reply is not None], exc)
+                return
+            run.state = decision.state
+            run.state.seq = seq
+        await self.effects.run(decision.effects)
+        if run.state is not None and run.state.phase != before:
+            await self._summarise(run.state)
+        for pending, error in zip(batch, errors, strict=True):
+            if pending.reply is not None and not pending.reply.done():
+                if error is None:
+                    pending.reply.set_result(None)
+                else:
+                    pending.reply.set_exception(error)
+            if pending.ack is not None:
+                await pending.ack()
+        if decision.resume_points:
+            run.mailbox.append(
+                _Pending(
+                    Continue(actor="engine", cause="continue", at=clock.now(), scopes=tuple(decision.resume_points))
+                )
+            )
+        changed, run.changed = run.changed, asyncio.Event()
+        changed.set()
+        if run.state is not None and run.state.terminal:
+            self._retire(run.run_id)
+
+    def _retire(self, run_id: str) -> None:
+        """Finished runs stay in memory up to `keep_finished`; older ones are reloaded from the log on demand."""
+        self._finished[run_id] = None
+        self._finished.move_to_end(run_id)
+        while len(self._finished) > self._keep_finished:
+            oldest, _ = self._finished.popitem(last=False)
+            run = self._runs.get(oldest)
+            if run is not None and not run.draining and not run.mailbox:
+                del self._runs[oldest]
+
+    async def _reload(self, run: _Run) -> None:
+        run.loaded = False
+        run.state = None
+        await self._ensure_loaded(run)
+
+    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        for pending in batch:
+            if pending.reply is not None and not pending.reply.done():
+                pending.reply.set_exception(exc)
+
+    async def _summarise(self, state: RunState) -> None:
+        summary = RunSummary(
+            run_id=state.run_id,
+            name=state.workflow.metadata.name,
+            namespace=state.workflow.metadata.namespace,
+            phase=state.phase,
+            created_at=state.created_at,
+            finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
+            cron_id=state.cron_id,
+        )
+        try:
+            await self.store.put_summary(summary)
+        except Exception as exc:
+            await self.effects.report(
+                ErrorReport("summary", f"run summary not stored: {exc}", Severity.WARNING, state.run_id)
+            )
+
+
+def _commit(run_id: str, decision: Decision) -> Commit:
+    """The decision's commit; its id is stable across retries of this decision and unique to it."""
+    digest = hashlib.blake2b(digest_size=8)
+    for env in decision.envelopes:
+        digest.update(f"{env.event_id}|{env.type}|{env.time}|{env.causation_id}\n".encode())
+    first = decision.envelopes[0].event_id.rsplit(":", 1)[-1]
+    return Commit(
+        commit_id=f"{run_id}:{first}:{digest.hexdigest()}", run_id=run_id, envelopes=tuple(decision.envelopes)
+    )
+
+
+def _trigger_of(report: Report) -> Trigger:
+    actor = f"worker:{report.worker_id}" if report.worker_id else "watcher"
+    at = report.at or clock.now()
+    cause = report.dedup_key()
+    if report.kind == "started":
+        return Started(actor=actor, cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+    if report.kind == "completed":
+        return Completed(
+            actor=actor,
+            cause=cause,
+            at=at,
+            task_id=report.task_run_id,
+            attempt=report.attempt,
+            result=report.result or TaskResult(),
+        )
+    if report.kind == "task-timeout":
+        return TaskTimeout(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+    return WorkflowTimeout(actor="watcher", cause=cause, at=at)
+
+
+def _document_dict(document: Workflow | dict[str, Any] | str | bytes) -> dict[str, Any]:
+    """The document as submitted, kept verbatim (before defaults) in the run's first event."""
+    if isinstance(document, Workflow):
+        return document.dump()
+    if isinstance(document, dict):
+        return document
+    return parse_object(document)
+
+
+__all__ = ["AetherError", "Engine"]

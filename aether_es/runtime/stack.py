@@ -1,0 +1,128 @@
+"""Wiring a complete engine on NATS: an embedded nats-server when no URL is given, the JetStream layout,
+the adapters, the engine and (optionally) an in-process worker pool.
+
+Every command and test that needs "the real thing" builds it here, so there is one way the pieces fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aether_es.adapters.evaluator_simple import SimpleEvaluator
+from aether_es.adapters.idgen import TimeOrderedIdGenerator
+from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
+from aether_es.adapters.nats.connection import NatsConnection, connect
+from aether_es.adapters.nats.deadlines import NatsDeadlines
+from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.adapters.vars_sources import SystemSource
+from aether_es.ports.error_sink import ErrorSink
+from aether_es.ports.evaluator import Evaluator
+from aether_es.ports.idgen import IdGenerator
+from aether_es.ports.notifier import HookNotifier
+from aether_es.ports.secrets import SecretProvider
+from aether_es.ports.vars import VarsSource
+from aether_es.runtime.engine import Engine
+from aether_es.worker.executor import Executor
+from aether_es.worker.executors.echo import EchoExecutor
+from aether_es.worker.pool import WorkerPool
+
+log = logging.getLogger("aether_es.stack")
+
+NATS_URL_ENV = "AETHER_NATS_URL"
+DEFAULT_STATE_DIR = Path(".aether")
+
+
+def default_executors() -> dict[str, Executor]:
+    return {"echo": EchoExecutor()}
+
+
+@dataclass
+class StackOptions:
+    nats_url: str | None = None
+    state_dir: Path = DEFAULT_STATE_DIR
+    prefix: str = "aether"
+    workers: int = 4
+    executors: Mapping[str, Executor] | None = None
+    evaluator: Evaluator | None = field(default_factory=SimpleEvaluator)
+    ids: IdGenerator = field(default_factory=TimeOrderedIdGenerator)
+    vars_sources: Sequence[VarsSource] = field(default_factory=lambda: [SystemSource()])
+    notifier: HookNotifier | None = None
+    error_sink: ErrorSink | None = None
+    secrets: SecretProvider | None = None
+    timeout_poll: float = 0.25
+
+
+@dataclass
+class Stack:
+    """A running engine (and workers) on one NATS connection; `close` undoes everything in order."""
+
+    options: StackOptions
+    connection: NatsConnection
+    layout: Layout
+    engine: Engine
+    store: NatsEventStore
+    broker: NatsBroker
+    deadlines: NatsDeadlines
+    server: EmbeddedNatsServer | None = None
+    pool: WorkerPool | None = None
+
+    @property
+    def url(self) -> str:
+        return str(self.connection.nc.connected_url.geturl()) if self.connection.nc.connected_url else ""
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
+        await self.engine.stop()
+        await self.connection.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def resolve_url(explicit: str | None) -> str | None:
+    """An explicit URL, else $AETHER_NATS_URL, else None (meaning: start an embedded server)."""
+    return explicit or os.environ.get(NATS_URL_ENV) or None
+
+
+async def open_stack(options: StackOptions) -> Stack:
+    server: EmbeddedNatsServer | None = None
+    url = resolve_url(options.nats_url)
+    if url is None:
+        server = EmbeddedNatsServer(options.state_dir / "nats")
+        url = server.start()
+    try:
+        connection = await connect(url)
+        layout = Layout(prefix=options.prefix)
+        await ensure(connection.js, layout)
+        store = NatsEventStore(connection.js, layout)
+        broker = NatsBroker(connection.js, connection.nc, layout)
+        deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
+        engine = Engine(
+            store=store,
+            broker=broker,
+            ids=options.ids,
+            evaluator=options.evaluator,
+            secrets=options.secrets,
+            notifier=options.notifier,
+            error_sink=options.error_sink,
+            deadlines=deadlines,
+            watcher=deadlines,
+            vars_sources=options.vars_sources,
+        )
+        await engine.start()
+        pool = None
+        if options.workers > 0:
+            executors = options.executors if options.executors is not None else default_executors()
+            pool = WorkerPool(NatsWorkerChannel(connection.js, connection.nc, layout), executors, options.workers)
+            await pool.start()
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool)
