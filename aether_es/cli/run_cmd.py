@@ -1,0 +1,111 @@
+"""`aether-es run FILE`: run one workflow end to end and show it happening.
+
+Starts an embedded nats-server (unless `--nats` or $AETHER_NATS_URL names one), the engine and an
+in-process worker pool; prints each task's phase changes, then the final phase and outputs. Exit 0 only
+when the run Succeeded; 2 for an invalid document, in which case nothing is started or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aether_es.cli.io import read_document
+from aether_es.cli.validate_cmd import check
+from aether_es.errors import AetherError, ValidationError
+from aether_es.model import phases as ph
+from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("run", help="run a workflow end to end on an embedded or given NATS")
+    parser.add_argument("file", help="path to the workflow JSON, or - for standard input")
+    parser.add_argument("--nats", help="NATS URL (default: $AETHER_NATS_URL, else an embedded server)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where the embedded server keeps its store"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="in-process workers (default 4)")
+    parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
+    parser.set_defaults(handler=handle)
+
+
+async def handle(args: argparse.Namespace) -> int:
+    try:
+        data = read_document(args.file)
+        check(data)
+    except ValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"aether: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    stack = await open_stack(StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers))
+    try:
+        began = time.monotonic()
+        try:
+            run_id = await stack.engine.submit(data)
+        except AetherError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        if not args.json:
+            print(f"run {run_id} submitted")
+        view = await _follow(stack.engine, run_id, args.timeout, quiet=args.json)
+    finally:
+        await stack.close()
+    if args.json:
+        sys.stdout.write(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _summary(view, time.monotonic() - began)
+    return 0 if view["status"] == ph.SUCCEEDED else 1
+
+
+async def _follow(engine: Any, run_id: str, timeout: float | None, quiet: bool) -> dict[str, Any]:
+    """Print every task phase change until the run is terminal (or the timeout passes)."""
+    seen: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    stop_at = None if timeout is None else time.monotonic() + timeout
+    while True:
+        view: dict[str, Any] = await engine.get(run_id)
+        if not quiet:
+            for task in view["tasks"]:
+                if seen.get(task["runID"]) != task["status"]:
+                    seen[task["runID"]] = task["status"]
+                    path = task_path(task, paths)
+                    print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
+        if view["status"] in ph.TERMINAL:
+            return view
+        remaining = None if stop_at is None else stop_at - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return view
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(engine.changes(run_id), None if remaining is None else min(remaining, 1.0))
+
+
+def task_path(task: dict[str, Any], paths: dict[str, str]) -> str:
+    """`parent/child` names from the root; loop iterations show their index, as in `score[2]`."""
+    name = task["taskName"]
+    scope = task["scope"]
+    if ".loop[" in scope:
+        name = f"{name}[{scope.rsplit('.loop[', 1)[1].rstrip('/').rstrip(']')}]"
+    parent = paths.get(task["parentRunID"], "")
+    path = f"{parent}/{name}" if parent else name
+    paths[task["runID"]] = path
+    return path
+
+
+def _summary(view: dict[str, Any], seconds: float) -> None:
+    message = f" ({view['message']})" if view.get("message") else ""
+    print(f"{view['status']}{message} in {seconds:.2f}s")
+    outputs = (view.get("outputs") or {}).get("parameters") or []
+    if outputs:
+        print("outputs:")
+        for param in outputs:
+            print(f"  {param['name']} = {orjson.dumps(param.get('value')).decode()}")
