@@ -92,9 +92,7 @@ def resolve_value_from(
 
 def _declared(decl: Parameter) -> Parameter:
     """The declaration's descriptive fields, without value or valueFrom."""
-    return Parameter(
-        name=decl.name, type=decl.type, default=decl.default, description=decl.description, enum=decl.enum
-    )
+    return Parameter(name=decl.name, type=decl.type, default=decl.default, description=decl.description, enum=decl.enum)
 
 
 def _from(

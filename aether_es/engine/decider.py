@@ -83,9 +83,7 @@ def _submit(decision: Decision, trigger: Submit) -> None:
     seconds = parse_duration(workflow.spec.timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     decision.emit(
-        ev.RunSubmitted(
-            workflow=trigger.document, created_at=decision.now, deadline=deadline, cron_id=trigger.cron_id
-        )
+        ev.RunSubmitted(workflow=trigger.document, created_at=decision.now, deadline=deadline, cron_id=trigger.cron_id)
     )
     entry = workflow.spec.template(workflow.spec.entrypoint)
     assert entry is not None, "validation guarantees the entry template"
@@ -257,9 +255,7 @@ def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
 
 
 def _open_leaves(state: RunState, victims: list[TaskRunView]) -> tuple[str, ...]:
-    return tuple(
-        t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED)
-    )
+    return tuple(t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED))
 
 
 def _deadline_keys(state: RunState, tasks: list[TaskRunView]) -> tuple[str, ...]:
@@ -304,9 +300,7 @@ def _resume(decision: Decision, trigger: Resume) -> None:
     if task.deadline:
         # The original deadline still applies; it now guards the resumed attempt.
         decision.effect(
-            SetDeadline(
-                Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt)
-            )
+            SetDeadline(Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt))
         )
     hooks.task_hooks(decision, task, key="onResume")
 
@@ -362,16 +356,12 @@ def pending_effects(decision: Decision) -> list[Effect]:
         task = state.tasks[task_id]
         if task.template_type != "task" or task.phase in ph.TERMINAL:
             continue
-        awaiting = task.phase == ph.READY or (
-            task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt
-        )
+        awaiting = task.phase == ph.READY or (task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt)
         if awaiting:
             dispatch: DispatchTask = scheduler.dispatch_effect(decision, task)
             effects.append(dispatch)
         if task.deadline and task.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED):
             effects.append(
-                SetDeadline(
-                    Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt)
-                )
+                SetDeadline(Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt))
             )
     return effects

@@ -96,9 +96,7 @@ class Decision:
         if self.over_budget():
             raise BudgetExhausted(scope)
 
-    def report(
-        self, operation: str, message: str, severity: Severity = Severity.WARNING, task_id: str = ""
-    ) -> None:
+    def report(self, operation: str, message: str, severity: Severity = Severity.WARNING, task_id: str = "") -> None:
         self.effect(
             ReportError(
                 ErrorReport(

@@ -18,6 +18,7 @@ from aether_es.engine.outcomes import empty_aggregate, finish_metrics
 from aether_es.events import catalogue as ev
 from aether_es.model import phases as ph
 from aether_es.model.documents import Loop, Parameter, Template
+from aether_es.model.gofmt import go_quote
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.projections.run_state import TaskRunView
@@ -75,7 +76,7 @@ def _items_from(decision: Decision, task: TaskRunView, source: str) -> list[Any]
         try:
             value = evaluator.evaluate(source, env)
         except ExpressionError as exc:
-            raise LoopExpansionError(f"itemsFrom {source!r}: {exc}") from exc
+            raise LoopExpansionError(f"eval itemsFrom {go_quote(source)}: {exc}") from exc
     if value is None:
         return []
     if isinstance(value, list):
@@ -165,20 +166,17 @@ def advance_repeat(decision: Decision, task: TaskRunView) -> bool:
     if body is None or not task.kids.children:
         return False
     last = decision.state.tasks[task.kids.children[-1]]
-    env = Env(
-        {"loop_iter.index": following - 1}, TaskVars(lambda name: last if name == last.task_name else None)
-    )
+    env = Env({"loop_iter.index": following - 1}, TaskVars(lambda name: last if name == last.task_name else None))
     try:
         result = evaluator.evaluate(loop.repeat_condition, env)
     except ExpressionError as exc:
-        scheduler.mark_run_error(decision, f'repeatCondition of loop "{loop.name}": {exc}')
+        scheduler.mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {exc}")
         return False
     if isinstance(result, str):
         result = result == "true"
     if not isinstance(result, bool):
-        scheduler.mark_run_error(
-            decision, f'repeatCondition of loop "{loop.name}" returned {type(result).__name__}, not a boolean'
-        )
+        problem = f"returned {type(result).__name__}, not a boolean"
+        scheduler.mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {problem}")
         return False
     if not result:
         return False

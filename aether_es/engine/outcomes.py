@@ -122,9 +122,7 @@ def aggregate_iterations(
     if strategy in ("first", "last"):
         chosen = iterations[0] if strategy == "first" else iterations[-1]
         params = [
-            p
-            for p in (chosen.outputs.parameters if chosen.outputs else [])
-            if wanted is None or p.name in wanted
+            p for p in (chosen.outputs.parameters if chosen.outputs else []) if wanted is None or p.name in wanted
         ]
         return ResultOutputs(parameters=[p.model_copy() for p in params]) if params else None
     names: list[str] = []

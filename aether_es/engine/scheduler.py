@@ -28,6 +28,7 @@ from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds
 from aether_es.model.documents import ContinueOn, Dag, Parameter, Task
 from aether_es.model.durations import parse_duration
+from aether_es.model.gofmt import go_quote
 from aether_es.ports.deadlines import Deadline
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
@@ -62,9 +63,7 @@ def binding_env(decision: Decision, parent_id: str) -> Env:
     state = decision.state
     parent = state.tasks.get(parent_id) if parent_id else None
     inputs = parameters_map("inputs.parameters.", parent.inputs) if parent is not None else None
-    return Env(
-        decision.context.vars, workflow_args(decision), inputs, scope_vars(decision, state.scope(parent_id))
-    )
+    return Env(decision.context.vars, workflow_args(decision), inputs, scope_vars(decision, state.scope(parent_id)))
 
 
 def _bind(decision: Decision, decls: list[Parameter], args: list[Parameter], env: Env) -> list[Parameter]:
@@ -204,10 +203,11 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
     for node in ready:
         (runnable if _when_allows(decision, node, scope) else skipped).append(node)
     for node in skipped:
-        _create_node(
-            decision, container, dag, node, ph.SKIPPED, f'when condition "{node.when}" evaluated to false'
-        )
+        decision.check_budget(container.id)
+        message = f"when condition {go_quote(node.when)} evaluated to false"
+        _create_node(decision, container, dag, node, ph.SKIPPED, message)
     for node in runnable:
+        decision.check_budget(container.id)
         _create_node(decision, container, dag, node, ph.CREATED, "")
     return True
 
@@ -232,9 +232,7 @@ def _when_allows(decision: Decision, node: Task, scope: ScopeIndex) -> bool:
     return False
 
 
-def _create_node(
-    decision: Decision, container: TaskRunView, dag: Dag, node: Task, phase: str, message: str
-) -> None:
+def _create_node(decision: Decision, container: TaskRunView, dag: Dag, node: Task, phase: str, message: str) -> None:
     if node.template:
         tpl = decision.template(node.template)
         kind = tpl.type if tpl is not None else "task"
@@ -280,8 +278,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
         fail_run(
             decision,
             task,
-            f'task definition "{decl.name}" has no executor: '
-            f'cannot build assignment for task "{task.task_name}"',
+            f'task definition "{decl.name}" has no executor: cannot build assignment for task "{task.task_name}"',
         )
         return
     parent = decision.parent(task)
@@ -310,9 +307,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
     decision.effect(dispatch_effect(decision, task))
     if deadline:
         decision.effect(
-            SetDeadline(
-                Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt)
-            )
+            SetDeadline(Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt))
         )
     elif previous_deadline:
         decision.effect(ClearDeadlines((f"task.{task.id}",)))
@@ -413,9 +408,7 @@ def finalize_container(decision: Decision, container: TaskRunView) -> bool:
         if dag is None:
             return False
         nodes = {node.name: node for node in dag.tasks}
-        phase, message = aggregate_phase(
-            children, lambda c: effective_continue_on(nodes.get(c.task_name), dag)
-        )
+        phase, message = aggregate_phase(children, lambda c: effective_continue_on(nodes.get(c.task_name), dag))
         outputs = _collect_dag_outputs(decision, container, dag)
         if phase != ph.CANCELLED and dag.phase_conditions is not None:
             env = Env(
@@ -433,9 +426,7 @@ def finalize_container(decision: Decision, container: TaskRunView) -> bool:
     else:
         loop = decision.loop_of(container)
         phase, message = aggregate_phase(children)
-        outputs = aggregate_iterations(
-            children, loop.aggregate if loop else None, loop.outputs if loop else None
-        )
+        outputs = aggregate_iterations(children, loop.aggregate if loop else None, loop.outputs if loop else None)
     if outputs is not None:
         outputs = outputs.model_copy(update={"phase": phase})
     decision.emit(

@@ -8,8 +8,9 @@ from aether_es.model.durations import (
     parse_duration_ns,
     parse_go_duration_strict,
 )
+from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_cron_workflow, load_document, load_workflow
-from aether_es.model.validation import go_quote, validate_cron_workflow, validate_workflow
+from aether_es.model.validation import validate_cron_workflow, validate_workflow
 
 __all__ = [
     "CronWorkflow",

@@ -86,8 +86,7 @@ def go_parse_duration_ns(text: str) -> int:
         unit = _UNITS.get(unit_text)
         if unit is None:
             raise ValueError(
-                f"time: unknown unit {time_quote(go_bytes(unit_text))} "
-                f"in duration {time_quote(go_bytes(text))}"
+                f"time: unknown unit {time_quote(go_bytes(unit_text))} in duration {time_quote(go_bytes(text))}"
             )
         if whole > (1 << 63) // unit:
             raise invalid

@@ -1,4 +1,4 @@
-"""Go `%v` renderings and truthiness (spec §2.4, §8, §9 item 32).
+"""Go `%v` and `%q` renderings and truthiness (spec §2.4, §8, §9 item 32).
 
 Aether compares and interpolates values through Go's `fmt.Sprint`, so values must render exactly as Go
 renders them: integers plainly, floats in shortest form (exponent only below 1e-4 or from 1e21), nil as
@@ -59,3 +59,31 @@ def go_sprint(value: Any) -> str:
 def is_truthy(value: Any) -> bool:
     """Aether's truthiness: bool true, the string "true", or anything whose `%v` rendering is `true`."""
     return value is True or go_sprint(value) == "true"
+
+
+_SIMPLE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q` (`strconv.Quote`): printable runes kept, everything else escaped the way Go escapes it."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:  # Go never holds a lone surrogate: its JSON decoder made it U+FFFD
+            ch, code = "\ufffd", 0xFFFD
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)

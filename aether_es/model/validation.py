@@ -15,6 +15,7 @@ from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import HOOK_KEYS, CronWorkflow, Dag, Hooks, Loop, Template, Workflow
 from aether_es.model.durations import go_bytes, time_quote
+from aether_es.model.gofmt import go_quote
 
 API_VERSION = "aether/v1"
 NAME_MAX_LENGTH = 63
@@ -119,9 +120,7 @@ def cron_workflow_problem(cw: CronWorkflow) -> str | None:
         return "spec.successfulJobsHistoryLimit must be >= 0"
     if spec.failed_jobs_history_limit < 0:
         return "spec.failedJobsHistoryLimit must be >= 0"
-    inner = Workflow(
-        api_version=cw.api_version, kind="Workflow", metadata=cw.metadata, spec=spec.workflow_spec
-    )
+    inner = Workflow(api_version=cw.api_version, kind="Workflow", metadata=cw.metadata, spec=spec.workflow_spec)
     problem = workflow_problem(fill_defaults(inner))
     return f"spec.workflowSpec: {problem}" if problem else None
 
@@ -290,34 +289,6 @@ def _nesting_problem(
 
 
 # --- Go renderings embedded in the messages ------------------------------------------------------------
-
-_SIMPLE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(text: str) -> str:
-    """Go's `%q` (`strconv.Quote`): printable runes kept, everything else escaped the way Go escapes it."""
-    if text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if 0xD800 <= code <= 0xDFFF:  # Go never holds a lone surrogate: its JSON decoder made it U+FFFD
-            ch, code = "\ufffd", 0xFFFD
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
 
 _GO_SPACE = re.compile("[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
 

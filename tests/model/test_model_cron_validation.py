@@ -8,8 +8,9 @@ import pytest
 
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_cron_defaults
+from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_cron_workflow
-from aether_es.model.validation import go_quote, parse_rfc3339_ns, validate_cron_workflow
+from aether_es.model.validation import parse_rfc3339_ns, validate_cron_workflow
 
 Doc = dict[str, Any]
 RFC = '"2006-01-02T15:04:05Z07:00"'
@@ -68,9 +69,7 @@ def test_metadata_name_required() -> None:
 def test_metadata_name_rule() -> None:
     doc = base()
     doc["metadata"]["name"] = "Nightly"
-    assert_invalid(
-        doc, 'metadata.name "Nightly" is invalid: must match DNS-1123 (^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)'
-    )
+    assert_invalid(doc, 'metadata.name "Nightly" is invalid: must match DNS-1123 (^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)')
     doc["metadata"]["name"] = "n" * 64
     assert_invalid(doc, f'metadata.name "{"n" * 64}" is too long: max 63 characters')
 
@@ -83,8 +82,7 @@ def test_schedule_required() -> None:
 def test_schedule_shape(schedule: str) -> None:
     assert_invalid(
         base(schedule=schedule),
-        f"spec.schedule {go_quote(schedule)} must be a 5-field cron expression "
-        "or a macro (@hourly, @daily, etc.)",
+        f"spec.schedule {go_quote(schedule)} must be a 5-field cron expression or a macro (@hourly, @daily, etc.)",
     )
 
 
@@ -107,9 +105,7 @@ def test_schedule_accepted(schedule: str) -> None:
 
 
 def test_timezone_unknown() -> None:
-    assert_invalid(
-        base(timezone="Mars/Olympus"), 'spec.timezone "Mars/Olympus": unknown time zone Mars/Olympus'
-    )
+    assert_invalid(base(timezone="Mars/Olympus"), 'spec.timezone "Mars/Olympus": unknown time zone Mars/Olympus')
 
 
 @pytest.mark.parametrize("zone", ["../etc/passwd", "/etc/localtime", "Europe/../UTC"])
@@ -125,8 +121,7 @@ def test_timezone_accepted(zone: str) -> None:
 def test_start_at_invalid() -> None:
     assert_invalid(
         base(startAt="2024-01-01"),
-        'spec.startAt "2024-01-01": must be valid RFC3339: parsing time "2024-01-01" as '
-        f'{RFC}: cannot parse "" as "T"',
+        f'spec.startAt "2024-01-01": must be valid RFC3339: parsing time "2024-01-01" as {RFC}: cannot parse "" as "T"',
     )
 
 
@@ -161,9 +156,7 @@ def test_zero_time_start_skips_the_order_check() -> None:
 
 
 def test_concurrency_policy() -> None:
-    assert_invalid(
-        base(concurrencyPolicy="allow"), 'spec.concurrencyPolicy "allow": must be Allow, Forbid, or Replace'
-    )
+    assert_invalid(base(concurrencyPolicy="allow"), 'spec.concurrencyPolicy "allow": must be Allow, Forbid, or Replace')
     for policy in ("Allow", "Forbid", "Replace"):
         run(base(concurrencyPolicy=policy))
 
@@ -209,9 +202,7 @@ def test_workflow_spec_defaults_filled_even_without_cron_defaults() -> None:
     doc = base()
     doc["spec"]["workflowSpec"] = {
         "entrypoint": "d0",
-        "templates": [
-            {"dag": {"name": f"d{i}", "tasks": [{"name": "n", "template": f"d{i + 1}"}]}} for i in range(4)
-        ]
+        "templates": [{"dag": {"name": f"d{i}", "tasks": [{"name": "n", "template": f"d{i + 1}"}]}} for i in range(4)]
         + [{"task": {"name": "d4", "executor": {"type": "echo"}}}],
     }
     with pytest.raises(ValidationError) as info:

@@ -45,9 +45,7 @@ def test_input_not_mutated_and_copy_is_deep() -> None:
 
 
 def test_cron_defaults() -> None:
-    cw = load_cron_workflow(
-        {"kind": "CronWorkflow", "metadata": {"name": "c"}, "spec": {"schedule": "@daily"}}
-    )
+    cw = load_cron_workflow({"kind": "CronWorkflow", "metadata": {"name": "c"}, "spec": {"schedule": "@daily"}})
     filled = fill_cron_defaults(cw)
     assert isinstance(filled, CronWorkflow)
     assert filled.metadata.namespace == "default"

@@ -65,9 +65,7 @@ def test_parameter_type_is_free_text(type_name: str) -> None:
 
 
 def test_keys_match_case_insensitively_last_wins() -> None:
-    wf = load_workflow(
-        {"APIVERSION": "a", "apiVersion": "b", "Metadata": {"NAME": "n"}, "api_version": "ignored"}
-    )
+    wf = load_workflow({"APIVERSION": "a", "apiVersion": "b", "Metadata": {"NAME": "n"}, "api_version": "ignored"})
     assert wf.api_version == "b"
     assert wf.metadata.name == "n"
     assert load_workflow({"apiversion": "x"}).api_version == "x"
@@ -110,9 +108,7 @@ def test_null_does_not_reset_an_earlier_key() -> None:
 
 
 def test_raw_json_values_kept() -> None:
-    wf = load_workflow(
-        {"spec": {"templates": [{"loop": {"name": "l", "items": [None, {"a": None}, 1.5, "x"]}}]}}
-    )
+    wf = load_workflow({"spec": {"templates": [{"loop": {"name": "l", "items": [None, {"a": None}, 1.5, "x"]}}]}})
     loop = wf.spec.templates[0].loop
     assert loop is not None and loop.items == [None, {"a": None}, 1.5, "x"]
 
@@ -134,10 +130,7 @@ def test_input_dict_not_mutated() -> None:
 
 def test_wrong_type_names_the_json_path() -> None:
     data = {"spec": {"templates": [{}, {}, {"task": {"retry": {"limit": "3"}}}]}}
-    assert (
-        doc_error(data)
-        == "invalid document: spec.templates[2].task.retry.limit: expected an integer, got a string"
-    )
+    assert doc_error(data) == "invalid document: spec.templates[2].task.retry.limit: expected an integer, got a string"
 
 
 @pytest.mark.parametrize(
@@ -205,9 +198,7 @@ def test_malformed_json_names_line_and_column() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "text", [b"", "   ", b"{", b'{"a": 1,}', b"\xff\xfe", b'{"a": 1} {}', "{'a': 1}", b"NaN"]
-)
+@pytest.mark.parametrize("text", [b"", "   ", b"{", b'{"a": 1,}', b"\xff\xfe", b'{"a": 1} {}', "{'a': 1}", b"NaN"])
 def test_malformed_json(text: bytes | str) -> None:
     assert doc_error(text).startswith("invalid document: malformed JSON at line ")
 

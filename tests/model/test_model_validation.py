@@ -10,8 +10,9 @@ import pytest
 
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_defaults
+from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
-from aether_es.model.validation import go_quote, has_cycle, validate_workflow
+from aether_es.model.validation import has_cycle, validate_workflow
 
 Doc = dict[str, Any]
 DNS = "must match DNS-1123 (^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)"
@@ -211,9 +212,7 @@ def test_dag_task_name_too_long() -> None:
 
 
 def test_dag_task_name_invalid() -> None:
-    check(
-        [put("spec.templates.0.dag.tasks.1.name", "B")], f'template "main": task name "B" is invalid: {DNS}'
-    )
+    check([put("spec.templates.0.dag.tasks.1.name", "B")], f'template "main": task name "B" is invalid: {DNS}')
 
 
 def test_dag_duplicate_task_name() -> None:
@@ -467,9 +466,7 @@ def test_nesting_depth_clamped_to_ten(configured: int) -> None:
 def test_inline_nodes_count_as_a_level() -> None:
     doc = chain(1, max_depth=1)
     doc["spec"]["templates"][0]["dag"]["tasks"] = [{"name": "n", "template": "d1"}]
-    doc["spec"]["templates"].append(
-        {"dag": {"name": "d1", "tasks": [{"name": "m", "executor": {"type": "x"}}]}}
-    )
+    doc["spec"]["templates"].append({"dag": {"name": "d1", "tasks": [{"name": "m", "executor": {"type": "x"}}]}})
     assert_invalid(doc, "template nesting depth exceeds maximum (1)")
 
 
@@ -483,9 +480,7 @@ def test_loop_body_counts_as_a_level() -> None:
 
 
 def test_self_recursion_is_bounded_by_depth() -> None:
-    check(
-        [put("spec.templates.0.loop.body", "main")], "template nesting depth exceeds maximum (3)", loop_base
-    )
+    check([put("spec.templates.0.loop.body", "main")], "template nesting depth exceeds maximum (3)", loop_base)
 
 
 def test_wide_nesting_is_fast() -> None:

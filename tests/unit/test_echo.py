@@ -218,9 +218,7 @@ async def test_same_name_input_keeps_value_without_declared_value() -> None:
 
 
 async def test_same_name_input_replaced_by_declared_value() -> None:
-    result = await run(
-        ("x", "string", "in"), ("y", "", 1), ("outputs", [{"name": "x", "type": "int", "value": 7}])
-    )
+    result = await run(("x", "string", "in"), ("y", "", 1), ("outputs", [{"name": "x", "type": "int", "value": 7}]))
     assert triples(result) == [("x", "int", 7), ("y", "", 1)]
 
 
@@ -297,10 +295,7 @@ _decl = st.dictionaries(
 )
 _names = st.sampled_from(["__resumed", "suspend", "fail-count", "outputs", "auto-resume-after", "a", "b", ""])
 _values = (
-    _json
-    | st.lists(_decl, max_size=4)
-    | st.lists(_decl, max_size=3).map(json.dumps)
-    | st.sampled_from(["true", "2"])
+    _json | st.lists(_decl, max_size=4) | st.lists(_decl, max_size=3).map(json.dumps) | st.sampled_from(["true", "2"])
 )
 
 

@@ -105,9 +105,7 @@ def test_truthy(value: Any) -> None:
     assert is_truthy(value)
 
 
-@pytest.mark.parametrize(
-    "value", [False, "false", "True", "TRUE", 1, 1.0, None, "", [True], {"a": True}, "yes"]
-)
+@pytest.mark.parametrize("value", [False, "false", "True", "TRUE", 1, 1.0, None, "", [True], {"a": True}, "yes"])
 def test_not_truthy(value: Any) -> None:
     assert not is_truthy(value)
 
