@@ -17,9 +17,8 @@ from typing import Any
 
 import orjson
 
-from aether_es.cli.io import read_document
-from aether_es.cli.validate_cmd import check
-from aether_es.errors import AetherError, ValidationError
+from aether_es.cli.validate_cmd import read_valid
+from aether_es.errors import AetherError
 from aether_es.model import phases as ph
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack
 
@@ -38,14 +37,8 @@ def register(commands: Any) -> None:
 
 
 async def handle(args: argparse.Namespace) -> int:
-    try:
-        data = read_document(args.file)
-        check(data)
-    except ValidationError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"aether: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    data = read_valid(args.file)
+    if data is None:
         return 2
     stack = await open_stack(StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers))
     try:

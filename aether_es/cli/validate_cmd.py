@@ -29,14 +29,22 @@ def check(data: bytes) -> None:
         validate_workflow(fill_defaults(document))
 
 
-def handle(args: argparse.Namespace) -> int:
+def read_valid(path: str) -> bytes | None:
+    """The document's bytes when it is valid; otherwise None, with the reason printed on stderr."""
     try:
-        check(read_document(args.file))
+        data = read_document(path)
+        check(data)
     except ValidationError as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return None
     except OSError as exc:
-        print(f"aether: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"aether: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    return data
+
+
+def handle(args: argparse.Namespace) -> int:
+    if read_valid(args.file) is None:
         return 2
     print("ok")
     return 0

@@ -87,15 +87,7 @@ def _submit(decision: Decision, trigger: Submit) -> None:
     )
     entry = workflow.spec.template(workflow.spec.entrypoint)
     assert entry is not None, "validation guarantees the entry template"
-    decision.emit(
-        ev.TaskCreated(
-            task_id=decision.new_task_id(),
-            task_name=entry.name,
-            template_name=entry.name,
-            template_type=entry.type,
-            created_at=decision.now,
-        )
-    )
+    decision.create_task(None, "", entry.name, entry.name, entry.type)
     if deadline:
         decision.effect(SetDeadline(Deadline(run_id=decision.state.run_id, at=deadline)))
     scheduler.advance(decision, "")

@@ -13,9 +13,9 @@ from typing import Any
 
 from aether_es.engine.effects import Effect, ReportError
 from aether_es.engine.triggers import Trigger
-from aether_es.events.catalogue import Event
+from aether_es.events.catalogue import Event, TaskCreated
 from aether_es.events.envelope import Envelope
-from aether_es.model.documents import Dag, Loop, Task, Template, Workflow
+from aether_es.model.documents import Dag, Loop, Parameter, Task, Template, Workflow
 from aether_es.ports.error_sink import ErrorReport, Severity
 from aether_es.ports.evaluator import Evaluator
 from aether_es.projections.run_state import RunState, TaskRunView, apply, start
@@ -140,5 +140,30 @@ class Decision:
     def parent(self, task: TaskRunView) -> TaskRunView | None:
         return self.state.tasks.get(task.parent_id) if task.parent_id else None
 
-    def new_task_id(self) -> str:
-        return f"{self._run_id}-{len(self.state.order) + 1}"
+    def create_task(
+        self,
+        parent: TaskRunView | None,
+        scope: str,
+        task_name: str,
+        template_name: str,
+        template_type: str,
+        phase: str = "Created",
+        message: str = "",
+        inputs: list[Parameter] | None = None,
+    ) -> None:
+        """Record a new task run under `parent` (None: the run's root); its id counts task runs in order."""
+        self.emit(
+            TaskCreated(
+                task_id=f"{self._run_id}-{len(self.state.order) + 1}",
+                parent_id=parent.id if parent is not None else "",
+                depth=parent.depth + 1 if parent is not None else 0,
+                scope=scope,
+                task_name=task_name,
+                template_name=template_name,
+                template_type=template_type,
+                phase=phase,
+                message=message,
+                created_at=self.now,
+                inputs=inputs,
+            )
+        )

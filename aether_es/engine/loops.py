@@ -202,16 +202,4 @@ def _create_iteration(
         for arg in loop.arguments.parameters if loop.arguments is not None else ():
             value = interpolate(arg.value, iteration_env) if isinstance(arg.value, str) else arg.value
             inputs.append(Parameter(name=arg.name, type=arg.type, value=value))
-    decision.emit(
-        ev.TaskCreated(
-            task_id=decision.new_task_id(),
-            parent_id=task.id,
-            depth=task.depth + 1,
-            scope=f"{task.task_name}.loop[{index}]/",
-            task_name=body.name,
-            template_name=body.name,
-            template_type=body.type,
-            created_at=decision.now,
-            inputs=inputs,
-        )
-    )
+    decision.create_task(task, f"{task.task_name}.loop[{index}]/", body.name, body.name, body.type, inputs=inputs)

@@ -9,6 +9,7 @@ events emitted before it, so the loop converges exactly as Aether's store-backed
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from aether_es.engine import hooks, loops
 from aether_es.engine.binding import BindingError, SecretRef, bind, resolve_value_from
@@ -238,20 +239,7 @@ def _create_node(decision: Decision, container: TaskRunView, dag: Dag, node: Tas
         kind = tpl.type if tpl is not None else "task"
     else:
         kind = "task"
-    decision.emit(
-        ev.TaskCreated(
-            task_id=decision.new_task_id(),
-            parent_id=container.id,
-            depth=container.depth + 1,
-            scope=f"{container.task_name}/",
-            task_name=node.name,
-            template_name=node.template,
-            template_type=kind,
-            phase=phase,
-            message=message,
-            created_at=decision.now,
-        )
-    )
+    decision.create_task(container, f"{container.task_name}/", node.name, node.template, kind, phase, message)
 
 
 # --- leaves --------------------------------------------------------------------------------------------
@@ -340,29 +328,27 @@ def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
     return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
 
 
-def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:
-    state = decision.state
+def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event: Callable[[str], ev.Event]) -> None:
+    """Emit `event(ancestor id)` for each ancestor in `phase`, from the parent up to the first that is not."""
     parent_id = task.parent_id
     while parent_id:
-        ancestor = state.tasks[parent_id]
-        if ancestor.phase != ph.CREATED:
+        ancestor = decision.state.tasks[parent_id]
+        if ancestor.phase != phase:
             break
-        decision.emit(ev.TaskReady(task_id=parent_id))
+        decision.emit(event(parent_id))
         parent_id = ancestor.parent_id
-    if state.phase == ph.CREATED:
+
+
+def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:
+    _promote_ancestors(decision, task, ph.CREATED, lambda task_id: ev.TaskReady(task_id=task_id))
+    if decision.state.phase == ph.CREATED:
         decision.emit(ev.RunReady())
 
 
 def mark_ancestors_running(decision: Decision, task: TaskRunView, at: str) -> bool:
     """Ready ancestors become Running; returns whether the run itself just started."""
+    _promote_ancestors(decision, task, ph.READY, lambda task_id: ev.TaskStarted(task_id=task_id, started_at=at))
     state = decision.state
-    parent_id = task.parent_id
-    while parent_id:
-        ancestor = state.tasks[parent_id]
-        if ancestor.phase != ph.READY:
-            break
-        decision.emit(ev.TaskStarted(task_id=parent_id, started_at=at))
-        parent_id = ancestor.parent_id
     if state.phase == ph.READY:
         decision.emit(ev.RunStarted(started_at=at))
         return True
