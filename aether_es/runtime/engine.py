@@ -21,6 +21,7 @@ from typing import Any
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
+from aether_es.engine.requirements import expression_uses
 from aether_es.engine.triggers import (
     Cancel,
     Completed,
@@ -166,6 +167,10 @@ class Engine:
         raw = _document_dict(document)
         workflow = fill_defaults(load_workflow(raw))
         validate_workflow(workflow)
+        if self.evaluator is None:
+            needed = next(expression_uses(workflow), None)
+            if needed is not None:
+                raise ValidationError(f"{needed} needs an expression evaluator, but the engine has none configured")
         run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
         if run_id in self._runs:
             raise InvalidStateError(f'workflow run "{run_id}" already exists')
