@@ -1,0 +1,1 @@
+"""Artifact repositories: local filesystem, HTTP, and the NATS Object Store."""
