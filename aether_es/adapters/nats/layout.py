@@ -60,6 +60,8 @@ class Layout:
     report_ack_wait: float = 30.0
     report_max_ack_pending: int = 50_000
     replicas: int = 1
+    errors_max_age: float = 7 * 24 * 3600.0
+    errors_max_msgs: int = 100_000
 
     def __post_init__(self) -> None:
         check_token("layout prefix", self.prefix)
@@ -79,6 +81,10 @@ class Layout:
         return f"{self.prefix.upper()}_REPORTS"
 
     @property
+    def errors_stream(self) -> str:
+        return f"{self.prefix.upper()}_ERRORS"
+
+    @property
     def engine_consumer(self) -> str:
         return "engine"
 
@@ -89,6 +95,10 @@ class Layout:
     @property
     def deadlines_bucket(self) -> str:
         return f"{self.prefix}_deadlines"
+
+    @property
+    def workers_bucket(self) -> str:
+        return f"{self.prefix}_workers"
 
     def executor_consumer(self, executor_type: str) -> str:
         return f"exec_{check_token('executor type', executor_type)}"
@@ -123,6 +133,22 @@ class Layout:
 
     def task_run_id_of_cancel(self, subject: str) -> str:
         return subject[len(self.prefix) + len(".cancel.") :]
+
+    def error_subject(self, severity: str) -> str:
+        """Where error reports of `severity` (`info`, `warning`, `error`, `critical`) are published."""
+        return f"{self.prefix}.errors.{check_token('severity', severity)}"
+
+    @property
+    def error_subjects(self) -> str:
+        return f"{self.prefix}.errors.>"
+
+    def hook_subject(self, workflow_run_id: str, hook_type: str) -> str:
+        """Core NATS subject of a hook notification: `<prefix>.hooks.<workflow run id>.<hookType>`."""
+        return f"{self.prefix}.hooks.{check_id('run id', workflow_run_id)}.{check_token('hook type', hook_type)}"
+
+    @property
+    def hook_subjects(self) -> str:
+        return f"{self.prefix}.hooks.>"
 
     # --- configs -------------------------------------------------------------------------------------
 
@@ -160,6 +186,20 @@ class Layout:
             subjects=[f"{self.prefix}.report.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
+            duplicate_window=self.duplicate_window,
+            num_replicas=self.replicas,
+        )
+
+    def errors_stream_config(self) -> StreamConfig:
+        """Error reports for operators: bounded by age and count, oldest dropped first."""
+        return StreamConfig(
+            name=self.errors_stream,
+            subjects=[self.error_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=self.errors_max_msgs,
+            max_age=self.errors_max_age,
+            discard=DiscardPolicy.OLD,
             duplicate_window=self.duplicate_window,
             num_replicas=self.replicas,
         )
@@ -205,6 +245,19 @@ class Layout:
             direct=True,
         )
 
+    def workers_kv_config(self) -> KeyValueConfig:
+        """Worker registrations, each with its own per-message TTL renewed by heartbeats.
+
+        No limit markers: the registry reads keys with `get` (notes §4.2), and an expired key must simply vanish.
+        """
+        return KeyValueConfig(
+            bucket=self.workers_bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+            direct=True,
+        )
+
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream unless it exists; an existing stream's config is left alone."""
@@ -243,6 +296,8 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_stream(js, layout.runs_stream_config())
     await ensure_stream(js, layout.tasks_stream_config())
     await ensure_stream(js, layout.reports_stream_config())
+    await ensure_stream(js, layout.errors_stream_config())
     await ensure_consumer(js, layout.reports_stream, layout.engine_consumer_config())
     await ensure_bucket(js, layout.summaries_kv_config())
     await ensure_bucket(js, layout.deadlines_kv_config())
+    await ensure_bucket(js, layout.workers_kv_config())
