@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
+from aether_es.ports.worker_registry import WorkerInfo, WorkerNotFound, WorkerRegistry
 from aether_es.worker.executor import Executor
 from aether_es.worker.redaction import redact
 
 log = logging.getLogger(__name__)
 
 CODE_ERROR = 3
+DEFAULT_REGISTRY_TTL = 15.0
 
 
 def utc_now() -> str:
@@ -40,6 +42,10 @@ class WorkerPool:
 
     `ack_wait` must match the executor consumers' ack wait: running tasks signal progress every third of
     it, so a long task is not redelivered to another worker while this one still runs it.
+
+    With a `registry`, the pool registers itself on start (id, executor types, `tags`), heartbeats every
+    third of the registry's TTL (`registry_ttl`, else the registry's `ttl` attribute, else 15 s) and
+    unregisters once it stops fetching.
     """
 
     def __init__(
@@ -51,6 +57,9 @@ class WorkerPool:
         *,
         ack_wait: float = 30.0,
         fetch_timeout: float = 1.0,
+        registry: WorkerRegistry | None = None,
+        tags: Mapping[str, str] | None = None,
+        registry_ttl: float | None = None,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
@@ -71,6 +80,12 @@ class WorkerPool:
         self._stopping = False
         self._fetcher: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._registry = registry
+        self._tags = dict(tags or {})
+        ttl = registry_ttl if registry_ttl is not None else getattr(registry, "ttl", DEFAULT_REGISTRY_TTL)
+        self._registry_interval = float(ttl) / 3
+        self._registered_at = ""
+        self._registration: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> int:
@@ -81,6 +96,13 @@ class WorkerPool:
         if self._fetcher is not None:
             return
         self._stopping = False
+        if self._registry is not None:
+            self._registered_at = utc_now()
+            try:
+                await self._register(self._registry)
+            except Exception as exc:  # the heartbeat loop registers again; work must not wait for the registry
+                log.warning("registering worker %s failed (%r); retrying in the background", self.worker_id, exc)
+            self._registration = asyncio.create_task(self._heartbeat_loop(self._registry), name="worker-heartbeat")
         self._listener = asyncio.create_task(self._listen(), name="worker-cancels")
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="worker-fetch")
 
@@ -91,6 +113,7 @@ class WorkerPool:
         if self._fetcher is not None:
             await asyncio.gather(self._fetcher, return_exceptions=True)  # ends after its current fetch
             self._fetcher = None
+        await self._deregister()  # takes no more work: stop advertising before draining
         if self._held:
             _, late = await asyncio.wait(set(self._held), timeout=timeout)
             for task in late:
@@ -99,6 +122,44 @@ class WorkerPool:
         if self._listener is not None:
             await cancel_and_wait(self._listener)
             self._listener = None
+
+    def info(self) -> WorkerInfo:
+        """What the pool registers about itself."""
+        return WorkerInfo(
+            id=self.worker_id,
+            executor_types=tuple(self._types),
+            tags=dict(self._tags),
+            registered_at=self._registered_at,
+        )
+
+    async def _register(self, registry: WorkerRegistry) -> None:
+        await registry.register(self.info())
+
+    async def _heartbeat_loop(self, registry: WorkerRegistry) -> None:
+        while True:
+            await asyncio.sleep(self._registry_interval)
+            try:
+                try:
+                    await registry.heartbeat(self.worker_id)
+                except WorkerNotFound:  # lapsed (a long pause, a registry outage): come back
+                    log.info("registration of worker %s lapsed; registering again", self.worker_id)
+                    await self._register(registry)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("heartbeat of worker %s failed: %r", self.worker_id, exc)
+
+    async def _deregister(self) -> None:
+        registration, self._registration = self._registration, None
+        if registration is None or self._registry is None:
+            return
+        await cancel_and_wait(registration)
+        try:
+            await self._registry.unregister(self.worker_id)
+        except WorkerNotFound:
+            pass
+        except Exception as exc:  # it lapses by itself within the TTL
+            log.warning("unregistering worker %s failed: %r", self.worker_id, exc)
 
     async def _fetch_loop(self) -> None:
         while not self._stopping:
