@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
+from aether_es.adapters.cron_croniter import ManualCronScheduler
 from aether_es.adapters.recording import RecordingErrorSink, RecordingNotifier
 from aether_es.adapters.vars_sources import StaticSource, SystemSource
-from aether_es.conformance.checks import check_workflow
+from aether_es.conformance.checks import check_cron, check_workflow
 from aether_es.conformance.compare import first_difference
 from aether_es.conformance.hook_checks import check_hooks
 from aether_es.errors import AetherError
@@ -102,6 +103,7 @@ async def run_corpus(
                 vars_sources=[SystemSource(), StaticSource("deploy", DEPLOY_VARS)],
                 notifier=notifier,
                 error_sink=errors,
+                cron_scheduler=ManualCronScheduler(),
             )
         )
         try:
@@ -131,7 +133,7 @@ async def run_case(
             return result
         assertion = orjson.loads(case.assertion.read_bytes())
         if isinstance(document, dict) and document.get("kind") == "CronWorkflow":
-            result.failures.append("CronWorkflow cases need a cron scheduler, which this engine does not have yet")
+            await _run_cron(engine, document, assertion, result)
             return result
         await _run_workflow(engine, document, assertion, result, notifier, errors, deadline)
     except Exception as exc:
@@ -175,6 +177,21 @@ async def _run_workflow(
     difference = first_difference(execution, rebuilt)
     if difference is not None:
         result.failures.append(f"the view rebuilt from the event log differs from the live view at {difference}")
+
+
+async def _run_cron(engine: Engine, document: Any, assertion: dict[str, Any], result: CaseResult) -> None:
+    """Submit, fire by hand `cronTriggerCount` times 300 ms apart, wait 500 ms, check the runs."""
+    crons = engine.cron()
+    cron_id = await crons.submit(document)
+    fires = assertion.get("cronTriggerCount") or 1
+    for index in range(fires):
+        if index:
+            await asyncio.sleep(0.3)
+        await crons.fire(cron_id)
+    await asyncio.sleep(0.5)
+    view = await crons.get(cron_id)
+    result.run_id = view["status"]["lastSubmittedRunID"]
+    result.failures += check_cron(assertion, view["runs"])
 
 
 async def _orchestrate(

@@ -22,6 +22,7 @@ from aether_es.engine.triggers import (
     Cancel,
     Completed,
     Continue,
+    NoWorker,
     Resume,
     Started,
     Submit,
@@ -37,6 +38,7 @@ from aether_es.model.clock import add_seconds
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Artifact, Outputs, Parameter, PhaseConditions
 from aether_es.model.durations import parse_duration
+from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
 from aether_es.model.validation import validate_workflow
 from aether_es.ports.deadlines import Deadline
@@ -62,6 +64,8 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
             _completed(decision, trigger)
         elif isinstance(trigger, TaskTimeout):
             _task_timeout(decision, trigger)
+        elif isinstance(trigger, NoWorker):
+            _no_worker(decision, trigger)
         elif isinstance(trigger, WorkflowTimeout):
             _workflow_timeout(decision)
         elif isinstance(trigger, Resume):
@@ -78,6 +82,8 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
 
 
 def _submit(decision: Decision, trigger: Submit) -> None:
+    if decision.has_state:
+        return  # already submitted (an explicit run id submitted twice, or by another engine)
     workflow = fill_defaults(load_workflow(trigger.document))
     validate_workflow(workflow)
     seconds = parse_duration(workflow.spec.timeout)
@@ -244,6 +250,13 @@ def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
         return
     decision.effect(CancelTasks((task.id,)))
     _finish_leaf(decision, task, TaskResult(code=4, message=TIMEOUT_MESSAGE), trigger.at)
+
+
+def _no_worker(decision: Decision, trigger: NoWorker) -> None:
+    task = _current(decision, trigger.task_id, trigger.attempt)
+    message = f"waiting: no live worker serves executor type {go_quote(trigger.executor_type)}"
+    if task is not None and task.phase == ph.READY and task.message != message:
+        decision.emit(ev.TaskNoted(task_id=task.id, message=message))
 
 
 def _open_leaves(state: RunState, victims: list[TaskRunView]) -> tuple[str, ...]:

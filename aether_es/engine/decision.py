@@ -14,7 +14,7 @@ from typing import Any
 from aether_es.engine.effects import Effect, ReportError
 from aether_es.engine.triggers import Trigger
 from aether_es.events.catalogue import Event, TaskCreated
-from aether_es.events.envelope import Envelope
+from aether_es.events.envelope import Envelope, make_envelopes
 from aether_es.model.documents import Dag, Loop, Parameter, Task, Template, Workflow
 from aether_es.ports.error_sink import ErrorReport, Severity
 from aether_es.ports.evaluator import Evaluator
@@ -72,14 +72,7 @@ class Decision:
     def emit(self, event: Event) -> None:
         assert self.trigger is not None
         number = (self._state.events if self._state is not None else 0) + 1
-        envelope = Envelope(
-            event_id=f"{self._run_id}:{number}",
-            run_id=self._run_id,
-            time=self.now,
-            actor=self.trigger.actor,
-            causation_id=self.trigger.cause,
-            event=event,  # type: ignore[arg-type]
-        )
+        (envelope,) = make_envelopes(self._run_id, number, [event], self.now, self.trigger.actor, self.trigger.cause)
         if self._state is None:
             self._state = start(envelope)
         else:

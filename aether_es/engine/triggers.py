@@ -37,6 +37,15 @@ class Completed(Trigger):
 
 
 @dataclass(frozen=True, slots=True)
+class NoWorker(Trigger):
+    """No live worker serves the executor type of a dispatched attempt."""
+
+    task_id: str
+    attempt: int
+    executor_type: str
+
+
+@dataclass(frozen=True, slots=True)
 class TaskTimeout(Trigger):
     task_id: str
     attempt: int

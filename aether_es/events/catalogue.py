@@ -142,6 +142,14 @@ class TaskStartRecorded(Event):
     attempt: int
 
 
+class TaskNoted(Event):
+    """Why a task is waiting, for whoever looks at it (for example: no live worker serves its executor)."""
+
+    type: Literal["TaskNoted"] = "TaskNoted"
+    task_id: str
+    message: str
+
+
 class TaskSuspended(Event):
     type: Literal["TaskSuspended"] = "TaskSuspended"
     task_id: str
@@ -217,6 +225,7 @@ AnyEvent = (
     | TaskReady
     | TaskStarted
     | TaskStartRecorded
+    | TaskNoted
     | TaskSuspended
     | TaskResumed
     | TaskRetried
@@ -225,29 +234,3 @@ AnyEvent = (
     | TaskTimedOut
     | TaskErrored
 )
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["type"].default: cls
-    for cls in (
-        RunSubmitted,
-        RunReady,
-        RunStarted,
-        RunFinished,
-        RunCancelled,
-        RunTimedOut,
-        RunErrored,
-        TaskCreated,
-        TaskInputsBound,
-        TaskDispatched,
-        TaskReady,
-        TaskStarted,
-        TaskStartRecorded,
-        TaskSuspended,
-        TaskResumed,
-        TaskRetried,
-        TaskFinished,
-        TaskCancelled,
-        TaskTimedOut,
-        TaskErrored,
-    )
-}

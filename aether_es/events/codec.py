@@ -7,10 +7,11 @@ from typing import Annotated, Any
 import orjson
 from pydantic import Field, TypeAdapter
 
-from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent
+from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
+from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.envelope import Commit, Envelope
 
-_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
+_EVENT: TypeAdapter[Event] = TypeAdapter(Annotated[AnyEvent | AnyCronEvent, Field(discriminator="type")])
 
 
 class CodecError(Exception):

@@ -6,9 +6,11 @@ its own envelope (id, type, schema version, time, actor, cause) so history reade
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent
+from aether_es.events.catalogue import SCHEMA_VERSION, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +20,7 @@ class Envelope:
     time: str
     actor: str
     causation_id: str
-    event: AnyEvent
+    event: Event
     version: int = SCHEMA_VERSION
 
     @property
@@ -33,3 +35,31 @@ class Commit:
     commit_id: str
     run_id: str
     envelopes: tuple[Envelope, ...] = field(default_factory=tuple)
+
+
+def make_envelopes(
+    aggregate_id: str, first_number: int, events: Sequence[Event], time: str, actor: str, cause: str
+) -> list[Envelope]:
+    """Envelopes numbered from `first_number` within the aggregate."""
+    return [
+        Envelope(
+            event_id=f"{aggregate_id}:{first_number + offset}",
+            run_id=aggregate_id,
+            time=time,
+            actor=actor,
+            causation_id=cause,
+            event=event,
+        )
+        for offset, event in enumerate(events)
+    ]
+
+
+def commit_of(aggregate_id: str, decided: Sequence[Envelope]) -> Commit:
+    """The commit of one decision; its id is stable across retries of the decision and unique to it."""
+    digest = hashlib.blake2b(digest_size=8)
+    for env in decided:
+        digest.update(f"{env.event_id}|{env.type}|{env.time}|{env.causation_id}\n".encode())
+    first = decided[0].event_id.rsplit(":", 1)[-1]
+    return Commit(
+        commit_id=f"{aggregate_id}:{first}:{digest.hexdigest()}", run_id=aggregate_id, envelopes=tuple(decided)
+    )

@@ -290,6 +290,10 @@ def _start_recorded(state: RunState, event: ev.TaskStartRecorded, time: str) -> 
     task.started_attempt = max(task.started_attempt, event.attempt)
 
 
+def _noted(state: RunState, event: ev.TaskNoted, time: str) -> None:
+    _task(state, event.task_id).message = event.message
+
+
 def _suspended(state: RunState, event: ev.TaskSuspended, time: str) -> None:
     task = _task(state, event.task_id)
     task.message = event.message
@@ -344,6 +348,7 @@ _HANDLERS: dict[type, Any] = {
     ev.TaskReady: _ready,
     ev.TaskStarted: _started,
     ev.TaskStartRecorded: _start_recorded,
+    ev.TaskNoted: _noted,
     ev.TaskSuspended: _suspended,
     ev.TaskResumed: _resumed,
     ev.TaskRetried: _retried,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +21,13 @@ from typing import Any
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
+from aether_es.engine.effects import DispatchTask
 from aether_es.engine.requirements import expression_uses
 from aether_es.engine.triggers import (
     Cancel,
     Completed,
     Continue,
+    NoWorker,
     Resume,
     Started,
     Submit,
@@ -33,8 +35,8 @@ from aether_es.engine.triggers import (
     Trigger,
     WorkflowTimeout,
 )
-from aether_es.errors import AetherError, InvalidStateError, NotFoundError, ValidationError
-from aether_es.events.envelope import Commit
+from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.events.envelope import commit_of
 from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
@@ -42,6 +44,7 @@ from aether_es.model.documents import Workflow
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
 from aether_es.ports.broker import Delivery, TaskBroker
+from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.deadlines import DeadlineStore, TimeoutWatcher
 from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
 from aether_es.ports.evaluator import Evaluator
@@ -51,7 +54,9 @@ from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
 from aether_es.ports.wire import Report, TaskResult
+from aether_es.ports.worker_registry import WorkerRegistry
 from aether_es.projections.run_state import RunState, fold
+from aether_es.runtime.crons import CronService
 from aether_es.runtime.effects import EffectRunner
 
 log = logging.getLogger("aether_es.engine")
@@ -100,6 +105,8 @@ class Engine:
         budget: int = 1000,
         actor: str = "user",
         keep_finished: int = 1000,
+        cron_scheduler: CronScheduler | None = None,
+        worker_registry: WorkerRegistry | None = None,
     ) -> None:
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
@@ -123,6 +130,9 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
         self._started = False
+        self.crons = CronService(self, cron_scheduler) if cron_scheduler is not None else None
+        self.workers = worker_registry
+        self._served: dict[str, tuple[float, bool]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -135,12 +145,16 @@ class Engine:
         self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
         if self.watcher is not None:
             await self.watcher.start()
+        if self.crons is not None:
+            await self.crons.start()
 
     async def stop(self) -> None:
         """Stop consuming; in-flight drains finish so nothing decided is left without its effects."""
         if not self._started:
             return
         self._started = False
+        if self.crons is not None:
+            await self.crons.stop()
         if self.watcher is not None:
             await self.watcher.stop()
         if self._consumer is not None:
@@ -162,8 +176,13 @@ class Engine:
 
     # --- public API ----------------------------------------------------------------------------------
 
-    async def submit(self, document: Workflow | dict[str, Any] | str | bytes, *, cron_id: str = "") -> str:
-        """Validate and start a workflow run; returns its id once the submission is durable."""
+    async def submit(
+        self, document: Workflow | dict[str, Any] | str | bytes, *, cron_id: str = "", run_id: str = ""
+    ) -> str:
+        """Validate and start a workflow run; returns its id once the submission is durable.
+
+        With an explicit `run_id` the submission is idempotent: a run that already exists is left as it is.
+        """
         raw = _document_dict(document)
         workflow = fill_defaults(load_workflow(raw))
         validate_workflow(workflow)
@@ -171,16 +190,28 @@ class Engine:
             needed = next(expression_uses(workflow), None)
             if needed is not None:
                 raise ValidationError(f"{needed} needs an expression evaluator, but the engine has none configured")
-        run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
-        if run_id in self._runs:
-            raise InvalidStateError(f'workflow run "{run_id}" already exists')
-        run = self._run(run_id)
-        run.loaded = True
+        if run_id:
+            run = self._run(run_id)
+            await self._ensure_loaded(run)
+            if run.state is not None:
+                return run_id
+        else:
+            run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
+            if run_id in self._runs:
+                raise InvalidStateError(f'workflow run "{run_id}" already exists')
+            run = self._run(run_id)
+            run.loaded = True
         await self._call(
             run,
             Submit(actor=self.actor, cause=f"submit:{run_id}", at=clock.now(), document=raw, cron_id=cron_id),
         )
         return run_id
+
+    def cron(self) -> CronService:
+        """CronWorkflow operations; raises Aether's not-supported error without a cron scheduler."""
+        if self.crons is None:
+            raise NotSupportedError("CronScheduler not configured, use Engine(cron_scheduler=...)")
+        return self.crons
 
     async def get(self, run_id: str) -> dict[str, Any]:
         """The WorkflowExecution view of a run, with every task run."""
@@ -329,7 +360,9 @@ class Engine:
         errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
         if decision.envelopes:
             try:
-                seq = await self.store.append(_commit(run.run_id, decision), run.state.seq if run.state else 0)
+                seq = await self.store.append(
+                    commit_of(run.run_id, decision.envelopes), run.state.seq if run.state else 0
+                )
             except ConcurrencyConflict:
                 await self._reload(run)
                 run.mailbox[:0] = batch
@@ -342,6 +375,7 @@ class Engine:
             run.state = decision.state
             run.state.seq = seq
         await self.effects.run(decision.effects)
+        await self._note_unserved(run, decision)
         if run.state is not None and run.state.phase != before:
             await self._summarise(run.state)
         for pending, error in zip(batch, errors, strict=True):
@@ -373,6 +407,38 @@ class Engine:
             if run is not None and not run.draining and not run.mailbox:
                 del self._runs[oldest]
 
+    async def _note_unserved(self, run: _Run, decision: Decision) -> None:
+        """Queue a note on dispatched tasks whose executor type no live worker serves."""
+        if self.workers is None:
+            return
+        for effect in decision.effects:
+            if not isinstance(effect, DispatchTask):
+                continue
+            assignment = effect.assignment
+            if not await self._served_now(assignment.executor_type):
+                trigger = NoWorker(
+                    actor="engine",
+                    cause=f"{assignment.task_run_id}.{assignment.attempt}.no-worker",
+                    at=clock.now(),
+                    task_id=assignment.task_run_id,
+                    attempt=assignment.attempt,
+                    executor_type=assignment.executor_type,
+                )
+                run.mailbox.append(_Pending(trigger))
+
+    async def _served_now(self, executor_type: str) -> bool:
+        """Whether a live worker serves the type; a yes is trusted for 5 s, a no re-checked after 0.5 s."""
+        checked_at, served = self._served.get(executor_type, (0.0, False))
+        now = time.monotonic()
+        if now - checked_at > (5.0 if served else 0.5):
+            assert self.workers is not None
+            try:
+                served = bool(await self.workers.list_by_executor_type(executor_type))
+            except Exception:
+                served = True  # the registry is for visibility; never hold work back because of it
+            self._served[executor_type] = (now, served)
+        return served
+
     async def _reload(self, run: _Run) -> None:
         run.loaded = False
         run.state = None
@@ -399,17 +465,6 @@ class Engine:
             await self.effects.report(
                 ErrorReport("summary", f"run summary not stored: {exc}", Severity.WARNING, state.run_id)
             )
-
-
-def _commit(run_id: str, decision: Decision) -> Commit:
-    """The decision's commit; its id is stable across retries of this decision and unique to it."""
-    digest = hashlib.blake2b(digest_size=8)
-    for env in decision.envelopes:
-        digest.update(f"{env.event_id}|{env.type}|{env.time}|{env.causation_id}\n".encode())
-    first = decision.envelopes[0].event_id.rsplit(":", 1)[-1]
-    return Commit(
-        commit_id=f"{run_id}:{first}:{digest.hexdigest()}", run_id=run_id, envelopes=tuple(decision.envelopes)
-    )
 
 
 def _trigger_of(report: Report) -> Trigger:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aether_es.adapters.cron_croniter import CroniterScheduler
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
@@ -20,7 +21,9 @@ from aether_es.adapters.nats.deadlines import NatsDeadlines
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.vars_sources import SystemSource
+from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.error_sink import ErrorSink
 from aether_es.ports.evaluator import Evaluator
 from aether_es.ports.idgen import IdGenerator
@@ -55,7 +58,9 @@ class StackOptions:
     notifier: HookNotifier | None = None
     error_sink: ErrorSink | None = None
     secrets: SecretProvider | None = None
+    cron_scheduler: CronScheduler | None = field(default_factory=CroniterScheduler)
     timeout_poll: float = 0.25
+    worker_ttl: float = 15.0  # seconds a worker registration lives without a heartbeat
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Stack:
     deadlines: NatsDeadlines
     server: EmbeddedNatsServer | None = None
     pool: WorkerPool | None = None
+    registry: NatsWorkerRegistry | None = None
 
     @property
     def url(self) -> str:
@@ -103,6 +109,7 @@ async def open_stack(options: StackOptions) -> Stack:
         store = NatsEventStore(connection.js, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)
         deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
+        registry = NatsWorkerRegistry(connection.js, layout, ttl=options.worker_ttl)
         engine = Engine(
             store=store,
             broker=broker,
@@ -114,15 +121,22 @@ async def open_stack(options: StackOptions) -> Stack:
             deadlines=deadlines,
             watcher=deadlines,
             vars_sources=options.vars_sources,
+            cron_scheduler=options.cron_scheduler,
+            worker_registry=registry,
         )
-        await engine.start()
         pool = None
         if options.workers > 0:
             executors = options.executors if options.executors is not None else default_executors()
-            pool = WorkerPool(NatsWorkerChannel(connection.js, connection.nc, layout), executors, options.workers)
+            pool = WorkerPool(
+                NatsWorkerChannel(connection.js, connection.nc, layout),
+                executors,
+                options.workers,
+                registry=registry,
+            )
             await pool.start()
+        await engine.start()  # after the workers registered, so first dispatches find them
     except BaseException:
         if server is not None:
             server.stop()
         raise
-    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool)
+    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry)

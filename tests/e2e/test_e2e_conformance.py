@@ -17,7 +17,6 @@ from aether_es.conformance.runner import CaseResult, discover, run_corpus
 ROOT = Path(__file__).resolve().parents[2]
 AETHER_CORPUS = ROOT.parent / "shared" / "conformance" / "aether-v1"
 OWN_CORPUS = ROOT / "tests" / "corpus"
-CRON_PENDING = {"28-cron-basic", "29-cron-concurrency-forbid", "30-cron-concurrency-replace"}
 
 
 def _run(directory: Path, tmp: Path) -> dict[str, CaseResult]:
@@ -45,9 +44,6 @@ def _case_names(directory: Path) -> list[str]:
 @pytest.mark.parametrize("name", _case_names(AETHER_CORPUS))
 def test_aether_case(name: str, aether_results: dict[str, CaseResult]) -> None:
     result = aether_results[name]
-    if name in CRON_PENDING:
-        assert not result.passed and "cron scheduler" in result.failures[0]
-        pytest.xfail("CronWorkflows need the cron scheduler, which is not built yet")
     assert result.passed, result.line()
 
 

@@ -126,6 +126,17 @@ class NatsEventStore:
                 return stored
             next_seq = stored[-1].seq + 1
 
+    async def aggregate_ids(self, prefix: str) -> list[str]:
+        info = await retrying(
+            functools.partial(
+                self._js.stream_info, self._layout.runs_stream, subjects_filter=self._layout.run_subject(prefix) + ".*"
+            ),
+            what=f"list {prefix} aggregates",
+            budget=self._budget,
+        )
+        subjects = info.state.subjects or {}
+        return sorted(self._layout.run_id_of(subject) for subject in subjects)
+
     async def _direct_batch(self, subject: str, start_seq: int) -> tuple[list[Msg], int]:
         """One batch direct get of `subject` from `start_seq`: the messages and how many matches remain."""
         loop = asyncio.get_running_loop()
