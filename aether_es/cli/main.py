@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aether_es.cli import conformance_cmd, run_cmd, validate_cmd, workers_cmd
+from aether_es.cli import conformance_cmd, cron_cmd, run_cmd, validate_cmd, workers_cmd
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate_cmd.register(commands)
     run_cmd.register(commands)
     conformance_cmd.register(commands)
+    cron_cmd.register(commands)
     workers_cmd.register(commands)
     return parser
 

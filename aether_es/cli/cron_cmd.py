@@ -1,0 +1,135 @@
+"""`aether-es cron submit|list|get|update|delete`: manage the CronWorkflows of a running system.
+
+The commands write to and read from the system's event log directly; the serving engine picks up what
+changed within a few seconds and schedules it. Exit 0 on success, 1 when the system cannot be reached,
+2 for invalid input, 3 when the cron workflow does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from aether_es.adapters.cron_croniter import ManualCronScheduler
+from aether_es.adapters.idgen import TimeOrderedIdGenerator
+from aether_es.adapters.nats.broker import NatsBroker
+from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.layout import ensure
+from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.validate_cmd import read_valid
+from aether_es.errors import NotFoundError, ValidationError
+from aether_es.runtime.crons import CronService
+from aether_es.runtime.engine import Engine
+
+EXIT_NOT_FOUND = 3
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("cron", help="manage CronWorkflows of a running system")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    submit = actions.add_parser("submit", help="submit a CronWorkflow document")
+    submit.add_argument("file")
+    actions.add_parser("list", help="list cron workflows")
+    get = actions.add_parser("get", help="show a cron workflow and its runs")
+    get.add_argument("cron_id")
+    update = actions.add_parser("update", help="replace a cron workflow's settings (its workflowSpec is fixed)")
+    update.add_argument("cron_id")
+    update.add_argument("file")
+    delete = actions.add_parser("delete", help="stop a cron workflow (its runs are kept)")
+    delete.add_argument("cron_id")
+    for action in (submit, get, update, delete, actions.choices["list"]):
+        add_remote_options(action)
+        action.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.set_defaults(handler=handle)
+
+
+async def handle(args: argparse.Namespace) -> int:
+    document = None
+    if args.action in ("submit", "update"):
+        document = read_valid(args.file)
+        if document is None:
+            return 2
+    try:
+        async with remote("cron", args.nats, args.prefix) as (connection, layout):
+            await ensure(connection.js, layout)
+            engine = Engine(
+                store=NatsEventStore(connection.js, layout),
+                broker=NatsBroker(connection.js, connection.nc, layout),
+                ids=TimeOrderedIdGenerator(),
+                cron_scheduler=ManualCronScheduler(),
+            )
+            return await _act(args, engine.cron(), document)
+    except RemoteError as error:
+        return fail(error)
+
+
+async def _act(args: argparse.Namespace, crons: CronService, document: bytes | None) -> int:
+    try:
+        if args.action == "submit":
+            assert document is not None
+            cron_id = await crons.submit(document)
+            _print(args, {"id": cron_id}, cron_id)
+        elif args.action == "list":
+            views = await crons.list_all()
+            _print(args, views, _table(views))
+        elif args.action == "get":
+            view = await crons.get(args.cron_id)
+            _print(args, view, _describe(view))
+        elif args.action == "update":
+            assert document is not None
+            await crons.update(args.cron_id, document)
+            _print(args, {"id": args.cron_id, "updated": True}, f"{args.cron_id} updated")
+        else:
+            await crons.delete(args.cron_id)
+            _print(args, {"id": args.cron_id, "deleted": True}, f"{args.cron_id} deleted")
+    except NotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except ValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(text)
+
+
+def _table(views: list[dict[str, Any]]) -> str:
+    if not views:
+        return "no cron workflows"
+    header = ("ID", "NAME", "SCHEDULE", "TIMEZONE", "SUSPENDED", "LAST SCHEDULED", "RUNS")
+    rows = [
+        (
+            v["id"],
+            v["name"],
+            v["schedule"],
+            v["timezone"],
+            "yes" if v["suspend"] else "no",
+            v["status"]["lastScheduleTime"] or "-",
+            str(len(v["runIDs"])),
+        )
+        for v in views
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+    )
+
+
+def _describe(view: dict[str, Any]) -> str:
+    lines = [
+        f"{view['id']}  {view['name']}  schedule {view['schedule']} ({view['timezone']})"
+        + ("  [suspended]" if view["suspend"] else ""),
+        f"policy {view['concurrencyPolicy']}; last scheduled {view['status']['lastScheduleTime'] or '-'};"
+        f" {view['status']['skipped']} skipped",
+    ]
+    for run in view["runs"]:
+        lines.append(f"  {run['runID']}  {run['status']:<10} created {run['createdAt']}")
+    return "\n".join(lines)
