@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aether_es.model.documents import Parameter, ValueFrom
+from aether_es.model.documents import Artifact, ArtifactSource, Parameter, ValueFrom
 from aether_es.model.gofmt import go_sprint
 from aether_es.ports.evaluator import Evaluator, ExpressionError
 
@@ -152,6 +152,31 @@ def bind(
             param = _from(param, arg.value_from, None, env, evaluator, secrets, warn)
         out.append(param)
     return out
+
+
+def bind_artifacts(decls: list[Artifact], args: list[Artifact], env: Mapping[str, Any], warn: Warn) -> list[Artifact]:
+    """Declared input artifacts (a call-site artifact of the same name wins), then undeclared ones.
+
+    `from` names an upstream output artifact (`tasks.<t>.outputs.artifacts.<a>`, braces optional) whose
+    source is used; otherwise the artifact's own `source` is.
+    """
+    by_name = {arg.name: arg for arg in args}
+    chosen = [by_name.pop(decl.name, decl) for decl in decls] + list(by_name.values())
+    bound: list[Artifact] = []
+    for artifact in chosen:
+        source = artifact.source
+        if artifact.from_:
+            key = single_placeholder(artifact.from_) or artifact.from_.strip()
+            found = env.get(key)
+            if isinstance(found, dict) and found.get("source"):
+                source = ArtifactSource.model_validate(found["source"], strict=False)
+            else:
+                warn(
+                    f"bind.resolveArtifact.{artifact.name}",
+                    f'artifact "{artifact.name}": {key!r} names no stored artifact',
+                )
+        bound.append(Artifact(name=artifact.name, source=source))
+    return bound
 
 
 def merge_parameters(base: list[Parameter] | None, extra: list[Parameter]) -> list[Parameter]:

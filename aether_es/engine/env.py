@@ -44,6 +44,11 @@ def task_var(task: TaskRunView, rest: str, phase: str | None = None) -> Any:
         for param in reversed(outputs.parameters):
             if param.name == name:
                 return param.value
+    if rest.startswith("outputs.artifacts."):
+        name = rest[len("outputs.artifacts.") :]
+        for artifact in reversed(outputs.artifacts):
+            if artifact.name == name:
+                return artifact.dump()
     return _MISSING
 
 

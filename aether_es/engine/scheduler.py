@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 
 from aether_es.engine import hooks, loops
-from aether_es.engine.binding import BindingError, SecretRef, bind, resolve_value_from
+from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, resolve_value_from
 from aether_es.engine.decision import Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
 from aether_es.engine.env import Env, TaskVars, param_value, parameters_map
@@ -27,13 +27,13 @@ from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds
-from aether_es.model.documents import ContinueOn, Dag, Parameter, Task
+from aether_es.model.documents import Artifact, ContinueOn, Dag, Parameter, Task
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
 from aether_es.ports.deadlines import Deadline
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
-from aether_es.ports.wire import TaskAssignment, WireParameter
+from aether_es.ports.wire import TaskAssignment, WireArtifact, WireParameter
 from aether_es.projections.run_state import ScopeIndex, TaskRunView
 
 # --- envs ----------------------------------------------------------------------------------------------
@@ -273,11 +273,18 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
     call = decision.node(parent, task.task_name)
     timeout = call.timeout if call is not None and call.timeout else decl.timeout
     inputs: list[Parameter] | None = None
+    env = binding_env(decision, task.parent_id)
     if parent is None or parent.template_type != "loop":
         decls = decl.inputs.parameters if decl.inputs is not None else []
         args = call.arguments.parameters if call is not None and call.arguments is not None else []
-        bound = _bind(decision, decls, args, binding_env(decision, task.parent_id))
+        bound = _bind(decision, decls, args, env)
         inputs = bound or None
+    artifacts = bind_artifacts(
+        decl.inputs.artifacts if decl.inputs is not None else [],
+        call.arguments.artifacts if call is not None and call.arguments is not None else [],
+        env,
+        decision.warn,
+    )
     seconds = parse_duration(timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     previous_deadline = task.deadline
@@ -287,6 +294,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
             attempt=task.attempt + 1,
             executor_type=decl.executor.type,
             inputs=inputs,
+            artifacts=artifacts or None,
             timeout=timeout,
             deadline=deadline,
         )
@@ -324,6 +332,10 @@ def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
         resources=resources,
         priority=decision.workflow.spec.priority,
         retry_count=task.retry_count,
+        artifacts=[_wire_artifact(a) for a in task.input_artifacts or ()],
+        output_artifacts=[
+            _wire_artifact(a) for a in (decl.outputs.artifacts if decl is not None and decl.outputs is not None else ())
+        ],
     )
     return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
 
@@ -337,6 +349,11 @@ def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event:
             break
         decision.emit(event(parent_id))
         parent_id = ancestor.parent_id
+
+
+def _wire_artifact(artifact: Artifact) -> WireArtifact:
+    source = artifact.source.dump() if artifact.source is not None else None
+    return WireArtifact(name=artifact.name, source=source)
 
 
 def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aether_es.events.values import Metrics, ResultOutputs
-from aether_es.model.documents import Parameter
+from aether_es.model.documents import Artifact, Parameter
 
 SCHEMA_VERSION = 1
 
@@ -114,6 +114,7 @@ class TaskDispatched(Event):
     attempt: int
     executor_type: str
     inputs: list[Parameter] | None = None
+    artifacts: list[Artifact] | None = None
     timeout: str = ""
     deadline: str = ""
 

@@ -26,6 +26,14 @@ class WireParameter(WireModel):
     """Resolved from a secret: workers must keep its value out of anything they report."""
 
 
+class WireArtifact(WireModel):
+    """An artifact: where it is stored (`source`: type and config) and, on a worker, its local `path`."""
+
+    name: str
+    source: dict[str, Any] | None = None
+    path: str = ""
+
+
 class TaskAssignment(WireModel):
     task_run_id: str = Field(alias="taskRunID")
     workflow_run_id: str = Field(alias="workflowRunID")
@@ -38,6 +46,12 @@ class TaskAssignment(WireModel):
     resources: dict[str, Any] | None = None
     priority: int = 0
     retry_count: int = 0
+    artifacts: list[WireArtifact] = Field(default_factory=list)
+    """Input artifacts, resolved to where they are stored; the worker downloads them and fills `path`."""
+    output_artifacts: list[WireArtifact] = Field(default_factory=list)
+    """Declared output artifacts and where to store them; the executor returns `{name, path}` for each."""
+    workdir: str = ""
+    """Set by the worker: this attempt's own directory, where input artifacts were downloaded."""
 
 
 class TaskResult(WireModel):

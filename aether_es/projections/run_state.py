@@ -15,7 +15,7 @@ from aether_es.events.envelope import Envelope
 from aether_es.events.values import Metrics, ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import Parameter, Workflow
+from aether_es.model.documents import Artifact, Parameter, Workflow
 from aether_es.model.loading import load_workflow
 
 
@@ -57,6 +57,7 @@ class TaskRunView:
     phase: str = ph.CREATED
     message: str = ""
     inputs: list[Parameter] | None = None
+    input_artifacts: list[Artifact] | None = None
     outputs: ResultOutputs | None = None
     metrics: Metrics | None = None
     retry_count: int = 0
@@ -68,6 +69,14 @@ class TaskRunView:
     executor_type: str = ""
     timeout: str = ""
     kids: ScopeIndex = field(default_factory=ScopeIndex)
+
+    def _inputs_view(self) -> dict[str, Any] | None:
+        if self.inputs is None and self.input_artifacts is None:
+            return None
+        view: dict[str, Any] = {"parameters": [p.dump() for p in self.inputs or ()]}
+        if self.input_artifacts:
+            view["artifacts"] = [a.dump() for a in self.input_artifacts]
+        return view
 
     def to_dict(self) -> dict[str, Any]:
         """The public TaskExecution record (Aether's field names)."""
@@ -83,7 +92,7 @@ class TaskRunView:
             "createdAt": self.created_at,
             "status": self.phase,
             "message": self.message,
-            "inputs": None if self.inputs is None else {"parameters": [p.dump() for p in self.inputs]},
+            "inputs": self._inputs_view(),
             "outputs": None if self.outputs is None else self.outputs.dump(),
             "metrics": None if self.metrics is None else self.metrics.dump(),
             "retryCount": self.retry_count,
@@ -264,6 +273,8 @@ def _dispatched(state: RunState, event: ev.TaskDispatched, time: str) -> None:
     task = _task(state, event.task_id)
     if event.inputs is not None:
         task.inputs = event.inputs
+    if event.artifacts is not None:
+        task.input_artifacts = event.artifacts
     task.attempt = event.attempt
     task.executor_type = event.executor_type
     task.timeout = event.timeout

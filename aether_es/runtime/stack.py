@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aether_es.adapters.artifacts.http import HttpArtifactRepository
+from aether_es.adapters.artifacts.local import LocalArtifactRepository
 from aether_es.adapters.cron_croniter import CroniterScheduler
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
@@ -20,9 +22,11 @@ from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.deadlines import NatsDeadlines
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.vars_sources import SystemSource
+from aether_es.ports.artifacts import ArtifactRepository
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.error_sink import ErrorSink
 from aether_es.ports.evaluator import Evaluator
@@ -31,6 +35,7 @@ from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
+from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
 from aether_es.worker.executors.echo import EchoExecutor
 from aether_es.worker.pool import WorkerPool
@@ -60,6 +65,9 @@ class StackOptions:
     secrets: SecretProvider | None = None
     cron_scheduler: CronScheduler | None = field(default_factory=CroniterScheduler)
     timeout_poll: float = 0.25
+    artifact_repositories: Sequence[ArtifactRepository] | None = None
+    """Where workers store and fetch artifacts; by default the NATS Object Store (the default for
+    undeclared outputs), a local folder under the state directory, and HTTP."""
     worker_ttl: float = 15.0  # seconds a worker registration lives without a heartbeat
 
 
@@ -127,11 +135,17 @@ async def open_stack(options: StackOptions) -> Stack:
         pool = None
         if options.workers > 0:
             executors = options.executors if options.executors is not None else default_executors()
+            repositories = options.artifact_repositories or [
+                NatsObjectStoreRepository(connection.js, f"{options.prefix}_artifacts"),
+                LocalArtifactRepository(options.state_dir / "artifacts"),
+                HttpArtifactRepository(),
+            ]
             pool = WorkerPool(
                 NatsWorkerChannel(connection.js, connection.nc, layout),
                 executors,
                 options.workers,
                 registry=registry,
+                artifacts=ArtifactStager(repositories, options.state_dir / "work"),
             )
             await pool.start()
         await engine.start()  # after the workers registered, so first dispatches find them

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 from aether_es.ports.worker_registry import WorkerInfo, WorkerNotFound, WorkerRegistry
+from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
 from aether_es.worker.redaction import redact
 
@@ -60,12 +62,14 @@ class WorkerPool:
         registry: WorkerRegistry | None = None,
         tags: Mapping[str, str] | None = None,
         registry_ttl: float | None = None,
+        artifacts: ArtifactStager | None = None,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._channel = channel
+        self._artifacts = artifacts
         self._executors = dict(executors)
         self._types = list(self._executors)
         self._concurrency = concurrency
@@ -235,7 +239,7 @@ class WorkerPool:
         task_run_id = assignment.task_run_id
         if task_run_id in self._cancel_requested:
             return None
-        work = asyncio.create_task(self._executors[assignment.executor_type].execute(assignment))
+        work = asyncio.create_task(self._run_executor(assignment))
         self._work[task_run_id] = work
         try:
             result = await work
@@ -248,6 +252,20 @@ class WorkerPool:
             log.info("executor for %s raised %r", task_run_id, exc)
             return TaskResult(code=CODE_ERROR, message=str(exc) or type(exc).__name__)
         return None if task_run_id in self._cancel_requested else result
+
+    async def _run_executor(self, assignment: TaskAssignment) -> TaskResult:
+        """The executor between downloading its input artifacts and uploading what it produced."""
+        executor = self._executors[assignment.executor_type]
+        if self._artifacts is None:
+            return await executor.execute(assignment)
+        try:
+            staged = await self._artifacts.stage(assignment)
+            result = await executor.execute(staged)
+            return await self._artifacts.publish(staged, result)
+        except ArtifactError as exc:
+            return TaskResult(code=CODE_ERROR, message=str(exc))
+        finally:
+            await self._artifacts.clean(assignment)
 
     async def _report_until_done(self, report: Report) -> None:
         """Retry the completion report until it is durable: acking without it would lose the result."""
