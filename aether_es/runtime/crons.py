@@ -33,6 +33,7 @@ from aether_es.model.validation import validate_cron_workflow
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.event_store import ConcurrencyConflict
 from aether_es.ports.idgen import IdContext
+from aether_es.ports.leases import Leases
 from aether_es.projections.cron_state import CronState, apply_cron, fold_cron
 
 if TYPE_CHECKING:
@@ -48,9 +49,12 @@ def aggregate_id(cron_id: str) -> str:
 
 
 class CronService:
-    def __init__(self, engine: Engine, scheduler: CronScheduler, refresh_interval: float = 5.0) -> None:
+    def __init__(
+        self, engine: Engine, scheduler: CronScheduler, leases: Leases | None = None, refresh_interval: float = 5.0
+    ) -> None:
         self.engine = engine
         self.scheduler = scheduler
+        self.leases = leases
         self.refresh_interval = refresh_interval
         self._states: dict[str, CronState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -222,7 +226,9 @@ class CronService:
         spec = state.cron.spec
 
         async def callback(scheduled: datetime) -> None:
-            await self.fire(state.cron_id, scheduled)
+            # The lease spares other replicas the attempt; exactly-once comes from the decision itself.
+            if self.leases is None or await self.leases.hold(aggregate_id(state.cron_id)):
+                await self.fire(state.cron_id, scheduled)
 
         self.scheduler.add(state.cron_id, spec.schedule, spec.timezone, callback)
 

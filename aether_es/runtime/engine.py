@@ -50,6 +50,7 @@ from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
 from aether_es.ports.evaluator import Evaluator
 from aether_es.ports.event_store import ConcurrencyConflict, EventStore, RunSummary
 from aether_es.ports.idgen import IdContext, IdGenerator
+from aether_es.ports.leases import Leases
 from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
@@ -107,6 +108,7 @@ class Engine:
         keep_finished: int = 1000,
         cron_scheduler: CronScheduler | None = None,
         worker_registry: WorkerRegistry | None = None,
+        leases: Leases | None = None,
     ) -> None:
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
@@ -130,7 +132,7 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
         self._started = False
-        self.crons = CronService(self, cron_scheduler) if cron_scheduler is not None else None
+        self.crons = CronService(self, cron_scheduler, leases) if cron_scheduler is not None else None
         self.workers = worker_registry
         self._served: dict[str, tuple[float, bool]] = {}
 

@@ -15,22 +15,27 @@ from pathlib import Path
 from aether_es.adapters.artifacts.http import HttpArtifactRepository
 from aether_es.adapters.artifacts.local import LocalArtifactRepository
 from aether_es.adapters.cron_croniter import CroniterScheduler
+from aether_es.adapters.error_sinks import CompositeErrorSink, LoggingErrorSink
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.deadlines import NatsDeadlines
+from aether_es.adapters.nats.error_sink import NatsErrorSink
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.leases import NatsLeases
+from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
+from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
 from aether_es.ports.artifacts import ArtifactRepository
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.error_sink import ErrorSink
 from aether_es.ports.evaluator import Evaluator
-from aether_es.ports.idgen import IdGenerator
+from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
@@ -85,6 +90,7 @@ class Stack:
     server: EmbeddedNatsServer | None = None
     pool: WorkerPool | None = None
     registry: NatsWorkerRegistry | None = None
+    errors: NatsErrorSink | None = None
 
     @property
     def url(self) -> str:
@@ -94,6 +100,8 @@ class Stack:
         if self.pool is not None:
             await self.pool.stop()
         await self.engine.stop()
+        if self.errors is not None:
+            await self.errors.stop()
         await self.connection.close()
         if self.server is not None:
             self.server.stop()
@@ -118,19 +126,23 @@ async def open_stack(options: StackOptions) -> Stack:
         broker = NatsBroker(connection.js, connection.nc, layout)
         deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
         registry = NatsWorkerRegistry(connection.js, layout, ttl=options.worker_ttl)
+        errors = NatsErrorSink(connection.js, layout)
+        errors.start()
+        hooks = NatsHookNotifier(connection.nc, layout)
         engine = Engine(
             store=store,
             broker=broker,
             ids=options.ids,
             evaluator=options.evaluator,
             secrets=options.secrets,
-            notifier=options.notifier,
-            error_sink=options.error_sink,
+            notifier=CompositeNotifier(hooks, options.notifier) if options.notifier is not None else hooks,
+            error_sink=CompositeErrorSink(LoggingErrorSink(), errors, *filter(None, [options.error_sink])),
             deadlines=deadlines,
             watcher=deadlines,
             vars_sources=options.vars_sources,
             cron_scheduler=options.cron_scheduler,
             worker_registry=registry,
+            leases=NatsLeases(connection.js, layout, owner=options.ids.generate(IdContext(workflow_kind="Engine"))),
         )
         pool = None
         if options.workers > 0:
@@ -153,4 +165,4 @@ async def open_stack(options: StackOptions) -> Stack:
         if server is not None:
             server.stop()
         raise
-    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry)
+    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors)

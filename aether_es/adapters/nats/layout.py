@@ -100,6 +100,10 @@ class Layout:
     def workers_bucket(self) -> str:
         return f"{self.prefix}_workers"
 
+    @property
+    def leases_bucket(self) -> str:
+        return f"{self.prefix}_leases"
+
     def executor_consumer(self, executor_type: str) -> str:
         return f"exec_{check_token('executor type', executor_type)}"
 
@@ -245,6 +249,12 @@ class Layout:
             direct=True,
         )
 
+    def leases_kv_config(self) -> KeyValueConfig:
+        """Leases among engine replicas (per-message TTL, no limit markers, as for workers)."""
+        return KeyValueConfig(
+            bucket=self.leases_bucket, history=1, storage=StorageType.FILE, replicas=self.replicas, direct=True
+        )
+
     def workers_kv_config(self) -> KeyValueConfig:
         """Worker registrations, each with its own per-message TTL renewed by heartbeats.
 
@@ -301,3 +311,4 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_bucket(js, layout.summaries_kv_config())
     await ensure_bucket(js, layout.deadlines_kv_config())
     await ensure_bucket(js, layout.workers_kv_config())
+    await ensure_bucket(js, layout.leases_kv_config())
