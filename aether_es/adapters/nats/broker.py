@@ -62,7 +62,23 @@ async def publish_reports(
     )
 
 
-class NatsBroker:
+class _Reporter:
+    """What both sides of dispatch share: the connection, the layout, and publishing reports."""
+
+    def __init__(
+        self, js: JetStreamContext, nc: Client, layout: Layout, request_timeout: float, retry_budget: float
+    ) -> None:
+        self._js = js
+        self._nc = nc
+        self._layout = layout
+        self._timeout = request_timeout
+        self._budget = retry_budget
+
+    async def report(self, reports: Sequence[Report]) -> None:
+        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
+
+
+class NatsBroker(_Reporter):
     """`TaskBroker` for the engine: dispatch, cancel, report, and the report-consuming loop."""
 
     def __init__(
@@ -76,11 +92,7 @@ class NatsBroker:
         report_batch: int = 256,
         fetch_timeout: float = 1.0,
     ) -> None:
-        self._js = js
-        self._nc = nc
-        self._layout = layout
-        self._timeout = request_timeout
-        self._budget = retry_budget
+        super().__init__(js, nc, layout, request_timeout, retry_budget)
         self._report_batch = report_batch
         self._fetch_timeout = fetch_timeout
         self._consumers: set[str] = set()
@@ -114,9 +126,6 @@ class NatsBroker:
             await self._nc.flush(timeout=max(1, round(self._timeout)))
         except TRANSIENT as exc:  # best effort by contract
             log.warning("cancel of %d tasks may not have reached NATS: %r", len(task_run_ids), exc)
-
-    async def report(self, reports: Sequence[Report]) -> None:
-        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
 
     async def consume_reports(self, handler: ReportHandler) -> None:
         """Fetch reports in batches and hand them to `handler` until cancelled; survives server restarts.
@@ -200,7 +209,7 @@ async def _drop(sub: JetStreamContext.PullSubscription | None) -> None:
         await _quietly(sub.unsubscribe)
 
 
-class NatsWorkerChannel:
+class NatsWorkerChannel(_Reporter):
     """`WorkerChannel` for workers: fetch assignments of several executor types, report, hear cancels."""
 
     def __init__(
@@ -213,11 +222,7 @@ class NatsWorkerChannel:
         retry_budget: float = 20.0,
         probe_timeout: float = 0.01,
     ) -> None:
-        self._js = js
-        self._nc = nc
-        self._layout = layout
-        self._timeout = request_timeout
-        self._budget = retry_budget
+        super().__init__(js, nc, layout, request_timeout, retry_budget)
         self._probe_timeout = probe_timeout
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._turn = itertools.count()
@@ -305,9 +310,6 @@ class NatsWorkerChannel:
                 continue
             out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress))
         return out
-
-    async def report(self, reports: Sequence[Report]) -> None:
-        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
 
     async def cancellations(self, handler: Callable[[str], Awaitable[None]]) -> None:
         sub = await self._nc.subscribe(self._layout.cancel_subjects)
