@@ -1,7 +1,8 @@
 """Moving artifacts around one task execution: inputs downloaded before, outputs uploaded after.
 
 Each attempt gets its own directory. Input artifacts are downloaded into it and their local `path` set in
-the assignment the executor receives (with `workdir` set too). An executor reports output artifacts as
+the assignment the executor receives (with `workdir` set too). Only attempts with input artifacts or declared
+output artifacts get a directory; an executor producing undeclared artifacts reports absolute paths. An executor reports output artifacts as
 `{"name", "path"}` (relative to `workdir` or absolute); each is uploaded to the source declared for it (or
 to the default repository under `<run>/<task run>/<name>`), and the result then names where it is stored.
 """
@@ -56,6 +57,8 @@ class ArtifactStager:
 
     async def publish(self, assignment: TaskAssignment, result: TaskResult) -> TaskResult:
         """Upload the artifacts the executor produced; the result then names where each is stored."""
+        if not result.artifacts:
+            return result
         declared = {a.name: a.source for a in assignment.output_artifacts}
         workdir = self.workdir(assignment)
         published: list[dict[str, Any]] = []

@@ -256,8 +256,8 @@ class WorkerPool:
     async def _run_executor(self, assignment: TaskAssignment) -> TaskResult:
         """The executor between downloading its input artifacts and uploading what it produced."""
         executor = self._executors[assignment.executor_type]
-        if self._artifacts is None:
-            return await executor.execute(assignment)
+        if self._artifacts is None or not (assignment.artifacts or assignment.output_artifacts):
+            return await executor.execute(assignment)  # nothing to move: no directory, no thread hops
         try:
             staged = await self._artifacts.stage(assignment)
             result = await executor.execute(staged)
