@@ -1,10 +1,10 @@
 """Moving artifacts around one task execution: inputs downloaded before, outputs uploaded after.
 
-Each attempt gets its own directory. Input artifacts are downloaded into it and their local `path` set in
-the assignment the executor receives (with `workdir` set too). Only attempts with input artifacts or declared
-output artifacts get a directory; an executor producing undeclared artifacts reports absolute paths. An executor reports output artifacts as
-`{"name", "path"}` (relative to `workdir` or absolute); each is uploaded to the source declared for it (or
-to the default repository under `<run>/<task run>/<name>`), and the result then names where it is stored.
+Each attempt with input artifacts or declared output artifacts gets its own directory. Input artifacts are
+downloaded into it and their local `path` set in the assignment the executor receives (with `workdir` set
+too). An executor reports output artifacts as `{"name", "path"}` (relative to `workdir` or absolute); each is
+uploaded to the source declared for it (or to the default repository under `<run>/<task run>/<name>`), and
+the result then names where it is stored. Attempts without artifacts skip all of this.
 """
 
 from __future__ import annotations
