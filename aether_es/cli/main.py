@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from aether_es.cli import conformance_cmd, cron_cmd, run_cmd, validate_cmd, workers_cmd
+from bench import cli as bench_cli
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)
+    bench_cli.register(commands)
     return parser
 
 
