@@ -107,9 +107,7 @@ class CronService:
     # --- API -----------------------------------------------------------------------------------------
 
     async def submit(self, document: CronWorkflow | dict[str, Any] | str | bytes) -> str:
-        raw = document.dump() if isinstance(document, CronWorkflow) else parse_object(document)
-        cron = fill_cron_defaults(load_cron_workflow(raw))
-        validate_cron_workflow(cron)
+        raw, _ = _checked(document)
         cron_id = self.engine.ids.generate(IdContext(workflow_kind="CronWorkflow"))
         now = clock.now()
         state = await self._commit(cron_id, None, [CronSubmitted(document=raw, created_at=now)], f"submit:{cron_id}")
@@ -135,9 +133,7 @@ class CronService:
 
     async def update(self, cron_id: str, document: CronWorkflow | dict[str, Any] | str | bytes) -> None:
         """Change schedule, zone, policy, limits or suspend (suspend/resume is an update, as in Aether)."""
-        raw = document.dump() if isinstance(document, CronWorkflow) else parse_object(document)
-        cron = fill_cron_defaults(load_cron_workflow(raw))
-        validate_cron_workflow(cron)
+        raw, cron = _checked(document)
         async with self._lock(cron_id):
             state = await self._state(cron_id)
             check_update(state, cron)
@@ -248,6 +244,14 @@ class CronService:
         missed = _latest_scheduled(state.cron, datetime.now(UTC))
         if missed > since:
             await self.fire(state.cron_id, missed)
+
+
+def _checked(document: CronWorkflow | dict[str, Any] | str | bytes) -> tuple[dict[str, Any], CronWorkflow]:
+    """The document as given, and its defaulted, validated model (ValidationError otherwise)."""
+    raw = document.dump() if isinstance(document, CronWorkflow) else parse_object(document)
+    cron = fill_cron_defaults(load_cron_workflow(raw))
+    validate_cron_workflow(cron)
+    return raw, cron
 
 
 def _latest_scheduled(cron: CronWorkflow, now: datetime) -> datetime:
