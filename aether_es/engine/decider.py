@@ -44,7 +44,7 @@ from aether_es.model.validation import validate_workflow
 from aether_es.ports.deadlines import Deadline
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.ports.wire import TaskResult
-from aether_es.projections.run_state import RunState, TaskRunView
+from aether_es.projections.run_state import TaskRunView
 
 TIMEOUT_MESSAGE = "task deadline exceeded (watchdog)"
 CANCEL_MESSAGE = "cancelled by user"
@@ -259,15 +259,8 @@ def _no_worker(decision: Decision, trigger: NoWorker) -> None:
         decision.emit(ev.TaskNoted(task_id=task.id, message=message))
 
 
-def _open_leaves(state: RunState, victims: list[TaskRunView]) -> tuple[str, ...]:
+def _open_leaves(victims: list[TaskRunView]) -> tuple[str, ...]:
     return tuple(t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED))
-
-
-def _deadline_keys(state: RunState, tasks: list[TaskRunView]) -> tuple[str, ...]:
-    keys = [f"task.{t.id}" for t in tasks if t.deadline]
-    if state.deadline:
-        keys.append(f"run.{state.run_id}")
-    return tuple(keys)
 
 
 def _workflow_timeout(decision: Decision) -> None:
@@ -275,13 +268,13 @@ def _workflow_timeout(decision: Decision) -> None:
     if state.terminal:
         return
     victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
-    leaves = _open_leaves(state, victims)
+    leaves = _open_leaves(victims)
     for task in victims:
         decision.emit(ev.TaskTimedOut(task_id=task.id, message="workflow deadline exceeded (watchdog)"))
     decision.emit(ev.RunTimedOut(message="workflow deadline exceeded", finished_at=decision.now))
     if leaves:
         decision.effect(CancelTasks(leaves))
-    decision.effect(ClearDeadlines(_deadline_keys(state, victims)))
+    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, victims)))
     hooks.workflow_hooks(decision, ph.TIMEOUT)
 
 
@@ -315,13 +308,13 @@ def _cancel(decision: Decision) -> None:
     if state.terminal:
         raise InvalidStateError(f'workflow "{state.run_id}" already in terminal state {state.phase}')
     victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
-    leaves = _open_leaves(state, victims)
+    leaves = _open_leaves(victims)
     for task in victims:
         decision.emit(ev.TaskCancelled(task_id=task.id, message=CANCEL_MESSAGE))
     decision.emit(ev.RunCancelled(message=CANCEL_MESSAGE, finished_at=decision.now))
     if leaves:
         decision.effect(CancelTasks(leaves))
-    decision.effect(ClearDeadlines(_deadline_keys(state, victims)))
+    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, victims)))
     for task in victims:
         hooks.task_hooks(decision, task, ph.CANCELLED)
     hooks.workflow_hooks(decision, ph.CANCELLED)

@@ -9,7 +9,7 @@ events emitted before it, so the loop converges exactly as Aether's store-backed
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aether_es.engine import hooks, loops
 from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, resolve_value_from
@@ -34,7 +34,7 @@ from aether_es.ports.deadlines import Deadline
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.ports.wire import TaskAssignment, WireArtifact, WireParameter
-from aether_es.projections.run_state import ScopeIndex, TaskRunView
+from aether_es.projections.run_state import RunState, ScopeIndex, TaskRunView
 
 # --- envs ----------------------------------------------------------------------------------------------
 
@@ -385,12 +385,12 @@ def mark_run_error(decision: Decision, cause: str) -> None:
         return
     decision.report("tryMarkWorkflowError", cause, Severity.CRITICAL)
     decision.emit(ev.RunErrored(message=f"engine internal error: {cause}", finished_at=decision.now))
-    decision.effect(ClearDeadlines(_open_deadlines(decision)))
+    decision.effect(ClearDeadlines(deadline_keys(decision.state, decision.state.tasks.values())))
 
 
-def _open_deadlines(decision: Decision) -> tuple[str, ...]:
-    state = decision.state
-    keys = [f"task.{t.id}" for t in state.tasks.values() if t.deadline]
+def deadline_keys(state: RunState, tasks: Iterable[TaskRunView]) -> tuple[str, ...]:
+    """The deadline keys of these tasks (those that have one) and of the run."""
+    keys = [f"task.{t.id}" for t in tasks if t.deadline]
     if state.deadline:
         keys.append(f"run.{state.run_id}")
     return tuple(keys)
