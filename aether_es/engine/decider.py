@@ -84,8 +84,10 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
 def _submit(decision: Decision, trigger: Submit) -> None:
     if decision.has_state:
         return  # already submitted (an explicit run id submitted twice, or by another engine)
-    workflow = fill_defaults(load_workflow(trigger.document))
-    validate_workflow(workflow)
+    workflow = trigger.workflow
+    if workflow is None:
+        workflow = fill_defaults(load_workflow(trigger.document))
+        validate_workflow(workflow)
     seconds = parse_duration(workflow.spec.timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     decision.emit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aether_es.model.documents import Workflow
 from aether_es.ports.wire import TaskResult
 
 
@@ -21,6 +22,8 @@ class Trigger:
 class Submit(Trigger):
     document: dict[str, Any]
     cron_id: str = ""
+    workflow: Workflow | None = None
+    """The document already defaulted and validated by the caller, so the decider need not do it again."""
 
 
 @dataclass(frozen=True, slots=True)

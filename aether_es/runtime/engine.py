@@ -205,7 +205,14 @@ class Engine:
             run.loaded = True
         await self._call(
             run,
-            Submit(actor=self.actor, cause=f"submit:{run_id}", at=clock.now(), document=raw, cron_id=cron_id),
+            Submit(
+                actor=self.actor,
+                cause=f"submit:{run_id}",
+                at=clock.now(),
+                document=raw,
+                cron_id=cron_id,
+                workflow=workflow,
+            ),
         )
         return run_id
 
