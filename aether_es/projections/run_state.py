@@ -103,7 +103,6 @@ class TaskRunView:
 class RunState:
     run_id: str
     document: dict[str, Any]
-    workflow: Workflow
     created_at: str
     cron_id: str = ""
     phase: str = ph.CREATED
@@ -119,6 +118,15 @@ class RunState:
     seq: int = 0
     memo: dict[str, Any] = field(default_factory=dict)
     """Values derived from the document and history (not folded from events), kept to save recomputing."""
+    parsed: Workflow | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def workflow(self) -> Workflow:
+        """The document with Aether's defaults, parsed on first use: folding events never needs it, so a
+        replay of many runs does not pay for parsing every document (the larger part of its cost)."""
+        if self.parsed is None:
+            self.parsed = fill_defaults(load_workflow(self.document))
+        return self.parsed
 
     @property
     def terminal(self) -> bool:
@@ -159,7 +167,6 @@ def start(envelope: Envelope) -> RunState:
     state = RunState(
         run_id=envelope.run_id,
         document=event.workflow,
-        workflow=fill_defaults(load_workflow(event.workflow)),
         created_at=event.created_at,
         cron_id=event.cron_id,
         deadline=event.deadline,
