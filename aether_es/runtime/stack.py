@@ -40,6 +40,7 @@ from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
+from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
 from aether_es.worker.executors.echo import EchoExecutor
@@ -74,6 +75,8 @@ class StackOptions:
     """Where workers store and fetch artifacts; by default the NATS Object Store (the default for
     undeclared outputs), a local folder under the state directory, and HTTP."""
     worker_ttl: float = 15.0  # seconds a worker registration lives without a heartbeat
+    tune_gc: bool = True
+    """Make the process's cyclic garbage collections rare once the stack is up (`runtime.gc_tuning`)."""
 
 
 @dataclass
@@ -165,4 +168,6 @@ async def open_stack(options: StackOptions) -> Stack:
         if server is not None:
             server.stop()
         raise
+    if options.tune_gc:
+        tune_for_engine()
     return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors)
