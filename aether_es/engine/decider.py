@@ -139,7 +139,7 @@ def _completed(decision: Decision, trigger: Completed) -> None:
     if task is None:
         return
     if task.phase == ph.READY:
-        _start(decision, task, trigger.at)
+        _start(decision, task, trigger.started_at or trigger.at)
     if task.phase not in (ph.RUNNING, ph.SUSPENDED):
         return
     _finish_leaf(decision, task, trigger.result, trigger.at)

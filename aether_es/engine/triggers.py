@@ -37,6 +37,8 @@ class Completed(Trigger):
     task_id: str
     attempt: int
     result: TaskResult
+    started_at: str = ""
+    """When the attempt started, if the worker did not report the start on its own (a short task)."""
 
 
 @dataclass(frozen=True, slots=True)

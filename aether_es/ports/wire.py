@@ -76,6 +76,8 @@ class Report(WireModel):
     at: str = ""
     worker_id: str = Field(default="", alias="workerID")
     result: TaskResult | None = None
+    started_at: str = ""
+    """On a completion: when the attempt started, so a task too short to report its start still records it."""
 
     def dedup_key(self) -> str:
         """Stable identity of this fact, used as the message id so retried publishes deduplicate."""

@@ -490,6 +490,7 @@ def _trigger_of(report: Report) -> Trigger:
             task_id=report.task_run_id,
             attempt=report.attempt,
             result=report.result or TaskResult(),
+            started_at=report.started_at,
         )
     if report.kind == "task-timeout":
         return TaskTimeout(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)

@@ -48,6 +48,11 @@ class WorkerPool:
     With a `registry`, the pool registers itself on start (id, executor types, `tags`), heartbeats every
     third of the registry's TTL (`registry_ttl`, else the registry's `ttl` attribute, else 15 s) and
     unregisters once it stops fetching.
+
+    A task that finishes within `start_report_after` seconds sends no started report of its own: its
+    completion carries the start time and the engine records both, which saves a publish, a fetch and a
+    decision per short task. Longer tasks report their start once that time has passed; 0 reports every
+    start at once.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class WorkerPool:
         tags: Mapping[str, str] | None = None,
         registry_ttl: float | None = None,
         artifacts: ArtifactStager | None = None,
+        start_report_after: float = 0.02,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
@@ -75,8 +81,10 @@ class WorkerPool:
         self._concurrency = concurrency
         self.worker_id = worker_id or default_worker_id()
         self._heartbeat = ack_wait / 3
+        self._start_report_after = start_report_after
         self._fetch_timeout = fetch_timeout
         self._held: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, tuple[TaskDelivery, float]] = {}  # by task run id, with when it was taken
         self._holding: set[str] = set()  # task run ids of held deliveries, known before their handler runs
         self._work: dict[str, asyncio.Task[TaskResult]] = {}
         self._cancel_requested: set[str] = set()
@@ -84,6 +92,7 @@ class WorkerPool:
         self._stopping = False
         self._fetcher: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._registry = registry
         self._tags = dict(tags or {})
         ttl = registry_ttl if registry_ttl is not None else getattr(registry, "ttl", DEFAULT_REGISTRY_TTL)
@@ -108,6 +117,7 @@ class WorkerPool:
                 log.warning("registering worker %s failed (%r); retrying in the background", self.worker_id, exc)
             self._registration = asyncio.create_task(self._heartbeat_loop(self._registry), name="worker-heartbeat")
         self._listener = asyncio.create_task(self._listen(), name="worker-cancels")
+        self._keeper = asyncio.create_task(self._keep_alive(), name="worker-in-progress")
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="worker-fetch")
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -123,9 +133,10 @@ class WorkerPool:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if self._listener is not None:
-            await cancel_and_wait(self._listener)
-            self._listener = None
+        for background in (self._listener, self._keeper):
+            if background is not None:
+                await cancel_and_wait(background)
+        self._listener = self._keeper = None
 
     def info(self) -> WorkerInfo:
         """What the pool registers about itself."""
@@ -213,23 +224,29 @@ class WorkerPool:
     async def _handle(self, delivery: TaskDelivery) -> None:
         assignment = delivery.assignment
         task_run_id = assignment.task_run_id
-        keepalive = asyncio.create_task(self._keep_alive(delivery))
+        self._in_flight[task_run_id] = (delivery, asyncio.get_running_loop().time())
+        execution: asyncio.Future[TaskResult | None] | None = None
         try:
             if task_run_id in self._cancel_requested:
                 await delivery.ack()
                 return
-            try:
-                await self._channel.report([self._report(assignment, "started")])
-            except Exception as exc:  # the completion report still tells the engine everything
-                log.warning("started report for %s failed: %r", task_run_id, exc)
-            result = await self._execute(assignment)
+            started_at = utc_now()
+            execution = asyncio.ensure_future(self._execute(assignment))
+            if self._start_report_after > 0:
+                await asyncio.wait((execution,), timeout=self._start_report_after)
+            if not execution.done():
+                await self._report_started(assignment, started_at)
+            result = await execution
             if result is None:  # cancelled on request: the engine already recorded the cancel
                 await delivery.ack()
                 return
-            await self._report_until_done(self._report(assignment, "completed", redact(result, assignment)))
+            completed = self._report(assignment, "completed", redact(result, assignment), started_at=started_at)
+            await self._report_until_done(completed)
             await delivery.ack()
         finally:
-            keepalive.cancel()
+            if execution is not None and not execution.done():
+                execution.cancel()
+            self._in_flight.pop(task_run_id, None)
             self._holding.discard(task_run_id)
             self._work.pop(task_run_id, None)
             self._cancel_requested.discard(task_run_id)
@@ -279,23 +296,43 @@ class WorkerPool:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, 2.0)
 
-    async def _keep_alive(self, delivery: TaskDelivery) -> None:
+    async def _report_started(self, assignment: TaskAssignment, started_at: str) -> None:
+        try:
+            await self._channel.report([self._report(assignment, "started", at=started_at)])
+        except Exception as exc:  # the completion report still tells the engine everything
+            log.warning("started report for %s failed: %r", assignment.task_run_id, exc)
+
+    async def _keep_alive(self) -> None:
+        """Tell the server every held task is still in progress, once per heartbeat, with one timer for all."""
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._heartbeat)
-            try:
-                await delivery.in_progress()
-            except Exception as exc:
-                log.debug("in-progress signal for %s failed: %r", delivery.assignment.task_run_id, exc)
+            due = loop.time() - self._heartbeat
+            held = [delivery for delivery, taken in list(self._in_flight.values()) if taken <= due]
+            for delivery in held:
+                try:
+                    await delivery.in_progress()
+                except Exception as exc:
+                    log.debug("in-progress signal for %s failed: %r", delivery.assignment.task_run_id, exc)
 
-    def _report(self, assignment: TaskAssignment, kind: str, result: TaskResult | None = None) -> Report:
+    def _report(
+        self,
+        assignment: TaskAssignment,
+        kind: str,
+        result: TaskResult | None = None,
+        *,
+        at: str = "",
+        started_at: str = "",
+    ) -> Report:
         return Report.model_validate(
             {
                 "kind": kind,
                 "runID": assignment.workflow_run_id,
                 "taskRunID": assignment.task_run_id,
                 "attempt": assignment.attempt,
-                "at": utc_now(),
+                "at": at or utc_now(),
                 "workerID": self.worker_id,
                 "result": result,
+                "startedAt": started_at,
             }
         )

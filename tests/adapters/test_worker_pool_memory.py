@@ -83,11 +83,49 @@ async def run_until_idle(pool: WorkerPool, channel: MemoryChannel) -> None:
 
 async def test_started_then_completed_then_ack() -> None:
     channel = MemoryChannel([assignment(1)])
-    await run_until_idle(WorkerPool(channel, {"x": Echo()}, worker_id="w", fetch_timeout=0.05), channel)
+    pool = WorkerPool(channel, {"x": Echo()}, worker_id="w", fetch_timeout=0.05, start_report_after=0)
+    await run_until_idle(pool, channel)
     assert channel.journal == ["started t1", "completed t1", "ack t1"]
     started, completed = channel.reports
     assert (started.attempt, started.worker_id, started.run_id) == (3, "w", "r")
     assert completed.result == TaskResult(message="t1")
+    assert completed.started_at == started.at
+
+
+async def test_a_short_task_reports_its_start_with_its_completion() -> None:
+    channel = MemoryChannel([assignment(1)])
+    await run_until_idle(WorkerPool(channel, {"x": Echo()}, worker_id="w", fetch_timeout=0.05), channel)
+    assert channel.journal == ["completed t1", "ack t1"]
+    (completed,) = channel.reports
+    assert completed.started_at and completed.started_at <= completed.at
+
+
+async def test_a_longer_task_reports_its_start_once_the_grace_has_passed() -> None:
+    class Slow:
+        async def execute(self, assignment: TaskAssignment) -> TaskResult:
+            await asyncio.sleep(0.15)
+            return TaskResult()
+
+    channel = MemoryChannel([assignment(1)])
+    pool = WorkerPool(channel, {"x": Slow()}, fetch_timeout=0.05, start_report_after=0.03)
+    await run_until_idle(pool, channel)
+    assert channel.journal == ["started t1", "completed t1", "ack t1"]
+    started, completed = channel.reports
+    assert completed.started_at == started.at
+
+
+async def test_a_long_task_is_kept_in_progress() -> None:
+    class Slow:
+        async def execute(self, assignment: TaskAssignment) -> TaskResult:
+            await asyncio.sleep(0.25)
+            return TaskResult()
+
+    channel = MemoryChannel([assignment(1), assignment(2)])
+    await run_until_idle(WorkerPool(channel, {"x": Slow()}, fetch_timeout=0.05, ack_wait=0.3), channel)
+    for task in ("t1", "t2"):
+        signals = [entry for entry in channel.journal if entry == f"wip {task}"]
+        assert 1 <= len(signals) <= 3
+        assert channel.journal.index(f"wip {task}") < channel.journal.index(f"ack {task}")
 
 
 async def test_executor_exception_is_an_error_result() -> None:

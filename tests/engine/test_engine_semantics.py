@@ -14,6 +14,7 @@ import pytest
 from support.driver import Driver
 
 from aether_es.engine.triggers import Completed, Started, WorkflowTimeout
+from aether_es.events import catalogue as ev
 from aether_es.model import phases as ph
 from aether_es.ports.wire import TaskResult
 
@@ -850,3 +851,27 @@ def test_late_start_after_cancel_changes_nothing_and_fires_no_hook() -> None:
     assert hook_log(driver)[before:] == []
     assert len(driver.history) == history
     assert driver.task("n").phase == ph.CANCELLED
+
+
+def test_a_completion_without_a_start_report_records_the_start_it_carries() -> None:
+    document = wf([dag("main", [node("n", "echo", hooks=ALL_HOOKS)]), ECHO_TASK])
+    driver = Driver(mode="fifo")
+    assert driver.submit(document) is None
+    assignment = driver.queue.pop()
+    started_at = driver.now()
+    completed = Completed(
+        actor="w",
+        cause="c",
+        at=driver.now(),
+        task_id=assignment.task_run_id,
+        attempt=1,
+        result=TaskResult(),
+        started_at=started_at,
+    )
+    assert driver.deliver(completed) is None
+    events = [env.event for env in driver.history]
+    (start,) = [e for e in events if isinstance(e, ev.TaskStarted) and e.task_id == assignment.task_run_id]
+    assert start.started_at == started_at
+    task = driver.view().tasks[assignment.task_run_id]
+    assert task.phase == ph.SUCCEEDED and task.metrics is not None and task.metrics.started_at == started_at
+    assert ("task", "n", "onStart") in hook_log(driver)
