@@ -7,9 +7,10 @@ import dataclasses
 import time
 
 import pytest
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.event_store import NatsEventStore, _position
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.events.catalogue import RunReady, RunStarted, RunSubmitted
@@ -98,6 +99,17 @@ async def test_load_all_streams_everything_in_order(store: NatsEventStore) -> No
     assert [s.seq for s in everything] == list(range(1, 31))
     assert [s.commit.commit_id for s in everything][:3] == ["r0-0", "r1-1", "r2-2"]
     assert [s.seq for s in [s async for s in store.load_all(after_seq=25)]] == [26, 27, 28, 29, 30]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.AETHER_RUNS.c1.1.4567.12.1760000000000000000.89",
+        "$JS.ACK.hub.ACCHASH.AETHER_RUNS.c1.1.4567.12.1760000000000000000.89.r4nd",
+    ],
+)
+def test_position_reads_both_ack_subject_layouts(reply: str) -> None:
+    assert _position(Msg(None, subject="aether.run.r1", reply=reply)) == (4567, 89)
 
 
 async def test_load_all_of_empty_store(store: NatsEventStore) -> None:

@@ -213,9 +213,9 @@ class NatsEventStore:
                 buffer.clear()
                 drained.set()
                 for msg in batch:
-                    meta = msg.metadata
-                    yield StoredCommit(seq=meta.sequence.stream, commit=decode_commit(msg.data))
-                    if meta.num_pending == 0 or meta.sequence.stream >= last_seq:
+                    seq, pending = _position(msg)
+                    yield StoredCommit(seq=seq, commit=decode_commit(msg.data))
+                    if pending == 0 or seq >= last_seq:
                         return
         finally:
             drained.set()
@@ -239,6 +239,20 @@ class NatsEventStore:
         except NotFoundError:
             return []
         return [_summary(orjson.loads(value)) for value in values.values()]
+
+
+_V1_ACK_TOKENS = 9
+
+
+def _position(msg: Msg) -> tuple[int, int]:
+    """A delivered message's stream sequence and pending count, read straight from its ack subject
+    (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`): nats-py's
+    `metadata` also builds a datetime and two dataclasses per message, a fifth of a replay's time."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == _V1_ACK_TOKENS:
+        return int(tokens[5]), int(tokens[8])
+    meta = msg.metadata
+    return meta.sequence.stream, meta.num_pending
 
 
 _SUMMARY_FIELDS = frozenset(f.name for f in dataclasses.fields(RunSummary))
