@@ -19,8 +19,12 @@ DEFAULT_FAILED_HISTORY = 1
 
 
 def fill_defaults(wf: Workflow) -> Workflow:
-    """A deep copy of `wf` with Aether's workflow defaults applied (namespace, timeout, priority, depth)."""
-    filled = wf.model_copy(deep=True)
+    """A copy of `wf` with Aether's workflow defaults applied (namespace, timeout, priority, depth).
+
+    Only the metadata and spec objects the defaults change are copied; templates are shared, which keeps
+    submitting a large document from costing a deep copy of it.
+    """
+    filled = wf.model_copy(update={"metadata": wf.metadata.model_copy(), "spec": wf.spec.model_copy()})
     if not filled.metadata.namespace:
         filled.metadata.namespace = DEFAULT_NAMESPACE
     _fill_spec(filled.spec)

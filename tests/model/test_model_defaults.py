@@ -35,12 +35,13 @@ def test_invalid_timeout_is_kept_verbatim() -> None:
     assert fill_defaults(_workflow({"timeout": "soon"})).spec.timeout == "soon"
 
 
-def test_input_not_mutated_and_copy_is_deep() -> None:
+def test_input_not_mutated_and_only_what_defaults_change_is_copied() -> None:
     wf = _workflow({"templates": [{"task": {"name": "main", "executor": {"type": "echo"}}}]})
     before = wf.model_dump()
     filled = fill_defaults(wf)
     assert wf.model_dump() == before
-    assert filled.spec.templates[0] is not wf.spec.templates[0]
+    assert filled.metadata is not wf.metadata and filled.spec is not wf.spec
+    assert filled.spec.templates[0] is wf.spec.templates[0]  # documents are read-only once loaded
     assert isinstance(filled, Workflow)
 
 
