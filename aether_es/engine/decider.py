@@ -93,6 +93,7 @@ def _submit(decision: Decision, trigger: Submit) -> None:
     decision.emit(
         ev.RunSubmitted(workflow=trigger.document, created_at=decision.now, deadline=deadline, cron_id=trigger.cron_id)
     )
+    decision.state.parsed = workflow  # already loaded and defaulted: the state need not parse it again
     entry = workflow.spec.template(workflow.spec.entrypoint)
     assert entry is not None, "validation guarantees the entry template"
     decision.create_task(None, "", entry.name, entry.name, entry.type)

@@ -13,9 +13,13 @@ from typing import Any
 import pytest
 from support.driver import Driver
 
-from aether_es.engine.triggers import Completed, Started, WorkflowTimeout
+from aether_es.engine.decider import handle
+from aether_es.engine.decision import DecideContext, Decision
+from aether_es.engine.triggers import Completed, Started, Submit, WorkflowTimeout
 from aether_es.events import catalogue as ev
 from aether_es.model import phases as ph
+from aether_es.model.defaults import fill_defaults
+from aether_es.model.loading import load_workflow
 from aether_es.ports.wire import TaskResult
 
 ECHO = {"type": "echo"}
@@ -875,3 +879,12 @@ def test_a_completion_without_a_start_report_records_the_start_it_carries() -> N
     task = driver.view().tasks[assignment.task_run_id]
     assert task.phase == ph.SUCCEEDED and task.metrics is not None and task.metrics.started_at == started_at
     assert ("task", "n", "onStart") in hook_log(driver)
+
+
+def test_a_submitted_run_keeps_the_model_it_was_validated_with() -> None:
+    document = wf([dag("main", [node("n", "echo")]), ECHO_TASK])
+    workflow = fill_defaults(load_workflow(document))
+    decision = Decision(None, DecideContext())
+    submit = Submit(actor="user", cause="submit", at="2026-01-01T00:00:00.000Z", document=document, workflow=workflow)
+    assert handle(decision, submit, "run") is None
+    assert decision.state.parsed is workflow
