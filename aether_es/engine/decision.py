@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aether_es.engine.dag_index import DagIndex
 from aether_es.engine.effects import Effect, ReportError
 from aether_es.engine.triggers import Trigger
 from aether_es.events.catalogue import Event, TaskCreated
@@ -114,6 +115,14 @@ class Decision:
         tpl = self.template(container.template_name)
         return tpl.dag if tpl is not None else None
 
+    def dag_index(self, template_name: str, dag: Dag) -> DagIndex:
+        """The index of the run's DAG template `template_name` (memoised on the run state)."""
+        indexes: dict[str, DagIndex] = self.state.memo.setdefault("dag_index", {})
+        index = indexes.get(template_name)
+        if index is None:
+            index = indexes[template_name] = DagIndex.of(dag)
+        return index
+
     def loop_of(self, container: TaskRunView) -> Loop | None:
         tpl = self.template(container.template_name)
         return tpl.loop if tpl is not None else None
@@ -125,10 +134,7 @@ class Decision:
         dag = self.dag_of(parent)
         if dag is None:
             return None
-        for node in dag.tasks:
-            if node.name == name:
-                return node
-        return None
+        return self.dag_index(parent.template_name, dag).nodes.get(name)
 
     def parent(self, task: TaskRunView) -> TaskRunView | None:
         return self.state.tasks.get(task.parent_id) if task.parent_id else None

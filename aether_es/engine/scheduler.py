@@ -8,12 +8,12 @@ events emitted before it, so the loop converges exactly as Aether's store-backed
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 
 from aether_es.engine import hooks, loops
 from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, resolve_value_from
-from aether_es.engine.decision import Decision
+from aether_es.engine.dag_index import Waiting
+from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
 from aether_es.engine.env import Env, TaskVars, param_value, parameters_map
 from aether_es.engine.outcomes import (
@@ -153,24 +153,6 @@ def effective_continue_on(node: Task | None, dag: Dag) -> ContinueOn | None:
     return dag.continue_on
 
 
-def reachable(dag: Dag) -> set[str] | None:
-    """Nodes reachable downstream from `entrypoints`; None when every node is."""
-    if not dag.entrypoints:
-        return None
-    dependents: dict[str, list[str]] = {}
-    for node in dag.tasks:
-        for dep in node.dependencies:
-            dependents.setdefault(dep, []).append(node.name)
-    seen = set(dag.entrypoints)
-    queue = deque(dag.entrypoints)
-    while queue:
-        for nxt in dependents.get(queue.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen
-
-
 def create_eligible(decision: Decision, container: TaskRunView) -> bool:
     """Create a record for every DAG node that became ready; `when`-false nodes are created Skipped."""
     dag = decision.dag_of(container)
@@ -178,8 +160,11 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
         return False
     tasks = decision.state.tasks
     scope = container.kids
-    nodes = {node.name: node for node in dag.tasks}
-    allowed = reachable(dag)
+    index = decision.dag_index(container.template_name, dag)
+    all_waiting: dict[str, Waiting] = decision.state.memo.setdefault("dag_waiting", {})
+    waiting = all_waiting.get(container.id)
+    if waiting is None:
+        waiting = all_waiting[container.id] = Waiting.of(dag, index, scope.by_name)
 
     def satisfied(dep: str) -> bool:
         task_id = scope.by_name.get(dep)
@@ -188,28 +173,28 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
         phase = tasks[task_id].phase
         if phase in (ph.SUCCEEDED, ph.SKIPPED):
             return True
-        return tolerated(phase, effective_continue_on(nodes.get(dep), dag))
+        return tolerated(phase, effective_continue_on(index.nodes.get(dep), dag))
 
-    ready = [
-        node
-        for node in dag.tasks
-        if (allowed is None or node.name in allowed)
-        and node.name not in scope.by_name
-        and all(satisfied(dep) for dep in node.dependencies)
-    ]
+    ready = waiting.ready(index, scope.by_name, satisfied)
     if not ready:
         return False
     skipped: list[Task] = []
     runnable: list[Task] = []
     for node in ready:
         (runnable if _when_allows(decision, node, scope) else skipped).append(node)
-    for node in skipped:
-        decision.check_budget(container.id)
-        message = f"when condition {go_quote(node.when)} evaluated to false"
-        _create_node(decision, container, dag, node, ph.SKIPPED, message)
-    for node in runnable:
-        decision.check_budget(container.id)
-        _create_node(decision, container, dag, node, ph.CREATED, "")
+    try:
+        for node in skipped:
+            decision.check_budget(container.id)
+            message = f"when condition {go_quote(node.when)} evaluated to false"
+            _create_node(decision, container, dag, node, ph.SKIPPED, message)
+            waiting.recorded(node.name)
+        for node in runnable:
+            decision.check_budget(container.id)
+            _create_node(decision, container, dag, node, ph.CREATED, "")
+            waiting.recorded(node.name)
+    except BudgetExhausted:
+        waiting.requeue([node for node in ready if node.name not in scope.by_name])
+        raise
     return True
 
 
