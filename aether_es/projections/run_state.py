@@ -68,7 +68,14 @@ class TaskRunView:
     completed_attempt: int = 0
     executor_type: str = ""
     timeout: str = ""
-    kids: ScopeIndex = field(default_factory=ScopeIndex)
+    index: ScopeIndex | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def kids(self) -> ScopeIndex:
+        """The index of its children, made on first use: most task runs are leaves and never need one."""
+        if self.index is None:
+            self.index = ScopeIndex()
+        return self.index
 
     def _inputs_view(self) -> dict[str, Any] | None:
         if self.inputs is None and self.input_artifacts is None:
@@ -338,9 +345,17 @@ def _retried(state: RunState, event: ev.TaskRetried, time: str) -> None:
 def _finished(state: RunState, event: ev.TaskFinished, time: str) -> None:
     task = _task(state, event.task_id)
     task.message = event.message
-    task.outputs = event.outputs
-    if event.metrics is not None:
-        task.metrics = event.metrics
+    outputs, metrics = event.outputs, event.metrics
+    task.outputs = outputs
+    if outputs is not None:
+        # Keep one object where outputs repeat what the view already holds (an executor passing its inputs
+        # through, the metrics inside the outputs): a 100,000-iteration loop keeps every view in memory.
+        if outputs.parameters and outputs.parameters == task.inputs:
+            task.inputs = outputs.parameters
+        if metrics is not None and outputs.metrics == metrics:
+            metrics = outputs.metrics
+    if metrics is not None:
+        task.metrics = metrics
     if event.attempt:
         task.completed_attempt = event.attempt
     _set_phase(state, task, event.phase, time)

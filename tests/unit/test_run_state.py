@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def history() -> list[Envelope]:
             task_id="leaf",
             attempt=1,
             phase=ph.SUCCEEDED,
-            outputs=ResultOutputs(phase=ph.SUCCEEDED, parameters=params),
+            outputs=ResultOutputs(
+                phase=ph.SUCCEEDED,
+                parameters=[Parameter(name="message", value="hello")],
+                metrics=Metrics(started_at=T0, finished_at=T1, duration="5ms"),
+            ),
             metrics=Metrics(started_at=T0, finished_at=T1, duration="5ms"),
         ),
     ]
@@ -55,3 +60,32 @@ def test_views_do_not_depend_on_when_the_document_was_parsed() -> None:
     assert late.parsed is None
     assert early.to_dict() == late.to_dict()
     assert early == late
+
+
+def test_only_containers_get_a_scope_index() -> None:
+    state = fold(history())
+    assert state.tasks["leaf"].index is None
+    assert state.tasks["dag"].index is not None
+    assert state.tasks["dag"].kids.children == ["leaf"]
+    assert state.scope("dag") is state.tasks["dag"].kids
+
+
+def test_outputs_repeating_the_view_are_kept_once() -> None:
+    leaf = fold(history()).tasks["leaf"]
+    assert leaf.outputs is not None
+    assert leaf.inputs is leaf.outputs.parameters
+    assert leaf.metrics is leaf.outputs.metrics
+    assert leaf.to_dict()["inputs"] == {"parameters": [{"name": "message", "value": "hello"}]}
+
+
+def test_outputs_that_differ_from_the_inputs_leave_them_alone() -> None:
+    envelopes = history()
+    finished = envelopes[-1].event
+    assert isinstance(finished, ev.TaskFinished) and finished.outputs is not None
+    changed = finished.model_copy(
+        update={"outputs": finished.outputs.model_copy(update={"parameters": [Parameter(name="message", value="x")]})}
+    )
+    state = fold([*envelopes[:-1], dataclasses.replace(envelopes[-1], event=changed)])
+    leaf = state.tasks["leaf"]
+    assert leaf.inputs == [Parameter(name="message", value="hello")]
+    assert leaf.outputs is not None and leaf.outputs.parameters == [Parameter(name="message", value="x")]
