@@ -28,6 +28,7 @@ from aether_es.events.values import Metrics, ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.documents import Parameter
 from aether_es.projections.run_state import RunState, apply, start
+from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from bench import floor as fl
 from bench.metrics import HistoryStats, RssSampler, history_stats
@@ -363,6 +364,7 @@ async def replay(sizes: Sizes) -> ScenarioResult:
             events = runs * events_per_run
             floor = await fl.replay_floor(js, layout.runs_stream, layout.run_subjects, events)
             store = NatsEventStore(js, layout)
+            tune_for_engine()  # a replay keeps every view alive, as an engine does: the same collector settings
             states: dict[str, RunState] = {}
             folded = 0
             async with RssSampler() as rss:
