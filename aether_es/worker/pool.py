@@ -21,6 +21,7 @@ from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 from aether_es.ports.worker_registry import WorkerInfo, WorkerNotFound, WorkerRegistry
 from aether_es.worker.artifacts import ArtifactStager
+from aether_es.worker.coalescing import ReportCoalescer
 from aether_es.worker.executor import Executor
 from aether_es.worker.redaction import redact
 
@@ -75,6 +76,7 @@ class WorkerPool:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._channel = channel
+        self._reports = ReportCoalescer(channel.report)
         self._artifacts = artifacts
         self._executors = dict(executors)
         self._types = list(self._executors)
@@ -289,7 +291,7 @@ class WorkerPool:
         delay = 0.1
         while True:
             try:
-                await self._channel.report([report])
+                await self._reports.report(report)
                 return
             except Exception as exc:
                 log.warning("completion report for %s failed (%r); retrying", report.task_run_id, exc)
@@ -298,7 +300,7 @@ class WorkerPool:
 
     async def _report_started(self, assignment: TaskAssignment, started_at: str) -> None:
         try:
-            await self._channel.report([self._report(assignment, "started", at=started_at)])
+            await self._reports.report(self._report(assignment, "started", at=started_at))
         except Exception as exc:  # the completion report still tells the engine everything
             log.warning("started report for %s failed: %r", assignment.task_run_id, exc)
 

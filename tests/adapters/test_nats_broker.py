@@ -11,7 +11,13 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
+from aether_es.adapters.nats.broker import (
+    REPORTS_PER_MESSAGE,
+    NatsBroker,
+    NatsWorkerChannel,
+    decode_reports,
+    report_messages,
+)
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.broker import Delivery
@@ -122,7 +128,9 @@ def channel(js: JetStreamContext, nc: Client, layout: Layout) -> NatsWorkerChann
 async def test_dispatch_work_report_and_consume(
     js: JetStreamContext, layout: Layout, broker: NatsBroker, channel: NatsWorkerChannel, collector: Collector
 ) -> None:
-    pool = WorkerPool(channel, {"double": Doubler()}, concurrency=4, worker_id="w1", fetch_timeout=0.5)
+    pool = WorkerPool(
+        channel, {"double": Doubler()}, concurrency=4, worker_id="w1", fetch_timeout=0.5, start_report_after=0
+    )
     await pool.start()
     await broker.dispatch([assignment(n) for n in range(20)])
     await collector.until(lambda reports: len([r for r in reports if r.kind == "completed"]) == 20)
@@ -251,3 +259,48 @@ async def test_consume_reports_survives_server_restart(
     await asyncio.wait_for(reconnected.wait(), 10)
     await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "after"})])
     await collector.until(lambda reports: any(r.run_id == "after" for r in reports))
+
+
+def _timeout(run: str, n: int = 0) -> Report:
+    return Report.model_validate({"kind": "task-timeout", "runID": run, "taskRunID": f"t{n}", "attempt": 1})
+
+
+def test_a_runs_reports_travel_together_and_a_lone_one_keeps_its_key() -> None:
+    reports = [_timeout("r1", 1), _timeout("r2", 2), _timeout("r1", 3), _timeout("r1", 1)]
+    messages = list(report_messages(reports))
+    assert [(run, msg_id.startswith("r1.reports.")) for run, _, msg_id in messages] == [("r1", True), ("r2", False)]
+    assert [r.task_run_id for r in decode_reports(messages[0][1])] == ["t1", "t3"]
+    assert messages[1][2] == reports[1].dedup_key()
+    assert decode_reports(messages[1][1]) == [reports[1]]
+
+
+def test_large_batches_are_split() -> None:
+    reports = [_timeout("r1", n) for n in range(REPORTS_PER_MESSAGE + 3)]
+    messages = list(report_messages(reports))
+    assert [len(decode_reports(body)) for _, body, _ in messages] == [REPORTS_PER_MESSAGE, 3]
+    assert len({msg_id for _, _, msg_id in messages}) == 2
+
+
+async def test_a_batch_message_is_acked_once_every_report_in_it_is(
+    js: JetStreamContext, layout: Layout, broker: NatsBroker
+) -> None:
+    seen: list[list[str]] = []
+    done = asyncio.Event()
+
+    async def partial(deliveries: list[Delivery]) -> None:
+        seen.append([d.report.task_run_id for d in deliveries])
+        if len(seen) == 1:
+            await deliveries[0].ack()
+            await deliveries[0].ack()  # a second ack of one report must not count as another's
+            raise RuntimeError("engine hiccup")
+        for delivery in deliveries:
+            await delivery.ack()
+        done.set()
+
+    task = asyncio.create_task(broker.consume_reports(partial))
+    await broker.report([_timeout("r1", n) for n in range(3)])
+    await asyncio.wait_for(done.wait(), 10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert seen == [["t0", "t1", "t2"], ["t0", "t1", "t2"]]
+    assert await settled_count(js, layout.reports_stream, 0) == 0

@@ -2,7 +2,9 @@
 
 Assignments go to a work-queue stream, one subject space and one durable pull consumer per executor type, so
 workers of a type compete for them. Reports go to a second work-queue stream read by the engine's durable
-consumer. Every publish carries a deterministic message id, so a retried dispatch or report lands once.
+consumer; the reports of one run published together travel as one message holding a JSON array, so a burst
+of short tasks costs one publish. Every publish carries a deterministic message id, so a retried dispatch or
+report lands once.
 Cancellation is best effort and travels on core NATS: a worker that misses it still finishes, and the engine
 ignores the stale report.
 """
@@ -11,16 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
 from aether_es.adapters.nats.retry import TRANSIENT, gather_chunked, publish_idempotent, retrying
@@ -30,6 +33,9 @@ from aether_es.ports.wire import Report, TaskAssignment
 log = logging.getLogger(__name__)
 
 _PULL_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT, APIError)
+_REPORT_LIST = TypeAdapter(list[Report])
+REPORTS_PER_MESSAGE = 256
+REPORT_MESSAGE_BYTES = 512 * 1024
 
 
 def _once(action: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -45,20 +51,52 @@ def _once(action: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]
     return call
 
 
+def report_messages(reports: Sequence[Report]) -> Iterator[tuple[str, bytes, str]]:
+    """(run id, body, message id) per message: a run's reports together, in order, within the size limits.
+
+    A lone report is its own JSON object with its dedup key as id, as any client may publish it; several
+    are a JSON array whose id is derived from their keys (so only a retry of the same message deduplicates;
+    the engine ignores a fact it already recorded either way). Repeats of one key in a call are sent once.
+    """
+    by_run: dict[str, list[tuple[bytes, str]]] = {}
+    seen: set[str] = set()
+    for report in reports:
+        key = report.dedup_key()
+        if key not in seen:
+            seen.add(key)
+            by_run.setdefault(report.run_id, []).append((report.model_dump_json(by_alias=True).encode(), key))
+    for run_id, encoded in by_run.items():
+        start = 0
+        while start < len(encoded):
+            end, size = start, 0
+            while end < len(encoded) and end - start < REPORTS_PER_MESSAGE:
+                if end > start and size + len(encoded[end][0]) > REPORT_MESSAGE_BYTES:
+                    break
+                size += len(encoded[end][0]) + 1
+                end += 1
+            chunk = encoded[start:end]
+            if len(chunk) == 1:
+                yield run_id, chunk[0][0], chunk[0][1]
+            else:
+                digest = hashlib.blake2b("\n".join(key for _, key in chunk).encode(), digest_size=12).hexdigest()
+                yield run_id, b"[" + b",".join(body for body, _ in chunk) + b"]", f"{run_id}.reports.{digest}"
+            start = end
+
+
+def decode_reports(data: bytes) -> list[Report]:
+    """The reports one message carries: a JSON object is one report, a JSON array several."""
+    if data.lstrip()[:1] == b"[":
+        return _REPORT_LIST.validate_json(data)
+    return [Report.model_validate_json(data)]
+
+
 async def publish_reports(
     js: JetStreamContext, layout: Layout, reports: Sequence[Report], *, timeout: float, budget: float
 ) -> None:
-    """Publish reports pipelined, each with its dedup key as message id."""
+    """Publish reports pipelined, one message per run (split if large), each with a deterministic id."""
     await gather_chunked(
-        publish_idempotent(
-            js,
-            layout.report_subject(report.run_id),
-            report.model_dump_json(by_alias=True).encode(),
-            report.dedup_key(),
-            timeout=timeout,
-            budget=budget,
-        )
-        for report in reports
+        publish_idempotent(js, layout.report_subject(run_id), body, msg_id, timeout=timeout, budget=budget)
+        for run_id, body, msg_id in report_messages(reports)
     )
 
 
@@ -161,36 +199,47 @@ class NatsBroker(_Reporter):
             if not msgs:
                 await asyncio.sleep(0.05)
                 continue
-            decoded = [pair for pair in [await _decode_report(m) for m in msgs] if pair is not None]
+            decoded = [pair for pair in [await _decode_message(m) for m in msgs] if pair is not None]
             if decoded:
                 await self._handle(handler, decoded)
 
-    async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, Report]]) -> None:
-        acked: set[int] = set()
+    async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, list[Report]]]) -> None:
+        """Hand every report to `handler`; a message is acked once all the reports it carries are."""
+        unacked = {i: len(reports) for i, (_, reports) in enumerate(decoded)}
 
         def ack_of(index: int, msg: Msg) -> Callable[[], Awaitable[None]]:
+            done = False
+
             async def ack() -> None:
-                if index not in acked:
-                    acked.add(index)
+                nonlocal done
+                if done:
+                    return
+                done = True
+                unacked[index] -= 1
+                if unacked[index] == 0:
+                    del unacked[index]
                     await msg.ack()
 
             return ack
 
-        deliveries = [Delivery(report=report, ack=ack_of(i, msg)) for i, (msg, report) in enumerate(decoded)]
+        deliveries = [
+            Delivery(report=report, ack=ack_of(i, msg))
+            for i, (msg, reports) in enumerate(decoded)
+            for report in reports
+        ]
         try:
             await handler(deliveries)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("report handler failed on %d reports; the unacked ones come back in 1 s", len(decoded))
-            for i, (msg, _) in enumerate(decoded):
-                if i not in acked:
-                    await _quietly(functools.partial(msg.nak, delay=1.0))
+            log.exception("report handler failed on %d reports; the unacked ones come back in 1 s", len(deliveries))
+            for i in list(unacked):
+                await _quietly(functools.partial(decoded[i][0].nak, delay=1.0))
 
 
-async def _decode_report(msg: Msg) -> tuple[Msg, Report] | None:
+async def _decode_message(msg: Msg) -> tuple[Msg, list[Report]] | None:
     try:
-        return msg, Report.model_validate_json(msg.data)
+        return msg, decode_reports(msg.data)
     except ValidationError as exc:
         log.error("terminating undecodable report on %s: %s", msg.subject, exc)
         await _quietly(msg.term)
