@@ -8,11 +8,14 @@ which is why replayed views equal live ones. Besides Aether's records the state 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import TypeAdapter
 
 from aether_es.events import catalogue as ev
 from aether_es.events.envelope import Envelope
-from aether_es.events.values import Metrics, ResultOutputs
+from aether_es.events.values import Metrics, ResultOutputs, Value
 from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Artifact, Parameter, Workflow
@@ -42,8 +45,22 @@ class ScopeIndex:
         return len(self.children) - self.terminal
 
 
+T = TypeVar("T")
+_PARAMETERS = TypeAdapter(list[Parameter])
+_OUTPUTS = TypeAdapter(ResultOutputs)
+_METRICS = TypeAdapter(Metrics)
+
+
+def _unpack(adapter: TypeAdapter[T], value: T | bytes | None) -> T | None:
+    return adapter.validate_json(value) if isinstance(value, bytes) else value
+
+
 @dataclass(slots=True)
 class TaskRunView:
+    """A task run's record. A leaf keeps its inputs, outputs and metrics as their JSON and rebuilds them on
+    each read: pydantic objects cost ~600 bytes each, and a 100,000-iteration loop keeps every leaf in
+    memory while the decider reads a leaf's values only a few times. Containers keep objects."""
+
     id: str
     workflow_run_id: str
     parent_id: str
@@ -56,10 +73,10 @@ class TaskRunView:
     order: int
     phase: str = ph.CREATED
     message: str = ""
-    inputs: list[Parameter] | None = None
+    packed_inputs: list[Parameter] | bytes | None = field(default=None, repr=False)
     input_artifacts: list[Artifact] | None = None
-    outputs: ResultOutputs | None = None
-    metrics: Metrics | None = None
+    packed_outputs: ResultOutputs | bytes | None = field(default=None, repr=False)
+    packed_metrics: Metrics | bytes | None = field(default=None, repr=False)
     retry_count: int = 0
     deadline: str = ""
     updated_at: str = ""
@@ -71,6 +88,35 @@ class TaskRunView:
     index: ScopeIndex | None = field(default=None, repr=False, compare=False)
 
     @property
+    def inputs(self) -> list[Parameter] | None:
+        return _unpack(_PARAMETERS, self.packed_inputs)
+
+    @inputs.setter
+    def inputs(self, value: list[Parameter] | None) -> None:
+        self.packed_inputs = self._pack(_PARAMETERS, value)
+
+    @property
+    def outputs(self) -> ResultOutputs | None:
+        return _unpack(_OUTPUTS, self.packed_outputs)
+
+    @outputs.setter
+    def outputs(self, value: ResultOutputs | None) -> None:
+        self.packed_outputs = self._pack(_OUTPUTS, value)
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return _unpack(_METRICS, self.packed_metrics)
+
+    @metrics.setter
+    def metrics(self, value: Metrics | None) -> None:
+        self.packed_metrics = self._pack(_METRICS, value)
+
+    def _pack(self, adapter: TypeAdapter[T], value: T | None) -> T | bytes | None:
+        if value is None or self.template_type != "task":
+            return value
+        return adapter.dump_json(value, by_alias=True, exclude_none=True, exclude_defaults=adapter is _PARAMETERS)
+
+    @property
     def kids(self) -> ScopeIndex:
         """The index of its children, made on first use: most task runs are leaves and never need one."""
         if self.index is None:
@@ -78,9 +124,9 @@ class TaskRunView:
         return self.index
 
     def _inputs_view(self) -> dict[str, Any] | None:
-        if self.inputs is None and self.input_artifacts is None:
+        if self.packed_inputs is None and self.input_artifacts is None:
             return None
-        view: dict[str, Any] = {"parameters": [p.dump() for p in self.inputs or ()]}
+        view: dict[str, Any] = {"parameters": _json_view(self.packed_inputs) or []}
         if self.input_artifacts:
             view["artifacts"] = [a.dump() for a in self.input_artifacts]
         return view
@@ -100,10 +146,21 @@ class TaskRunView:
             "status": self.phase,
             "message": self.message,
             "inputs": self._inputs_view(),
-            "outputs": None if self.outputs is None else self.outputs.dump(),
-            "metrics": None if self.metrics is None else self.metrics.dump(),
+            "outputs": _json_view(self.packed_outputs),
+            "metrics": _json_view(self.packed_metrics),
             "retryCount": self.retry_count,
         }
+
+
+def _json_view(value: list[Parameter] | Value | bytes | None) -> Any:
+    """A view value in its public JSON form: packed JSON as it is (it was dumped the same way), else dumped."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return orjson.loads(value)
+    if isinstance(value, list):
+        return [p.dump() for p in value]
+    return value.dump()
 
 
 @dataclass(slots=True)
@@ -265,9 +322,9 @@ def _task_created(state: RunState, event: ev.TaskCreated, time: str) -> None:
         order=len(state.order),
         phase=event.phase,
         message=event.message,
-        inputs=event.inputs,
         updated_at=time,
     )
+    task.inputs = event.inputs
     scope = state.scope(event.parent_id)
     state.tasks[task.id] = task
     state.order.append(task.id)
@@ -345,17 +402,9 @@ def _retried(state: RunState, event: ev.TaskRetried, time: str) -> None:
 def _finished(state: RunState, event: ev.TaskFinished, time: str) -> None:
     task = _task(state, event.task_id)
     task.message = event.message
-    outputs, metrics = event.outputs, event.metrics
-    task.outputs = outputs
-    if outputs is not None:
-        # Keep one object where outputs repeat what the view already holds (an executor passing its inputs
-        # through, the metrics inside the outputs): a 100,000-iteration loop keeps every view in memory.
-        if outputs.parameters and outputs.parameters == task.inputs:
-            task.inputs = outputs.parameters
-        if metrics is not None and outputs.metrics == metrics:
-            metrics = outputs.metrics
-    if metrics is not None:
-        task.metrics = metrics
+    task.outputs = event.outputs
+    if event.metrics is not None:
+        task.metrics = event.metrics
     if event.attempt:
         task.completed_attempt = event.attempt
     _set_phase(state, task, event.phase, time)
