@@ -255,6 +255,11 @@ class Engine:
 
     async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the run is terminal and return its view (on timeout, the view as it is)."""
+        return (await self.wait_state(run_id, timeout)).to_dict()
+
+    async def wait_state(self, run_id: str, timeout: float | None = None) -> RunState:
+        """`wait`, returning the committed state instead of building the whole view (a large run's view is
+        a large object)."""
         run = await self._existing(run_id)
 
         async def terminal() -> None:
@@ -266,7 +271,7 @@ class Engine:
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(terminal(), timeout)
-        return (await self.state(run_id)).to_dict()
+        return await self.state(run_id)
 
     async def changes(self, run_id: str) -> None:
         """Return at the run's next state change (for live progress displays)."""

@@ -140,3 +140,10 @@ async def test_finished_runs_are_evicted_and_reloaded_from_the_log(stack: Stack)
     await stack.engine.wait(second, timeout=10)
     assert first not in stack.engine._runs
     assert await stack.engine.get(first) == first_view
+
+
+async def test_wait_state_returns_the_committed_state_the_view_is_built_from(stack: Stack) -> None:
+    run_id = await stack.engine.submit(workflow({"name": "greeting", "value": "hi"}))
+    state = await stack.engine.wait_state(run_id, timeout=10)
+    assert state.terminal and state.phase == "Succeeded"
+    assert state.to_dict() == await stack.engine.wait(run_id, timeout=10)
