@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import shutil
 import tempfile
 import time
@@ -17,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from aether_es.adapters.nats.connection import connect
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.events import catalogue as ev
-from aether_es.events.codec import encode_commit
+from aether_es.events.codec import decode_commit, encode_commit
 from aether_es.events.envelope import commit_of, make_envelopes
 from aether_es.events.values import Metrics, ResultOutputs
 from aether_es.model import phases as ph
@@ -31,7 +34,7 @@ from aether_es.projections.run_state import RunState, apply, start
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from bench import floor as fl
-from bench.metrics import HistoryStats, RssSampler, history_stats
+from bench.metrics import HistoryStats, RssSampler, history_stats, percentile
 
 WORKERS = 64
 
@@ -199,9 +202,29 @@ def _result(
     )
 
 
-async def _run_workflows(name: str, docs: list[dict[str, Any]], tasks: int, floor: fl.TaskFloor) -> ScenarioResult:
+class DispatchClock:
+    """Arrival times (perf_counter) of the commits that dispatch a task, seen live on the history subjects:
+    event timestamps have millisecond resolution, too coarse for a per-task cycle of about a millisecond."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+
+    async def on_commit(self, msg: Msg) -> None:
+        commit = decode_commit(msg.data)
+        if any(isinstance(env.event, ev.TaskDispatched) for env in commit.envelopes):
+            self.arrivals.append(time.perf_counter())
+
+    def cycles_ms(self) -> list[float]:
+        return [1000.0 * (b - a) for a, b in itertools.pairwise(self.arrivals)]
+
+
+async def _run_workflows(
+    name: str, docs: list[dict[str, Any]], tasks: int, floor: fl.TaskFloor, clock: DispatchClock | None = None
+) -> ScenarioResult:
     timeout = 120.0 + tasks / 20.0
     async with fresh_stack() as stack:
+        if clock is not None:
+            await stack.connection.nc.subscribe(stack.layout.run_subjects, cb=clock.on_commit)
         async with RssSampler() as rss:
             began = time.perf_counter()
             run_ids = await asyncio.gather(*(stack.engine.submit(doc) for doc in docs))
@@ -245,12 +268,19 @@ async def wide_dag(sizes: Sizes, floor: fl.TaskFloor) -> ScenarioResult:
 
 
 async def chain(sizes: Sizes, floor: fl.TaskFloor) -> ScenarioResult:
-    result = await _run_workflows("chain", [dag_workflow(sizes.chain, chained=True)], sizes.chain, floor)
+    clock = DispatchClock()
+    result = await _run_workflows("chain", [dag_workflow(sizes.chain, chained=True)], sizes.chain, floor, clock)
     # Per task, a chain pays one full round trip; the floor's is one sequential task.
-    per_task_ms = result.cycle_p50_ms if result.cycle_p50_ms is not None else 1000.0 * result.seconds / result.tasks
+    cycles = clock.cycles_ms()
+    per_task_ms = percentile(cycles, 50) or 1000.0 * result.seconds / result.tasks
     overhead = per_task_ms - floor.cycle_p50_ms
     result.floor_ratio = floor.cycle_p50_ms / per_task_ms if per_task_ms else 0.0
-    result.extra |= {"median_overhead_ms": overhead, "floor_cycle_p50_ms": floor.cycle_p50_ms}
+    result.extra |= {
+        "median_overhead_ms": overhead,
+        "floor_cycle_p50_ms": floor.cycle_p50_ms,
+        "cycle_p50_ms_measured": per_task_ms,
+        "cycle_p99_ms_measured": percentile(cycles, 99),
+    }
     result.target = f"median overhead <= 2 ms (is {overhead:.1f} ms)"
     result.target_met = overhead <= 2.0
     return result
