@@ -8,7 +8,7 @@ which is why replayed views equal live ones. Besides Aether's records the state 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import TypeAdapter
@@ -46,13 +46,29 @@ class ScopeIndex:
 
 
 T = TypeVar("T")
-_PARAMETERS = TypeAdapter(list[Parameter])
-_OUTPUTS = TypeAdapter(ResultOutputs)
-_METRICS = TypeAdapter(Metrics)
 
 
-def _unpack(adapter: TypeAdapter[T], value: T | bytes | None) -> T | None:
-    return adapter.validate_json(value) if isinstance(value, bytes) else value
+class _Packed(Generic[T]):
+    """A leaf view's value kept as its JSON in the slot `slot` and rebuilt on each read; a container's
+    value is kept as the object, since containers are few and read often."""
+
+    def __init__(self, slot: str, adapter: TypeAdapter[T], exclude_defaults: bool = False) -> None:
+        self._slot = slot
+        self._adapter = adapter
+        self._exclude_defaults = exclude_defaults
+
+    def __get__(self, view: TaskRunView | None, owner: type | None = None) -> T | None:
+        value = getattr(view, self._slot)
+        return self._adapter.validate_json(value) if isinstance(value, bytes) else value
+
+    def __set__(self, view: TaskRunView, value: T | None) -> None:
+        if value is not None and view.template_type == "task":
+            packed = self._adapter.dump_json(
+                value, by_alias=True, exclude_none=True, exclude_defaults=self._exclude_defaults
+            )
+            setattr(view, self._slot, packed)
+        else:
+            setattr(view, self._slot, value)
 
 
 @dataclass(slots=True)
@@ -87,34 +103,9 @@ class TaskRunView:
     timeout: str = ""
     index: ScopeIndex | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def inputs(self) -> list[Parameter] | None:
-        return _unpack(_PARAMETERS, self.packed_inputs)
-
-    @inputs.setter
-    def inputs(self, value: list[Parameter] | None) -> None:
-        self.packed_inputs = self._pack(_PARAMETERS, value)
-
-    @property
-    def outputs(self) -> ResultOutputs | None:
-        return _unpack(_OUTPUTS, self.packed_outputs)
-
-    @outputs.setter
-    def outputs(self, value: ResultOutputs | None) -> None:
-        self.packed_outputs = self._pack(_OUTPUTS, value)
-
-    @property
-    def metrics(self) -> Metrics | None:
-        return _unpack(_METRICS, self.packed_metrics)
-
-    @metrics.setter
-    def metrics(self, value: Metrics | None) -> None:
-        self.packed_metrics = self._pack(_METRICS, value)
-
-    def _pack(self, adapter: TypeAdapter[T], value: T | None) -> T | bytes | None:
-        if value is None or self.template_type != "task":
-            return value
-        return adapter.dump_json(value, by_alias=True, exclude_none=True, exclude_defaults=adapter is _PARAMETERS)
+    inputs = _Packed[list[Parameter]]("packed_inputs", TypeAdapter(list[Parameter]), exclude_defaults=True)
+    outputs = _Packed[ResultOutputs]("packed_outputs", TypeAdapter(ResultOutputs))
+    metrics = _Packed[Metrics]("packed_metrics", TypeAdapter(Metrics))
 
     @property
     def kids(self) -> ScopeIndex:
