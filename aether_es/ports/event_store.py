@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aether_es.events.envelope import Commit
@@ -29,6 +29,8 @@ class RunSummary:
     created_at: str
     finished_at: str = ""
     cron_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    """The workflow's `metadata.labels`, so runs can be listed by label without reading their histories."""
 
 
 class EventStore(Protocol):

@@ -472,6 +472,7 @@ class Engine:
             created_at=state.created_at,
             finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
             cron_id=state.cron_id,
+            labels=dict(state.workflow.metadata.labels),
         )
         try:
             await self.store.put_summary(summary)

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from nats.aio.client import Client
@@ -258,6 +259,6 @@ def _position(msg: Msg) -> tuple[int, int]:
 _SUMMARY_FIELDS = frozenset(f.name for f in dataclasses.fields(RunSummary))
 
 
-def _summary(raw: dict[str, str]) -> RunSummary:
+def _summary(raw: dict[str, Any]) -> RunSummary:
     """A summary from its JSON, ignoring fields a newer writer may have added."""
     return RunSummary(**{k: v for k, v in raw.items() if k in _SUMMARY_FIELDS})
