@@ -268,6 +268,27 @@ class Layout:
             direct=True,
         )
 
+    # --- request/reply API -----------------------------------------------------------------------------
+
+    def api_subject(self, operation: str) -> str:
+        """Subject of one API operation (`runs.submit`, ...): `<prefix>.api.v1.<operation>`."""
+        return f"{self.prefix}.api.v1.{check_id('api operation', operation)}"
+
+    @property
+    def api_subjects(self) -> str:
+        return f"{self.prefix}.api.v1.>"
+
+    @property
+    def idempotency_bucket(self) -> str:
+        return f"{self.prefix}_idempotency"
+
+    def idempotency_kv_config(self) -> KeyValueConfig:
+        """Idempotency keys of submissions, each naming its run once and for good (no expiry: a key repeated
+        a year later still finds its run)."""
+        return KeyValueConfig(
+            bucket=self.idempotency_bucket, history=1, storage=StorageType.FILE, replicas=self.replicas, direct=True
+        )
+
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream unless it exists; an existing stream's config is left alone."""
