@@ -19,6 +19,7 @@ from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import ensure
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import NotFoundError, ValidationError
 from aether_es.runtime.crons import CronService
@@ -117,10 +118,7 @@ def _table(views: list[dict[str, Any]]) -> str:
         )
         for v in views
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
-    )
+    return table(header, rows)
 
 
 def _describe(view: dict[str, Any]) -> str:

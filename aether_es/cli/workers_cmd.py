@@ -16,6 +16,7 @@ from nats.js.errors import BucketNotFoundError
 
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry, info_to_dict
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.tables import table
 from aether_es.ports.worker_registry import WorkerInfo
 
 
@@ -59,7 +60,4 @@ def print_table(workers: list[WorkerInfo]) -> None:
         print("no live workers")
         return
     header = ("ID", "EXECUTOR TYPES", "REGISTERED", "HEARTBEAT")
-    rows = [(w.id, ",".join(w.executor_types), w.registered_at, w.heartbeat_at) for w in workers]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    print(table(header, [(w.id, ",".join(w.executor_types), w.registered_at, w.heartbeat_at) for w in workers]))
