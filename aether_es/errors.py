@@ -7,6 +7,8 @@ class AetherError(Exception):
     """Base of every error the engine returns on purpose."""
 
     kind = ""
+    field: str | None = None
+    """The request field at fault, when the error came from the API and one is."""
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -33,3 +35,13 @@ class NotFoundError(AetherError):
 
 class DocumentError(ValidationError):
     """The input is not a well-formed document: bad JSON, or a value of the wrong type at a JSON path."""
+
+
+class ApiError(AetherError):
+    """The API could not answer: no engine serves it (`unavailable`), or the engine failed (`internal`)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        Exception.__init__(self, message)
+        self.detail = message
+        self.code = code
+        self.field = field
