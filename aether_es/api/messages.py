@@ -1,0 +1,182 @@
+"""The API's requests and replies: one pydantic model each, JSON with camelCase keys.
+
+These models are the contract: the service parses requests with them, the client builds requests with them,
+and the JSON Schemas in docs/api.md are generated from them. Unknown keys are refused, so a misspelt key is
+an `invalid_argument` naming it rather than a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ErrorCode = Literal["invalid_argument", "not_found", "invalid_state", "not_supported", "unavailable", "internal"]
+
+MAX_LIST_LIMIT = 1000
+DEFAULT_LIST_LIMIT = 100
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+Document = dict[str, Any] | str
+"""A workflow document as a JSON object, or as a string holding its JSON."""
+
+# --- runs --------------------------------------------------------------------------------------------------
+
+
+class SubmitRunRequest(Message):
+    """Start a workflow run. With an idempotency key, repeating the request never starts a second run."""
+
+    document: Document = Field(description="the aether/v1 Workflow document (an object, or its JSON as a string)")
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="the same key always gives the same run id and never a second run",
+    )
+
+
+class SubmitRunReply(Message):
+    run_id: str
+    created: bool = Field(description="false when the idempotency key had already started this run")
+
+
+class GetRunRequest(Message):
+    run_id: str = Field(min_length=1)
+
+
+class GetRunReply(Message):
+    run: dict[str, Any] = Field(description="the WorkflowExecution view, with every task run")
+
+
+class ListRunsRequest(Message):
+    """Filters combine with AND; `createdAfter` is inclusive, `createdBefore` exclusive."""
+
+    phase: str | list[str] | None = Field(default=None, description="one phase, or any of several")
+    name: str | None = Field(default=None, description="the workflow's metadata.name")
+    labels: dict[str, str] | None = Field(default=None, description="every label given must match")
+    cron_workflow_id: str | None = Field(default=None, description="runs started by this CronWorkflow")
+    created_after: str | None = Field(default=None, description="RFC3339")
+    created_before: str | None = Field(default=None, description="RFC3339")
+    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT)
+    page_token: str | None = Field(default=None, description="`nextPageToken` of the previous page")
+
+
+class RunInfo(Message):
+    """A run's summary (what listing needs, without its history)."""
+
+    run_id: str
+    name: str
+    namespace: str
+    phase: str
+    created_at: str
+    finished_at: str = Field(description='"" until the run has finished')
+    cron_workflow_id: str = Field(description='"" unless a CronWorkflow started the run')
+    labels: dict[str, str]
+
+
+class ListRunsReply(Message):
+    """Newest first."""
+
+    runs: list[RunInfo]
+    next_page_token: str = Field(description='pass as `pageToken` for the next page; "" on the last page')
+
+
+class ResumeRunRequest(Message):
+    run_id: str = Field(min_length=1)
+    task_run_id: str = Field(min_length=1)
+    payload: dict[str, Any] | None = None
+
+
+class CancelRunRequest(Message):
+    run_id: str = Field(min_length=1)
+
+
+class Empty(Message):
+    """No fields (an empty body is accepted too)."""
+
+
+# --- cron workflows ----------------------------------------------------------------------------------------
+
+
+class SubmitCronRequest(Message):
+    document: Document = Field(description="the aether/v1 CronWorkflow document")
+
+
+class SubmitCronReply(Message):
+    id: str
+
+
+class CronIdRequest(Message):
+    id: str = Field(min_length=1)
+
+
+class GetCronReply(Message):
+    cron: dict[str, Any] = Field(description="the CronWorkflow view with the views of its runs")
+
+
+class UpdateCronRequest(Message):
+    id: str = Field(min_length=1)
+    document: Document
+
+
+class ListCronsReply(Message):
+    crons: list[dict[str, Any]]
+
+
+# --- workers -----------------------------------------------------------------------------------------------
+
+
+class ListWorkersRequest(Message):
+    executor_type: str | None = Field(default=None, description="only workers serving this executor type")
+
+
+class WorkerView(Message):
+    id: str
+    executor_types: list[str]
+    schemas: list[dict[str, Any]]
+    tags: dict[str, str]
+    registered_at: str
+    heartbeat_at: str
+
+
+class ListWorkersReply(Message):
+    workers: list[WorkerView]
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(Message):
+    code: ErrorCode
+    message: str = Field(description="Aether's wording, e.g. `aether: validation error: ...`")
+    field: str | None = Field(description="the request field at fault, when one is")
+
+
+class ErrorReply(Message):
+    """The body of every failed request; the `Nats-Service-Error` headers say the same."""
+
+    error: ErrorDetail
+
+
+OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
+    "runs.submit": (SubmitRunRequest, SubmitRunReply),
+    "runs.get": (GetRunRequest, GetRunReply),
+    "runs.list": (ListRunsRequest, ListRunsReply),
+    "runs.resume": (ResumeRunRequest, Empty),
+    "runs.cancel": (CancelRunRequest, Empty),
+    "crons.submit": (SubmitCronRequest, SubmitCronReply),
+    "crons.get": (CronIdRequest, GetCronReply),
+    "crons.update": (UpdateCronRequest, Empty),
+    "crons.delete": (CronIdRequest, Empty),
+    "crons.list": (Empty, ListCronsReply),
+    "workers.list": (ListWorkersRequest, ListWorkersReply),
+}
+"""Every operation, by the last tokens of its subject (`<prefix>.api.v1.<operation>`): request and reply."""
