@@ -1,0 +1,442 @@
+"""The request/reply API on NATS: a micro service ("aether-es") in front of an `Engine`.
+
+Each operation listens on `<prefix>.api.v1.<operation>` in one queue group, so any number of engine processes
+can serve the same prefix and NATS spreads requests among them. Each request is handled in its own task:
+the micro framework calls handlers one at a time per subscription, and a slow request (a large run's view)
+must not hold up the rest.
+
+Idempotent submit: a key is hashed into the idempotency bucket and claimed with a create-only put naming a
+fresh run id; whoever loses the claim reads the winner's run id. Both then submit with that explicit run id,
+which the engine makes idempotent, so the same key gives one run under concurrent requests, across engine
+processes and restarts, and a claim whose submission was interrupted is completed by the next repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pydantic
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import Service
+
+from aether_es.adapters.nats.layout import Layout, check_id, ensure_bucket
+from aether_es.adapters.nats.retry import TRANSIENT
+from aether_es.adapters.nats.worker_registry import info_to_dict
+from aether_es.api import messages as m
+from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.model import clock
+from aether_es.model import phases as ph
+from aether_es.ports.event_store import RunSummary
+from aether_es.ports.idgen import IdContext
+from aether_es.runtime.engine import Engine
+
+if TYPE_CHECKING:
+    from aether_es.runtime.stack import Stack
+
+log = logging.getLogger("aether_es.api")
+
+SERVICE_NAME = "aether-es"
+QUEUE_GROUP = "aether-es"
+
+STATUS = {
+    "invalid_argument": "400",
+    "not_found": "404",
+    "invalid_state": "409",
+    "not_supported": "501",
+    "unavailable": "503",
+    "internal": "500",
+}
+"""The `Nats-Service-Error-Code` header of each error code (HTTP-like, as NATS micro services use)."""
+
+
+def _package_version() -> str:
+    try:
+        return version("aether-es")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def invalid(field: str | None, detail: str) -> ValidationError:
+    """A ValidationError naming the request field at fault."""
+    error = ValidationError(detail)
+    error.field = field
+    return error
+
+
+def error_reply(exc: BaseException) -> m.ErrorReply:
+    """The structured reply for an exception: Aether's errors by kind, NATS trouble as unavailable, the rest
+    as internal (with the exception's type and text, never a traceback)."""
+    code: m.ErrorCode
+    if isinstance(exc, ValidationError):
+        code = "invalid_argument"
+    elif isinstance(exc, NotFoundError):
+        code = "not_found"
+    elif isinstance(exc, InvalidStateError):
+        code = "invalid_state"
+    elif isinstance(exc, NotSupportedError):
+        code = "not_supported"
+    elif isinstance(exc, TRANSIENT):
+        return m.ErrorReply(
+            error=m.ErrorDetail(
+                code="unavailable", message=f"aether: unavailable: {_describe(exc)}; try again", field=None
+            )
+        )
+    else:
+        return m.ErrorReply(
+            error=m.ErrorDetail(code="internal", message=f"aether: internal error: {_describe(exc)}", field=None)
+        )
+    assert isinstance(exc, AetherError)
+    return m.ErrorReply(error=m.ErrorDetail(code=code, message=str(exc), field=exc.field))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def parse_request(model: type[m.Message], body: bytes) -> Any:
+    """The request model from a JSON body (empty means `{}`), or a ValidationError naming the bad field."""
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise invalid(None, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise invalid(None, f"request body must be a JSON object, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors()
+        # An unknown key first: it is usually a misspelling of the key reported missing.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        loc = [str(part) for part in first["loc"]]
+        field = loc[0] if loc else None
+        if first["type"] == "extra_forbidden":
+            raise invalid(field, f"{field}: unknown field") from None
+        if field == "document":
+            raise invalid(field, "document: must be a JSON object or a string holding one") from None
+        raise invalid(field, f"{'.'.join(loc)}: {first['msg']}") from None
+
+
+def _checked_id(field: str, value: str) -> str:
+    try:
+        return check_id(field, value)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    created_at: datetime
+    run_id: str
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _created(summary: RunSummary) -> datetime:
+    try:
+        return clock.parse_time(summary.created_at)
+    except ValueError:
+        return _EPOCH
+
+
+def _encode_token(cursor: _Cursor) -> str:
+    raw = orjson.dumps([clock.format_time(cursor.created_at), cursor.run_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> _Cursor:
+    try:
+        created_at, run_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return _Cursor(clock.parse_time(created_at), str(run_id))
+    except (ValueError, TypeError):
+        raise invalid("pageToken", "pageToken: not a token this API returned (pass nextPageToken as is)") from None
+
+
+def _time(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return clock.parse_time(value)
+    except ValueError:
+        raise invalid(field, f"{field}: {value!r} is not an RFC3339 time (e.g. 2025-01-02T03:04:05Z)") from None
+
+
+def _phases(value: str | list[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    wanted = frozenset([value] if isinstance(value, str) else value)
+    unknown = sorted(wanted - frozenset(ph.ALL_PHASES))
+    if unknown:
+        raise invalid("phase", f"phase: unknown phase {unknown[0]!r}, expected one of {', '.join(ph.ALL_PHASES)}")
+    return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """A list request's filters, checked (a bad one is refused before any summary is read)."""
+
+    request: m.ListRunsRequest
+    phases: frozenset[str] | None
+    after: datetime | None
+    before: datetime | None
+    cursor: _Cursor | None
+
+    @classmethod
+    def of(cls, request: m.ListRunsRequest) -> RunFilter:
+        return cls(
+            request,
+            _phases(request.phase),
+            _time("createdAfter", request.created_after),
+            _time("createdBefore", request.created_before),
+            _decode_token(request.page_token) if request.page_token else None,
+        )
+
+    def matches(self, summary: RunSummary, created: datetime) -> bool:
+        request = self.request
+        return (
+            (self.phases is None or summary.phase in self.phases)
+            and (request.name is None or summary.name == request.name)
+            and (request.cron_workflow_id is None or summary.cron_id == request.cron_workflow_id)
+            and all(summary.labels.get(key) == value for key, value in (request.labels or {}).items())
+            and (self.after is None or created >= self.after)
+            and (self.before is None or created < self.before)
+            and (self.cursor is None or (created, summary.run_id) < (self.cursor.created_at, self.cursor.run_id))
+        )
+
+
+def list_page(summaries: list[RunSummary], where: RunFilter) -> m.ListRunsReply:
+    """One page of the matching runs, newest first (ties broken by run id, so the order is total and a page
+    token marks an exact place in it: pages never repeat or skip a run)."""
+    matching = [(created, s) for s in summaries if where.matches(s, created := _created(s))]
+    matching.sort(key=lambda item: (item[0], item[1].run_id), reverse=True)
+    limit = where.request.limit
+    page = matching[:limit]
+    token = ""
+    if len(matching) > limit:
+        created, last = page[-1]
+        token = _encode_token(_Cursor(created, last.run_id))
+    return m.ListRunsReply(runs=[_run_info(summary) for _, summary in page], next_page_token=token)
+
+
+def _run_info(summary: RunSummary) -> m.RunInfo:
+    return m.RunInfo(
+        run_id=summary.run_id,
+        name=summary.name,
+        namespace=summary.namespace,
+        phase=summary.phase,
+        created_at=summary.created_at,
+        finished_at=summary.finished_at,
+        cron_workflow_id=summary.cron_id,
+        labels=dict(summary.labels),
+    )
+
+
+class ApiService:
+    """Serves the API for `engine` on `nc`; `js` holds the idempotency bucket. `start`, then `stop`."""
+
+    def __init__(self, engine: Engine, nc: Client, layout: Layout, js: JetStreamContext) -> None:
+        self.engine = engine
+        self.nc = nc
+        self.layout = layout
+        self.js = js
+        self._service: Service | None = None
+        self._keys: KeyValue | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Callable[[Any], Awaitable[m.Message]]] = {
+            "runs.submit": self._submit,
+            "runs.get": self._get,
+            "runs.list": self._list,
+            "runs.resume": self._resume,
+            "runs.cancel": self._cancel,
+            "crons.submit": self._cron_submit,
+            "crons.get": self._cron_get,
+            "crons.update": self._cron_update,
+            "crons.delete": self._cron_delete,
+            "crons.list": self._cron_list,
+            "workers.list": self._workers,
+        }
+        assert self._handlers.keys() == m.OPERATIONS.keys()
+
+    async def start(self) -> None:
+        await ensure_bucket(self.js, self.layout.idempotency_kv_config())
+        self._keys = await self.js.key_value(self.layout.idempotency_bucket)
+        service = await add_service(
+            self.nc,
+            name=SERVICE_NAME,
+            version=_package_version(),
+            description="aether_es workflow engine API",
+            metadata={"prefix": self.layout.prefix, "api": "v1"},
+            queue_group=QUEUE_GROUP,
+        )
+        self._service = service
+        for operation in m.OPERATIONS:
+            await service.add_endpoint(
+                name=operation.replace(".", "-"),
+                subject=self.layout.api_subject(operation),
+                handler=self._handler(operation),
+            )
+        await self.nc.flush()
+
+    async def stop(self) -> None:
+        """Stop taking requests, then let the ones in progress answer."""
+        service, self._service = self._service, None
+        if service is not None:
+            await service.stop()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _handler(self, operation: str) -> Callable[[Request], Awaitable[None]]:
+        async def on_request(request: Request) -> None:
+            task = asyncio.create_task(self._serve(operation, request))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return on_request
+
+    async def _serve(self, operation: str, request: Request) -> None:
+        model, _ = m.OPERATIONS[operation]
+        try:
+            reply = await self._handlers[operation](parse_request(model, request.data))
+            data = reply.to_json()
+            limit = self.nc.max_payload
+            if limit and len(data) > limit:
+                raise ValueError(f"the reply is {len(data)} bytes, above the server's max payload of {limit} bytes")
+        except Exception as exc:
+            failure = error_reply(exc)
+            if failure.error.code in ("internal", "unavailable"):
+                log.error("api %s failed: %s", operation, failure.error.message, exc_info=exc)
+            await self._respond_error(request, failure)
+            return
+        try:
+            await request.respond(data)
+        except Exception as exc:  # the requester is gone or the connection closed: nobody left to tell
+            log.warning("api %s: reply not sent: %r", operation, exc)
+
+    async def _respond_error(self, request: Request, failure: m.ErrorReply) -> None:
+        try:
+            await request.respond_error(
+                STATUS[failure.error.code], failure.error.message.replace("\n", " "), data=failure.to_json()
+            )
+        except Exception as exc:
+            log.warning("api error reply not sent: %r", exc)
+
+    # --- runs ----------------------------------------------------------------------------------------
+
+    async def _submit(self, request: m.SubmitRunRequest) -> m.SubmitRunReply:
+        try:
+            if request.idempotency_key is None:
+                return m.SubmitRunReply(run_id=await self.engine.submit(request.document), created=True)
+            return await self._submit_once(request.document, request.idempotency_key)
+        except ValidationError as exc:
+            exc.field = exc.field or "document"
+            raise
+
+    async def _submit_once(self, document: m.Document, key: str) -> m.SubmitRunReply:
+        assert self._keys is not None
+        slot = hashlib.sha256(key.encode()).hexdigest()
+        candidate = self.engine.ids.generate(IdContext(workflow_kind="Workflow"))
+        run_id, revision = await self._claim(slot, candidate)
+        created = run_id == candidate
+        try:
+            await self.engine.submit(document, run_id=run_id)
+        except ValidationError:
+            if created:  # free the key, so the corrected document can be submitted with it
+                await self._keys.delete(slot, last=revision)
+            raise
+        return m.SubmitRunReply(run_id=run_id, created=created)
+
+    async def _claim(self, slot: str, candidate: str) -> tuple[str, int]:
+        """The run id `slot` names, claiming it for `candidate` if it names none, and the claim's revision."""
+        assert self._keys is not None
+        while True:
+            try:
+                return candidate, await self._keys.create(slot, orjson.dumps({"runId": candidate}))
+            except KeyWrongLastSequenceError:
+                pass
+            try:
+                entry = await self._keys.get(slot)
+            except (KeyNotFoundError, KeyDeletedError):
+                continue  # a claim whose document was invalid was just released: claim again
+            assert entry.value is not None
+            return str(orjson.loads(entry.value)["runId"]), entry.revision or 0
+
+    async def _get(self, request: m.GetRunRequest) -> m.GetRunReply:
+        return m.GetRunReply(run=await self.engine.get(_checked_id("runId", request.run_id)))
+
+    async def _list(self, request: m.ListRunsRequest) -> m.ListRunsReply:
+        where = RunFilter.of(request)
+        return list_page(await self.engine.store.summaries(), where)
+
+    async def _resume(self, request: m.ResumeRunRequest) -> m.Empty:
+        await self.engine.resume(
+            _checked_id("runId", request.run_id), _checked_id("taskRunId", request.task_run_id), request.payload
+        )
+        return m.Empty()
+
+    async def _cancel(self, request: m.CancelRunRequest) -> m.Empty:
+        await self.engine.cancel(_checked_id("runId", request.run_id))
+        return m.Empty()
+
+    # --- cron workflows ------------------------------------------------------------------------------
+
+    async def _cron_submit(self, request: m.SubmitCronRequest) -> m.SubmitCronReply:
+        crons = self.engine.cron()
+        try:
+            return m.SubmitCronReply(id=await crons.submit(request.document))
+        except ValidationError as exc:
+            exc.field = exc.field or "document"
+            raise
+
+    async def _cron_get(self, request: m.CronIdRequest) -> m.GetCronReply:
+        return m.GetCronReply(cron=await self.engine.cron().get(_checked_id("id", request.id)))
+
+    async def _cron_update(self, request: m.UpdateCronRequest) -> m.Empty:
+        crons = self.engine.cron()
+        cron_id = _checked_id("id", request.id)
+        try:
+            await crons.update(cron_id, request.document)
+        except ValidationError as exc:
+            exc.field = exc.field or "document"
+            raise
+        return m.Empty()
+
+    async def _cron_delete(self, request: m.CronIdRequest) -> m.Empty:
+        await self.engine.cron().delete(_checked_id("id", request.id))
+        return m.Empty()
+
+    async def _cron_list(self, _: m.Empty) -> m.ListCronsReply:
+        return m.ListCronsReply(crons=await self.engine.cron().list_all())
+
+    # --- workers -------------------------------------------------------------------------------------
+
+    async def _workers(self, request: m.ListWorkersRequest) -> m.ListWorkersReply:
+        registry = self.engine.workers
+        if registry is None:
+            raise NotSupportedError("WorkerRegistry not configured, use Engine(worker_registry=...)")
+        if request.executor_type is None:
+            workers = await registry.list_all()
+        else:
+            workers = await registry.list_by_executor_type(request.executor_type)
+        return m.ListWorkersReply(workers=[m.WorkerView.model_validate(info_to_dict(w)) for w in workers])
+
+
+async def start_api(stack: Stack) -> ApiService:
+    """Serve the API for a stack's engine on its connection (stop it before closing the stack)."""
+    api = ApiService(stack.engine, stack.connection.nc, stack.layout, stack.connection.js)
+    await api.start()
+    return api
