@@ -1,0 +1,247 @@
+"""`aether_es.Client`: the request/reply API from Python, typed, with Aether's errors raised as exceptions.
+
+A thin layer over the NATS subjects in docs/api.md: anything here can be done with a plain NATS client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as Nats
+from nats.micro.request import ERROR_CODE_HEADER
+
+from aether_es.adapters.nats.connection import NatsConnection
+from aether_es.adapters.nats.layout import Layout
+from aether_es.api import messages as m
+from aether_es.errors import (
+    AetherError,
+    ApiError,
+    InvalidStateError,
+    NotFoundError,
+    NotSupportedError,
+    ValidationError,
+)
+from aether_es.model import clock
+
+RunPage = m.ListRunsReply
+"""A page of runs: `runs` (RunInfo, newest first) and `next_page_token` ("" on the last page)."""
+
+Submitted = m.SubmitRunReply
+"""A submission's `run_id`, and `created` (false when its idempotency key had already started the run)."""
+
+_ERRORS: dict[str, type[AetherError]] = {
+    "invalid_argument": ValidationError,
+    "not_found": NotFoundError,
+    "invalid_state": InvalidStateError,
+    "not_supported": NotSupportedError,
+}
+
+
+def raise_error(detail: m.ErrorDetail) -> None:
+    """Raise the aether_es error an error reply stands for (its text exactly the reply's message)."""
+    cls = _ERRORS.get(detail.code)
+    if cls is None:
+        raise ApiError(detail.code, detail.message, detail.field)
+    prefix = f"aether: {cls.kind}: "
+    error = cls(detail.message[len(prefix) :] if detail.message.startswith(prefix) else detail.message)
+    error.field = detail.field
+    raise error
+
+
+class Client:
+    """An async client of one engine system (identified by its layout prefix).
+
+    `await Client.connect("nats://...")`, or `async with await Client.connect(...) as client:`. Given an
+    existing connection the client borrows it and `close` leaves it open.
+    """
+
+    def __init__(self, nc: Nats, *, prefix: str = "aether", timeout: float = 5.0, owned: bool = False) -> None:
+        self.nc = nc
+        self.layout = Layout(prefix=prefix)
+        self.timeout = timeout
+        self._owned = owned
+
+    @classmethod
+    async def connect(
+        cls, target: str | Nats | NatsConnection, *, prefix: str = "aether", timeout: float = 5.0, **options: Any
+    ) -> Client:
+        """Connect to a NATS URL (`options` go to `nats.connect`), or use a connection the caller owns."""
+        if isinstance(target, NatsConnection):
+            return cls(target.nc, prefix=prefix, timeout=timeout)
+        if isinstance(target, Nats):
+            return cls(target, prefix=prefix, timeout=timeout)
+        nc = await nats.connect(target, name="aether-es-client", **options)
+        return cls(nc, prefix=prefix, timeout=timeout, owned=True)
+
+    async def close(self) -> None:
+        if self._owned and not self.nc.is_closed:
+            await self.nc.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def call(self, operation: str, request: m.Message) -> Any:
+        """One request: the reply model of `operation`, or the error it stands for raised.
+
+        Requests are checked by the engine, not here, so every client in any language gets the same errors.
+        """
+        _, reply_model = m.OPERATIONS[operation]
+        subject = self.layout.api_subject(operation)
+        try:
+            msg = await self.nc.request(subject, request.to_json(), timeout=self.timeout)
+        except nats.errors.NoRespondersError:
+            raise self._unavailable(subject, "nothing listens on it") from None
+        except (nats.errors.TimeoutError, TimeoutError):
+            raise self._unavailable(subject, f"no reply within {self.timeout:g} s") from None
+        if (msg.headers or {}).get(ERROR_CODE_HEADER):
+            try:
+                detail = m.ErrorReply.model_validate_json(msg.data).error
+            except ValueError:
+                headers = msg.headers or {}
+                raise ApiError("internal", headers.get("Nats-Service-Error", "aether: unexplained error")) from None
+            raise_error(detail)
+        return reply_model.model_validate_json(msg.data)
+
+    def _unavailable(self, subject: str, why: str) -> ApiError:
+        return ApiError(
+            "unavailable",
+            f"aether: unavailable: no engine serves the API on prefix {self.layout.prefix!r} ({subject}: {why})",
+        )
+
+    # --- runs ----------------------------------------------------------------------------------------
+
+    async def submit(self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None) -> str:
+        """Start a workflow run; returns its id. With a key, repeating the call returns the same id."""
+        return (await self.submit_info(document, idempotency_key)).run_id
+
+    async def submit_info(
+        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None
+    ) -> Submitted:
+        """`submit`, also saying whether this call created the run."""
+        request = m.SubmitRunRequest.model_construct(document=_document(document), idempotency_key=idempotency_key)
+        reply: Submitted = await self.call("runs.submit", request)
+        return reply
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        """The run's WorkflowExecution view, with every task run."""
+        reply: m.GetRunReply = await self.call("runs.get", m.GetRunRequest.model_construct(run_id=run_id))
+        return reply.run
+
+    async def resume(self, run_id: str, task_run_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        request = m.ResumeRunRequest.model_construct(
+            run_id=run_id, task_run_id=task_run_id, payload=dict(payload) if payload is not None else None
+        )
+        await self.call("runs.resume", request)
+
+    async def cancel(self, run_id: str) -> None:
+        await self.call("runs.cancel", m.CancelRunRequest.model_construct(run_id=run_id))
+
+    async def runs(
+        self,
+        *,
+        phase: str | list[str] | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        cron_workflow_id: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        page_size: int = m.DEFAULT_LIST_LIMIT,
+    ) -> AsyncIterator[m.RunInfo]:
+        """Every matching run, newest first, fetched page by page."""
+        token = ""
+        while True:
+            page = await self.list(
+                phase=phase,
+                name=name,
+                labels=labels,
+                cron_workflow_id=cron_workflow_id,
+                created_after=created_after,
+                created_before=created_before,
+                limit=page_size,
+                page_token=token,
+            )
+            for run in page.runs:
+                yield run
+            token = page.next_page_token
+            if not token:
+                return
+
+    # --- cron workflows ------------------------------------------------------------------------------
+
+    async def cron_submit(self, document: Mapping[str, Any] | str | bytes) -> str:
+        request = m.SubmitCronRequest.model_construct(document=_document(document))
+        reply: m.SubmitCronReply = await self.call("crons.submit", request)
+        return reply.id
+
+    async def cron_get(self, cron_id: str) -> dict[str, Any]:
+        """The CronWorkflow's view, with the views of its runs."""
+        reply: m.GetCronReply = await self.call("crons.get", m.CronIdRequest.model_construct(id=cron_id))
+        return reply.cron
+
+    async def cron_update(self, cron_id: str, document: Mapping[str, Any] | str | bytes) -> None:
+        request = m.UpdateCronRequest.model_construct(id=cron_id, document=_document(document))
+        await self.call("crons.update", request)
+
+    async def cron_delete(self, cron_id: str) -> None:
+        await self.call("crons.delete", m.CronIdRequest.model_construct(id=cron_id))
+
+    async def cron_list(self) -> list[dict[str, Any]]:
+        reply: m.ListCronsReply = await self.call("crons.list", m.Empty())
+        return reply.crons
+
+    # --- workers -------------------------------------------------------------------------------------
+
+    async def workers(self, executor_type: str | None = None) -> list[m.WorkerView]:
+        """The live workers (only those serving `executor_type`, when given)."""
+        request = m.ListWorkersRequest.model_construct(executor_type=executor_type)
+        reply: m.ListWorkersReply = await self.call("workers.list", request)
+        return reply.workers
+
+    async def list(
+        self,
+        *,
+        phase: str | list[str] | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        cron_workflow_id: str | None = None,
+        created_after: str | datetime | None = None,
+        created_before: str | datetime | None = None,
+        limit: int = m.DEFAULT_LIST_LIMIT,
+        page_token: str = "",
+    ) -> RunPage:
+        """One page of runs, newest first; pass `next_page_token` back as `page_token` for the next one.
+
+        (Defined last: a method named `list` would shadow the builtin in the annotations after it.)
+        """
+        request = m.ListRunsRequest.model_construct(
+            phase=phase,
+            name=name,
+            labels=dict(labels) if labels is not None else None,
+            cron_workflow_id=cron_workflow_id,
+            created_after=_rfc3339(created_after),
+            created_before=_rfc3339(created_before),
+            limit=limit,
+            page_token=page_token or None,
+        )
+        page: RunPage = await self.call("runs.list", request)
+        return page
+
+
+def _rfc3339(moment: str | datetime | None) -> str | None:
+    return clock.format_time(moment) if isinstance(moment, datetime) else moment
+
+
+def _document(document: Mapping[str, Any] | str | bytes) -> m.Document:
+    if isinstance(document, bytes):
+        return document.decode()
+    return document if isinstance(document, str) else dict(document)
