@@ -62,6 +62,10 @@ class Layout:
     replicas: int = 1
     errors_max_age: float = 7 * 24 * 3600.0
     errors_max_msgs: int = 100_000
+    feed_max_age: float = 0.0
+    """Seconds the event feed keeps a message; 0 keeps it for ever (the default: nothing is dropped)."""
+    feed_max_bytes: int = -1
+    """Bytes the event feed may hold before dropping its oldest messages; -1 means no limit."""
 
     def __post_init__(self) -> None:
         check_token("layout prefix", self.prefix)
@@ -289,6 +293,52 @@ class Layout:
             bucket=self.idempotency_bucket, history=1, storage=StorageType.FILE, replicas=self.replicas, direct=True
         )
 
+    # --- event feed: one message per event, `<prefix>.events.<run id>.<EventType>` --------------------
+
+    @property
+    def feed_stream(self) -> str:
+        return f"{self.prefix.upper()}_EVENTS"
+
+    @property
+    def feed_bucket(self) -> str:
+        """Where the feed projector keeps its checkpoint: the last history sequence fully published."""
+        return f"{self.prefix}_feed"
+
+    @property
+    def event_subjects(self) -> str:
+        return f"{self.prefix}.events.>"
+
+    def event_subject(self, run_id: str, event_type: str) -> str:
+        """Feed subject of one event; a cron workflow's id is `cron.<id>`, so its events sit under `cron.`."""
+        return f"{self.prefix}.events.{check_id('run id', run_id)}.{check_token('event type', event_type)}"
+
+    def run_event_subjects(self, run_id: str) -> str:
+        """Every feed event of one run."""
+        return f"{self.prefix}.events.{check_id('run id', run_id)}.>"
+
+    def feed_stream_config(self) -> StreamConfig:
+        """The public feed: limits retention, no limits unless configured, atomic batches keep its order."""
+        return StreamConfig(
+            name=self.feed_stream,
+            subjects=[self.event_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=self.feed_max_bytes,
+            max_age=self.feed_max_age,
+            max_msgs_per_subject=-1,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=self.duplicate_window,
+            allow_direct=True,
+            allow_atomic=True,
+            num_replicas=self.replicas,
+        )
+
+    def feed_kv_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.feed_bucket, history=1, storage=StorageType.FILE, replicas=self.replicas, direct=True
+        )
+
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream unless it exists; an existing stream's config is left alone."""
@@ -333,3 +383,5 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_bucket(js, layout.deadlines_kv_config())
     await ensure_bucket(js, layout.workers_kv_config())
     await ensure_bucket(js, layout.leases_kv_config())
+    await ensure_stream(js, layout.feed_stream_config())
+    await ensure_bucket(js, layout.feed_kv_config())
