@@ -40,6 +40,7 @@ from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
+from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
@@ -77,6 +78,8 @@ class StackOptions:
     worker_ttl: float = 15.0  # seconds a worker registration lives without a heartbeat
     tune_gc: bool = True
     """Make the process's cyclic garbage collections rare once the stack is up (`runtime.gc_tuning`)."""
+    feed: bool = False
+    """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Stack:
     pool: WorkerPool | None = None
     registry: NatsWorkerRegistry | None = None
     errors: NatsErrorSink | None = None
+    feed: FeedProjector | None = None
 
     @property
     def url(self) -> str:
@@ -103,6 +107,8 @@ class Stack:
         if self.pool is not None:
             await self.pool.stop()
         await self.engine.stop()
+        if self.feed is not None:
+            await self.feed.stop(drain=2.0)
         if self.errors is not None:
             await self.errors.stop()
         await self.connection.close()
@@ -164,10 +170,13 @@ async def open_stack(options: StackOptions) -> Stack:
             )
             await pool.start()
         await engine.start()  # after the workers registered, so first dispatches find them
+        feed = FeedProjector(connection.js, layout) if options.feed else None
+        if feed is not None:
+            await feed.start()
     except BaseException:
         if server is not None:
             server.stop()
         raise
     if options.tune_gc:
         tune_for_engine()
-    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors)
+    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors, feed)
