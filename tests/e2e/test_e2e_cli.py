@@ -3,51 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
+
+from support.cli import EXAMPLE, FAILING, aether, write
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "hello-pipeline.json"
-
-
-def aether(*args: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aether_es.cli.main", *args],
-        input=stdin.decode() if stdin is not None else None,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
-def write(tmp: Path, name: str, document: Any) -> Path:
-    path = tmp / name
-    path.write_text(document if isinstance(document, str) else json.dumps(document))
-    return path
-
-
-FAILING = {
-    "apiVersion": "aether/v1",
-    "kind": "Workflow",
-    "metadata": {"name": "always-fails"},
-    "spec": {
-        "entrypoint": "main",
-        "templates": [
-            {
-                "task": {
-                    "name": "main",
-                    "inputs": {"parameters": [{"name": "fail-count", "value": 9}]},
-                    "executor": {"type": "echo"},
-                }
-            }
-        ],
-    },
-}
 
 
 def test_validate_ok_and_invalid(tmp_path: Path) -> None:

@@ -10,17 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from support.cli import ROOT, aether
+
 from aether_es.adapters.cron_croniter import ManualCronScheduler
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.runtime.stack import StackOptions, open_stack
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def aether(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aether_es.cli.main", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
 
 
 def document(**spec: Any) -> dict[str, Any]:

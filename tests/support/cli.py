@@ -1,0 +1,50 @@
+"""Running the `aether-es` command as a user does: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "hello-pipeline.json"
+
+FAILING: dict[str, Any] = {
+    "apiVersion": "aether/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "always-fails"},
+    "spec": {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "task": {
+                    "name": "main",
+                    "inputs": {"parameters": [{"name": "fail-count", "value": 9}]},
+                    "executor": {"type": "echo"},
+                }
+            }
+        ],
+    },
+}
+"""One task that fails every attempt (echo's `fail-count` gate)."""
+
+
+def aether(
+    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aether_es.cli.main", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def write(tmp: Path, name: str, document: Any) -> Path:
+    path = tmp / name
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
