@@ -7,7 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aether_es.adapters.nats.connection import NatsConnection, connect
+from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import Layout
 from aether_es.runtime.stack import NATS_URL_ENV, resolve_url
 
@@ -26,10 +26,31 @@ class RemoteError(Exception):
 def add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats", help=f"NATS URL of the running system (default: ${NATS_URL_ENV})")
     parser.add_argument("--prefix", default="aether", help="the system's layout prefix (default: aether)")
+    add_auth_options(parser)
+
+
+def add_auth_options(parser: argparse.ArgumentParser) -> None:
+    """The standard NATS credential and TLS flags; each defaults to its `AETHER_NATS_*` variable."""
+    group = parser.add_argument_group("NATS authentication and TLS (flags win over the environment)")
+    for option in NATS_OPTIONS:
+        group.add_argument(
+            option.flag, dest=f"nats_{option.field}", metavar="VALUE", help=f"{option.help} (${option.env})"
+        )
+
+
+def auth_options(command: str, args: argparse.Namespace) -> NatsAuth:
+    """The connection options of `args` over the environment; a bad one is a `RemoteError` naming it."""
+    try:
+        return NatsAuth.resolve({o.field: getattr(args, f"nats_{o.field}", None) for o in NATS_OPTIONS})
+    except ConnectOptionError as exc:
+        raise RemoteError(f"aether: {command}: {exc}", EXIT_INVALID) from None
 
 
 @asynccontextmanager
-async def remote(command: str, nats: str | None, prefix: str) -> AsyncIterator[tuple[NatsConnection, Layout]]:
+async def remote(
+    command: str, nats: str | None, prefix: str, args: argparse.Namespace | None = None
+) -> AsyncIterator[tuple[NatsConnection, Layout]]:
+    """Connect to the running system; `args` carries the flags of `add_remote_options` (else the environment's)."""
     url = resolve_url(nats)
     if url is None:
         raise RemoteError(
@@ -40,9 +61,12 @@ async def remote(command: str, nats: str | None, prefix: str) -> AsyncIterator[t
         layout = Layout(prefix=prefix)
     except ValueError as exc:
         raise RemoteError(f"aether: {command}: {exc}", EXIT_INVALID) from None
+    auth = auth_options(command, args if args is not None else argparse.Namespace())
     try:
         # One retry, no reconnects: a one-shot command should fail fast (0 attempts means "forever" in nats-py).
-        connection = await connect(url, name=f"aether-es-{command}", allow_reconnect=False, max_reconnect_attempts=1)
+        connection = await connect(
+            url, name=f"aether-es-{command}", auth=auth, allow_reconnect=False, max_reconnect_attempts=1
+        )
     except Exception as exc:
         raise RemoteError(
             f"aether: {command}: cannot connect to {url}: {str(exc) or type(exc).__name__}", EXIT_UNREACHABLE

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import orjson
 
+from aether_es.cli.remote import RemoteError, add_auth_options, auth_options, fail
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import AetherError
 from aether_es.model import phases as ph
@@ -33,6 +35,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--workers", type=int, default=4, help="in-process workers (default 4)")
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
+    add_auth_options(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -40,7 +43,16 @@ async def handle(args: argparse.Namespace) -> int:
     data = read_valid(args.file)
     if data is None:
         return 2
-    stack = await open_stack(StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers))
+    try:
+        auth = auth_options("run", args)
+    except RemoteError as exc:
+        return fail(exc)
+    options = StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers, auth=auth)
+    try:
+        stack = await open_stack(options)
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        print(f"aether: run: cannot connect to NATS: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        return 1
     try:
         began = time.monotonic()
         try:

@@ -233,6 +233,7 @@ class Engine:
         await self._ensure_loaded(run)
         await run.settled.wait()
         if run.state is None:
+            self._forget_absent(run)
             raise NotFoundError(f'workflow run "{run_id}" not found')
         return run.state
 
@@ -298,8 +299,14 @@ class Engine:
         run = self._run(run_id)
         await self._ensure_loaded(run)
         if run.state is None:
+            self._forget_absent(run)
             raise NotFoundError(f'workflow run "{run_id}" not found')
         return run
+
+    def _forget_absent(self, run: _Run) -> None:
+        """Drop the entry a lookup of an unknown run made, so asking for made-up ids costs no memory."""
+        if run.state is None and not run.draining and not run.mailbox and self._runs.get(run.run_id) is run:
+            del self._runs[run.run_id]
 
     async def rebuild(self, run_id: str) -> RunState:
         """The run folded afresh from its whole history in the store, ignoring what is in memory."""

@@ -19,7 +19,7 @@ from aether_es.adapters.error_sinks import CompositeErrorSink, LoggingErrorSink
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
-from aether_es.adapters.nats.connection import NatsConnection, connect
+from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.deadlines import NatsDeadlines
 from aether_es.adapters.nats.error_sink import NatsErrorSink
 from aether_es.adapters.nats.event_store import NatsEventStore
@@ -78,6 +78,8 @@ class StackOptions:
     worker_ttl: float = 15.0  # seconds a worker registration lives without a heartbeat
     tune_gc: bool = True
     """Make the process's cyclic garbage collections rare once the stack is up (`runtime.gc_tuning`)."""
+    auth: NatsAuth | None = None
+    """Credentials and TLS for a given NATS server; None reads `AETHER_NATS_*` (unused by the embedded server)."""
     feed: bool = False
     """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
 
@@ -128,7 +130,8 @@ async def open_stack(options: StackOptions) -> Stack:
         server = EmbeddedNatsServer(options.state_dir / "nats")
         url = server.start()
     try:
-        connection = await connect(url)
+        auth = None if server is not None else options.auth or NatsAuth.from_env()
+        connection = await connect(url, auth=auth)
         layout = Layout(prefix=options.prefix)
         await ensure(connection.js, layout)
         store = NatsEventStore(connection.js, layout)

@@ -147,3 +147,13 @@ async def test_wait_state_returns_the_committed_state_the_view_is_built_from(sta
     state = await stack.engine.wait_state(run_id, timeout=10)
     assert state.terminal and state.phase == "Succeeded"
     assert state.to_dict() == await stack.engine.wait(run_id, timeout=10)
+
+
+async def test_asking_for_unknown_runs_keeps_nothing_in_memory(stack: Stack) -> None:
+    before = len(stack.engine._runs)
+    for n in range(50):
+        with pytest.raises(NotFoundError):
+            await stack.engine.get(f"made-up-{n}")
+        with pytest.raises(NotFoundError):
+            await stack.engine.cancel(f"made-up-{n}")
+    assert len(stack.engine._runs) == before
