@@ -20,10 +20,11 @@ import orjson
 import pytest
 import pytest_asyncio
 from nats.js.api import StreamConfig
+from support.cli import aether
 
 from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
-from aether_es.adapters.nats.layout import Layout, ensure_stream
+from aether_es.adapters.nats.layout import Layout, ensure, ensure_stream
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
@@ -342,3 +343,37 @@ async def test_tls_with_a_client_certificate(tmp_path: Path, certificates: Path)
             await connect(server.url, auth=without_cert, allow_reconnect=False, max_reconnect_attempts=1)
     finally:
         server.close()
+
+
+async def test_commands_take_the_options_by_flag_and_environment(
+    secured: EmbeddedNatsServer, engine: NatsConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`workers` (any remote command) as the engine user; wrong credentials and bad combinations are one line."""
+    await ensure(engine.js, Layout())
+    async with asyncio.timeout(60):
+        by_flag = await asyncio.to_thread(
+            aether, "workers", "--nats", secured.url, "--user", "engine", "--password", ENGINE.password or "", "--json"
+        )
+        assert by_flag.returncode == 0, by_flag.stderr
+        assert json.loads(by_flag.stdout) == []
+        wrong = await asyncio.to_thread(
+            aether, "workers", "--nats", secured.url, "--user", "engine", "--password", "wrong"
+        )
+        assert wrong.returncode == 1
+        assert wrong.stderr.startswith(f"aether: workers: cannot connect to {secured.url}: ")
+        assert len(wrong.stderr.splitlines()) == 1, wrong.stderr
+        alone = await asyncio.to_thread(aether, "workers", "--nats", secured.url, "--password", "pw")
+        assert (alone.returncode, alone.stderr) == (
+            2,
+            "aether: workers: --password ($AETHER_NATS_PASSWORD) needs --user ($AETHER_NATS_USER)\n",
+        )
+        unauthenticated = await asyncio.to_thread(aether, "workers", "--nats", secured.url)
+        assert unauthenticated.returncode == 1 and "Authorization" in unauthenticated.stderr
+        monkeypatch.setenv("AETHER_NATS_USER", "engine")
+        monkeypatch.setenv("AETHER_NATS_PASSWORD", ENGINE.password or "")
+        by_env = await asyncio.to_thread(aether, "workers", "--nats", secured.url, "--json")
+        assert by_env.returncode == 0, by_env.stderr
+        flag_wins = await asyncio.to_thread(
+            aether, "workers", "--nats", secured.url, "--user", "engine", "--password", "wrong"
+        )
+        assert flag_wins.returncode == 1 and "Authorization" in flag_wins.stderr
