@@ -54,7 +54,7 @@ async def handle(args: argparse.Namespace) -> int:
         if document is None:
             return 2
     try:
-        async with remote("cron", args.nats, args.prefix) as (connection, layout):
+        async with remote("cron", args.nats, args.prefix, args) as (connection, layout):
             await ensure(connection.js, layout)
             engine = Engine(
                 store=NatsEventStore(connection.js, layout),

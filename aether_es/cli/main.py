@@ -9,7 +9,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aether_es.cli import conformance_cmd, cron_cmd, run_cmd, validate_cmd, workers_cmd
+from aether_es.cli import (
+    conformance_cmd,
+    cron_cmd,
+    events_cmd,
+    run_cmd,
+    runs_cmd,
+    serve_cmd,
+    validate_cmd,
+    workers_cmd,
+)
 from bench import cli as bench_cli
 
 EXIT_OK = 0
@@ -25,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate_cmd.register(commands)
     run_cmd.register(commands)
+    serve_cmd.register(commands)
+    runs_cmd.register(commands)
+    events_cmd.register(commands)
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)

@@ -6,13 +6,16 @@ import argparse
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import Layout
-from aether_es.runtime.stack import NATS_URL_ENV, resolve_url
+from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
 
 EXIT_UNREACHABLE = 1
 EXIT_INVALID = 2
+URL_FILE = "nats.url"
+"""Where `aether-es serve` writes the URL it serves on, inside its state folder."""
 
 
 class RemoteError(Exception):
@@ -46,15 +49,24 @@ def auth_options(command: str, args: argparse.Namespace) -> NatsAuth:
         raise RemoteError(f"aether: {command}: {exc}", EXIT_INVALID) from None
 
 
+def served_url(state_dir: Path) -> str | None:
+    """The URL a local `aether-es serve` wrote to its state folder, if there is one."""
+    try:
+        return (state_dir / URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 @asynccontextmanager
 async def remote(
     command: str, nats: str | None, prefix: str, args: argparse.Namespace | None = None
 ) -> AsyncIterator[tuple[NatsConnection, Layout]]:
     """Connect to the running system; `args` carries the flags of `add_remote_options` (else the environment's)."""
-    url = resolve_url(nats)
+    url = resolve_url(nats) or served_url(DEFAULT_STATE_DIR)
     if url is None:
         raise RemoteError(
-            f"aether: {command}: no NATS URL: pass --nats URL or set ${NATS_URL_ENV} to the running system's server",
+            f"aether: {command}: no NATS URL: pass --nats URL, set ${NATS_URL_ENV}, or run `aether-es serve` here "
+            f"(it writes {DEFAULT_STATE_DIR / URL_FILE})",
             EXIT_INVALID,
         )
     try:

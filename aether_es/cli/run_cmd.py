@@ -2,7 +2,8 @@
 
 Starts an embedded nats-server (unless `--nats` or $AETHER_NATS_URL names one), the engine and an
 in-process worker pool; prints each task's phase changes, then the final phase and outputs. Exit 0 only
-when the run Succeeded; 2 for an invalid document, in which case nothing is started or written.
+when the run Succeeded, 4 when it ended otherwise, 1 when NATS cannot be reached, 2 for invalid input (an
+invalid document, in which case nothing is started or written).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import nats.errors
 import orjson
 
+from aether_es.cli import exits
 from aether_es.cli.remote import RemoteError, add_auth_options, auth_options, fail
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import AetherError
@@ -69,7 +71,7 @@ async def handle(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _summary(view, time.monotonic() - began)
-    return 0 if view["status"] == ph.SUCCEEDED else 1
+    return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
 
 
 async def _follow(engine: Any, run_id: str, timeout: float | None, quiet: bool) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     try:
-        async with remote("workers", args.nats, args.prefix) as (connection, layout):
+        async with remote("workers", args.nats, args.prefix, args) as (connection, layout):
             try:
                 await connection.js.key_value(layout.workers_bucket)
             except BucketNotFoundError:

@@ -58,7 +58,7 @@ def test_run_against_a_given_server_json_output(nats_server: EmbeddedNatsServer,
 
 def test_run_exit_code_for_a_failed_run(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
     result = aether("run", "--nats", nats_server.url, str(write(tmp_path, "f.json", FAILING)))
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert "Failed" in result.stdout
 
 

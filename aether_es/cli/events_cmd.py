@@ -1,0 +1,107 @@
+"""`aether-es events [--run RUN] [--type T] [--since SEQ|TIME] [--follow]`: read the public event feed.
+
+Reads the feed stream through an ephemeral consumer filtered by subject (`<prefix>.events.<run>.<type>`), so
+nothing is parsed to filter. Without `--follow` it stops at the last event present; with it, it waits for
+more until interrupted. One line per event, or with `--json` the feed's own JSON, one object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError as JsNotFoundError
+
+from aether_es.adapters.nats.layout import Layout, check_id, check_token
+from aether_es.cli import exits
+from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.model.clock import parse_time
+
+FETCH = 256
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("events", help="read (and follow) the event feed of a running system")
+    parser.add_argument("--run", help="only this run's events")
+    parser.add_argument("--type", help="only events of this type, e.g. TaskFinished")
+    parser.add_argument("--since", help="start at this feed sequence number or RFC3339 time (default: the first)")
+    parser.add_argument("--follow", action="store_true", help="keep waiting for new events")
+    add_remote_options(parser)
+    parser.add_argument("--json", action="store_true", help="print each event's JSON, one per line")
+    parser.set_defaults(handler=handle)
+
+
+def feed_filter(layout: Layout, run: str | None, event_type: str | None) -> str:
+    """The subject filter for a run and/or an event type (`*` for a run matches single-token run ids)."""
+    run_part = check_id("run id", run) if run else "*"
+    if event_type:
+        return f"{layout.prefix}.events.{run_part}.{check_token('event type', event_type)}"
+    return layout.run_event_subjects(run) if run else layout.event_subjects
+
+
+def start_config(since: str | None) -> ConsumerConfig:
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=30.0)
+    if not since:
+        config.deliver_policy = DeliverPolicy.ALL
+    elif since.isdigit():
+        config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, int(since)
+    else:
+        config.deliver_policy, config.opt_start_time = DeliverPolicy.BY_START_TIME, parse_time(since)
+    return config
+
+
+async def handle(args: argparse.Namespace) -> int:
+    try:
+        async with remote("events", args.nats, args.prefix, args) as (connection, layout):
+            try:
+                subject = feed_filter(layout, args.run, args.type)
+                config = start_config(args.since)
+            except ValueError as exc:
+                print(f"aether: events: {exc}", file=sys.stderr)
+                return exits.INVALID
+            js = connection.js
+            try:
+                sub = await js.pull_subscribe(subject, stream=layout.feed_stream, config=config)
+            except JsNotFoundError:
+                print(
+                    f"aether: events: no event feed (stream {layout.feed_stream}); is `aether-es serve` running there?",
+                    file=sys.stderr,
+                )
+                return exits.FAILED
+            try:
+                await _read(sub, args)
+            finally:
+                await sub.unsubscribe()
+    except RemoteError as error:
+        return fail(error)
+    return exits.OK
+
+
+async def _read(sub: Any, args: argparse.Namespace) -> None:
+    while True:
+        try:
+            msgs = await sub.fetch(FETCH, timeout=1.0)
+        except TimeoutError:
+            msgs = []
+        for msg in msgs:
+            _show(orjson.loads(msg.data), args.json)
+        sys.stdout.flush()
+        if args.follow:
+            continue
+        if msgs and msgs[-1].metadata.num_pending == 0:
+            return
+        if not msgs and (await sub.consumer_info()).num_pending == 0:
+            return
+
+
+def _show(event: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(event).decode() + "\n")
+        return
+    data = event.get("data") or {}
+    detail = " ".join(str(data[key]) for key in ("task_id", "phase", "message") if data.get(key))
+    when, run, kind, actor = (event.get(key, "") for key in ("time", "run", "type", "actor"))
+    print(f"{when}  {run}  {kind:<18} {actor}  {detail}")

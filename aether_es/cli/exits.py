@@ -1,0 +1,12 @@
+"""The exit codes of every `aether-es` command, in one place so scripts can rely on them."""
+
+from __future__ import annotations
+
+OK = 0
+FAILED = 1
+"""The system could not be reached, or the command itself failed."""
+INVALID = 2
+"""Invalid input: a bad document, flag or request, or one the run's state does not allow."""
+NOT_FOUND = 3
+NOT_SUCCEEDED = 4
+"""The run it waited for ended in another phase than Succeeded."""

@@ -1,0 +1,265 @@
+"""`aether-es submit|get|list|watch|resume|cancel`: workflow runs of a running system, through its API.
+
+Human output by default, `--json` for scripts. Exit codes (`cli/exits.py`): 0 done, 1 unreachable, 2 invalid
+input (a bad document or request, or one the run's state refuses), 3 not found, 4 a waited-for run ended in
+another phase than Succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from aether_es.cli import exits
+from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.run_cmd import task_path
+from aether_es.cli.tables import table
+from aether_es.cli.validate_cmd import read_valid
+from aether_es.client import Client
+from aether_es.errors import AetherError, ApiError, NotFoundError
+from aether_es.model import phases as ph
+
+WATCH_POLL = 0.5
+
+
+def register(commands: Any) -> None:
+    submit = commands.add_parser("submit", help="submit a workflow to a running system")
+    submit.add_argument("file", help="path to the workflow JSON, or - for standard input")
+    submit.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
+    submit.add_argument("--idempotency-key", help="the same key always gives the same run, never a second one")
+    get = commands.add_parser("get", help="show a run and its task runs")
+    get.add_argument("run_id")
+    listing = commands.add_parser("list", help="list runs, newest first")
+    listing.add_argument("--phase", action="append", help="only runs in this phase (repeatable)")
+    listing.add_argument("--name", help="only runs of the workflow with this name")
+    listing.add_argument("--label", action="append", help="only runs with this label, as key=value (repeatable)")
+    listing.add_argument("--cron", help="only runs of this CronWorkflow")
+    listing.add_argument("--since", help="only runs created at or after this RFC3339 time")
+    listing.add_argument("--until", help="only runs created before this RFC3339 time")
+    listing.add_argument("--limit", type=int, default=50, help="runs per page (default 50)")
+    listing.add_argument("--page", help="the page token a previous listing printed")
+    watch = commands.add_parser("watch", help="a live tree of a run's tasks until it ends")
+    watch.add_argument("run_id")
+    resume = commands.add_parser("resume", help="resume a suspended task run")
+    resume.add_argument("run_id")
+    resume.add_argument("task_run_id")
+    resume.add_argument("--payload", help="a JSON object merged into the task's inputs")
+    cancel = commands.add_parser("cancel", help="cancel a run")
+    cancel.add_argument("run_id")
+    for parser, action in (
+        (submit, _submit),
+        (get, _get),
+        (listing, _list),
+        (watch, _watch),
+        (resume, _resume),
+        (cancel, _cancel),
+    ):
+        add_remote_options(parser)
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+        parser.set_defaults(handler=_handler(parser.prog.rsplit(" ", 1)[-1], action))
+
+
+Action = Callable[[argparse.Namespace, Client], Awaitable[int]]
+
+
+def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awaitable[int]]:
+    async def handle(args: argparse.Namespace) -> int:
+        try:
+            async with remote(command, args.nats, args.prefix, args) as (connection, layout):
+                client = await Client.connect(connection, prefix=layout.prefix)
+                try:
+                    return await action(args, client)
+                except AetherError as exc:
+                    print(exc, file=sys.stderr)
+                    return _exit_code(exc)
+        except RemoteError as error:
+            return fail(error)
+
+    return handle
+
+
+def _exit_code(exc: AetherError) -> int:
+    if isinstance(exc, NotFoundError):
+        return exits.NOT_FOUND
+    if isinstance(exc, ApiError):
+        return exits.FAILED
+    return exits.INVALID
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+async def _submit(args: argparse.Namespace, client: Client) -> int:
+    document = read_valid(args.file)
+    if document is None:
+        return exits.INVALID
+    run_id = await client.submit(document, idempotency_key=args.idempotency_key)
+    if not args.wait:
+        if args.json:
+            _print_json({"runId": run_id})
+        else:
+            print(run_id)
+        return exits.OK
+    if not args.json:
+        print(f"run {run_id} submitted")
+    return await _follow(args, client, run_id)
+
+
+async def _get(args: argparse.Namespace, client: Client) -> int:
+    view = await client.get(args.run_id)
+    if args.json:
+        _print_json(view)
+    else:
+        print("\n".join(describe(view)))
+    return exits.OK
+
+
+async def _list(args: argparse.Namespace, client: Client) -> int:
+    labels: dict[str, str] = {}
+    for label in args.label or []:
+        key, sep, value = label.partition("=")
+        if not sep or not key:
+            print(f"aether: list: --label {label!r} is not key=value", file=sys.stderr)
+            return exits.INVALID
+        labels[key] = value
+    page = await client.list(
+        phase=args.phase,
+        name=args.name,
+        labels=labels or None,
+        cron_workflow_id=args.cron,
+        created_after=args.since,
+        created_before=args.until,
+        limit=args.limit,
+        page_token=args.page or "",
+    )
+    runs = [run.model_dump(by_alias=True) for run in page.runs]
+    if args.json:
+        _print_json({"runs": runs, "nextPageToken": page.next_page_token})
+        return exits.OK
+    print(runs_table(runs))
+    if page.next_page_token:
+        print(f"more: --page {page.next_page_token}")
+    return exits.OK
+
+
+async def _watch(args: argparse.Namespace, client: Client) -> int:
+    return await _follow(args, client, args.run_id)
+
+
+async def _resume(args: argparse.Namespace, client: Client) -> int:
+    payload: Any = None
+    if args.payload is not None:
+        try:
+            payload = orjson.loads(args.payload)
+        except orjson.JSONDecodeError as exc:
+            print(f"aether: resume: --payload is not JSON: {exc}", file=sys.stderr)
+            return exits.INVALID
+        if not isinstance(payload, dict):
+            print("aether: resume: --payload must be a JSON object", file=sys.stderr)
+            return exits.INVALID
+    await client.resume(args.run_id, args.task_run_id, payload)
+    _done(args, {"runId": args.run_id, "taskRunId": args.task_run_id, "resumed": True}, "resumed")
+    return exits.OK
+
+
+async def _cancel(args: argparse.Namespace, client: Client) -> int:
+    await client.cancel(args.run_id)
+    _done(args, {"runId": args.run_id, "cancelled": True}, f"{args.run_id} cancelled")
+    return exits.OK
+
+
+def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if args.json:
+        _print_json(data)
+    else:
+        print(text)
+
+
+# --- following a run ---------------------------------------------------------------------------------
+
+
+async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
+    """Redraw the run's tree on a terminal (print changes elsewhere) until it ends; exit by its phase."""
+    live = sys.stdout.isatty() and not args.json
+    seen: dict[str, str] = {}
+    began = time.monotonic()
+    while True:
+        view = await client.get(run_id)
+        if live:
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(describe(view, bar=True)) + "\n")
+            sys.stdout.flush()
+        elif not args.json:
+            _print_changes(view, seen)
+        if view["status"] in ph.TERMINAL:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.sleep(WATCH_POLL)
+    if args.json:
+        _print_json(view)
+    else:
+        if not live:
+            print(f"{view['status']} in {time.monotonic() - began:.2f}s")
+        for line in outputs_lines(view):
+            print(line)
+    return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
+
+
+def _print_changes(view: dict[str, Any], seen: dict[str, str]) -> None:
+    paths: dict[str, str] = {}
+    for task in view["tasks"]:
+        path = task_path(task, paths)
+        if seen.get(task["runID"]) != task["status"]:
+            seen[task["runID"]] = task["status"]
+            print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+def progress_bar(progress: str, width: int = 30) -> str:
+    """`[#######.......] 7/15` from Aether's `<terminal>/<total>`."""
+    done, _, total = progress.partition("/")
+    if not total or not total.isdigit() or not done.isdigit() or int(total) == 0:
+        return ""
+    filled = width * int(done) // int(total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {progress}"
+
+
+def describe(view: dict[str, Any], bar: bool = False) -> list[str]:
+    """The run's header, an optional progress bar, and its task runs as an indented tree."""
+    message = f" ({view['message']})" if view.get("message") else ""
+    lines = [f"{view['runID']}  {view['name']}  {view['status']}{message}  created {view['createdAt']}"]
+    if bar and view.get("progress"):
+        lines.append(progress_bar(view["progress"]))
+    paths: dict[str, str] = {}
+    for task in view["tasks"]:
+        name = task_path(task, paths).rsplit("/", 1)[-1]
+        note = f"  {task['message']}" if task.get("message") else ""
+        lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
+    return lines
+
+
+def outputs_lines(view: dict[str, Any]) -> list[str]:
+    params = (view.get("outputs") or {}).get("parameters") or []
+    if not params:
+        return []
+    return ["outputs:"] + [f"  {p['name']} = {orjson.dumps(p.get('value')).decode()}" for p in params]
+
+
+def runs_table(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "no runs"
+    header = ("RUN", "NAME", "PHASE", "CREATED", "FINISHED")
+    rows = [(r["runId"], r["name"], r["phase"], r["createdAt"], r.get("finishedAt") or "-") for r in runs]
+    return table(header, rows)

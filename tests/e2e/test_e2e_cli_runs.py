@@ -1,0 +1,213 @@
+"""The run commands as a user runs them against `aether-es serve`: real processes, output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import EXAMPLE, FAILING, ROOT, aether, write
+
+SUSPENDING = {
+    "apiVersion": "aether/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "approval", "labels": {"team": "ops"}},
+    "spec": {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "task": {
+                    "name": "main",
+                    "inputs": {"parameters": [{"name": "suspend", "value": True}]},
+                    "executor": {"type": "echo"},
+                }
+            }
+        ],
+    },
+}
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], url: str, state: Path) -> None:
+        self.process = process
+        self.url = url
+        self.state = state
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """The command against this server: by URL, or found from the state folder when run in `cwd`."""
+        if cwd is None:
+            return aether(*args, "--nats", self.url)
+        return aether(*args, cwd=cwd)
+
+
+def _serve(state: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aether_es.cli.main", "serve", "--state-dir", str(state), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "serving on" in line, line + (process.stderr.read() if process.stderr else "")
+    return process, line.split("serving on ", 1)[1].split(" ", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    state = tmp_path_factory.mktemp("serve") / ".aether"
+    process, url = _serve(state, "--workers", "4")
+    try:
+        yield Served(process, url, state)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_submit_wait_prints_progress_and_outputs(served: Served) -> None:
+    result = served.run("submit", str(EXAMPLE), "--wait")
+    assert result.returncode == 0, result.stderr
+    assert "Succeeded" in result.stdout and "outputs:" in result.stdout and "verdict" in result.stdout
+
+
+def test_submit_wait_of_a_failing_run_exits_4(served: Served, tmp_path: Path) -> None:
+    result = served.run("submit", str(write(tmp_path, "fails.json", FAILING)), "--wait", "--json")
+    assert result.returncode == 4
+    assert json.loads(result.stdout)["status"] == "Failed"
+
+
+def test_an_invalid_document_exits_2_and_starts_nothing(served: Served, tmp_path: Path) -> None:
+    before = _json(served.run("list", "--json"))["runs"]
+    result = served.run("submit", str(write(tmp_path, "bad.json", dict(FAILING, apiVersion="aether/v2"))))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "aether: validation error: unsupported apiVersion: aether/v2"
+    assert _json(served.run("list", "--json"))["runs"] == before
+
+
+def test_idempotency_key_gives_one_run(served: Served) -> None:
+    first = served.run("submit", str(EXAMPLE), "--idempotency-key", "order-42")
+    again = served.run("submit", str(EXAMPLE), "--idempotency-key", "order-42")
+    assert first.returncode == again.returncode == 0
+    assert first.stdout.strip() == again.stdout.strip()
+
+
+def test_get_shows_the_tree_and_json(served: Served) -> None:
+    run_id = served.run("submit", str(EXAMPLE), "--wait", "--json")
+    view = json.loads(run_id.stdout)
+    human = served.run("get", view["runID"])
+    assert human.returncode == 0 and view["runID"] in human.stdout and "greet" in human.stdout
+    assert _json(served.run("get", view["runID"], "--json"))["runID"] == view["runID"]
+
+
+def test_unknown_run_exits_3(served: Served) -> None:
+    for command in (("get", "no-such-run"), ("watch", "no-such-run"), ("cancel", "no-such-run")):
+        result = served.run(*command)
+        assert result.returncode == 3, (command, result.stderr)
+        assert "not found" in result.stderr
+
+
+def test_list_filters_and_pages(served: Served, tmp_path: Path) -> None:
+    path = write(tmp_path, "approval.json", SUSPENDING)
+    run_id = served.run("submit", str(path)).stdout.strip()
+    labelled = _json(served.run("list", "--label", "team=ops", "--json"))["runs"]
+    assert run_id in [r["runId"] for r in labelled]
+    assert all(r["labels"] == {"team": "ops"} for r in labelled)
+    succeeded = _json(served.run("list", "--phase", "Succeeded", "--json"))["runs"]
+    assert run_id not in [r["runId"] for r in succeeded]
+    page = _json(served.run("list", "--limit", "1", "--json"))
+    assert len(page["runs"]) == 1 and page["nextPageToken"]
+    rest = _json(served.run("list", "--limit", "1000", "--page", page["nextPageToken"], "--json"))["runs"]
+    assert page["runs"][0]["runId"] not in [r["runId"] for r in rest]
+    assert "RUN" in served.run("list").stdout
+    bad = served.run("list", "--label", "nolabel")
+    assert bad.returncode == 2 and "key=value" in bad.stderr
+    served.run("cancel", run_id)
+
+
+def test_resume_with_payload_then_the_run_succeeds(served: Served, tmp_path: Path) -> None:
+    run_id = served.run("submit", str(write(tmp_path, "approval.json", SUSPENDING))).stdout.strip()
+    task = _suspended_task(served, run_id)
+    bad = served.run("resume", run_id, task, "--payload", "[1]")
+    assert bad.returncode == 2 and "JSON object" in bad.stderr
+    assert served.run("resume", run_id, task, "--payload", '{"__resumed": true}').returncode == 0
+    watched = served.run("watch", run_id)
+    assert watched.returncode == 0, watched.stderr
+    assert "Succeeded" in watched.stdout
+    again = served.run("resume", run_id, "nope")
+    assert again.returncode == 2 and "does not belong" in again.stderr
+
+
+def test_cancel_then_cancel_again_is_invalid(served: Served, tmp_path: Path) -> None:
+    run_id = served.run("submit", str(write(tmp_path, "approval.json", SUSPENDING))).stdout.strip()
+    _suspended_task(served, run_id)
+    assert served.run("cancel", run_id).returncode == 0
+    assert _json(served.run("get", run_id, "--json"))["status"] == "Cancelled"
+    again = served.run("cancel", run_id)
+    assert again.returncode == 2 and "terminal" in again.stderr
+    assert served.run("watch", run_id).returncode == 4
+
+
+def test_events_of_a_run_in_order_and_by_type(served: Served) -> None:
+    view = _json(served.run("submit", str(EXAMPLE), "--wait", "--json"))
+    run_id = view["runID"]
+    lines = _events(served, "--run", run_id, "--json")
+    ids = [int(event["id"].rsplit(":", 1)[1]) for event in lines]
+    assert ids == list(range(1, len(ids) + 1))
+    assert lines[0]["type"] == "RunSubmitted" and lines[-1]["type"] == "RunFinished"
+    finished = _events(served, "--run", run_id, "--type", "RunFinished", "--json")
+    assert [event["type"] for event in finished] == ["RunFinished"]
+    human = served.run("events", "--run", run_id)
+    assert human.returncode == 0 and "TaskFinished" in human.stdout
+    assert served.run("events", "--type", "not a type").returncode == 2
+
+
+def test_commands_find_a_local_serve_without_a_url(served: Served) -> None:
+    workdir = served.state.parent
+    result = served.run("list", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    state = tmp_path / ".aether"
+    process, url = _serve(state)
+    assert (state / "nats.url").read_text().strip() == url
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopped" in out
+    assert not (state / "nats.url").exists()
+
+
+def _suspended_task(served: Served, run_id: str) -> str:
+    for _ in range(100):
+        view = _json(served.run("get", run_id, "--json"))
+        suspended = [t["runID"] for t in view["tasks"] if t["status"] == "Suspended"]
+        if suspended:
+            return suspended[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no suspended task in {run_id}")
+
+
+def _events(served: Served, *args: str) -> list[dict[str, Any]]:
+    for _ in range(50):  # the feed follows the history: give it a moment to catch up
+        result = served.run("events", *args)
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        if events and events[-1]["type"] in ("RunFinished", "RunCancelled", "RunTimedOut", "RunErrored"):
+            return events
+        if "--type" in args and events:
+            return events
+        time.sleep(0.1)
+    raise AssertionError(f"the feed never showed the run's end: {args}")
