@@ -211,3 +211,54 @@ def _events(served: Served, *args: str) -> list[dict[str, Any]]:
             return events
         time.sleep(0.1)
     raise AssertionError(f"the feed never showed the run's end: {args}")
+
+
+def test_a_run_stopped_mid_way_by_sigterm_finishes_after_a_restart(tmp_path: Path) -> None:
+    items = 2000
+    loop = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "many"},
+        "spec": {
+            "entrypoint": "fan",
+            "templates": [
+                {
+                    "loop": {
+                        "name": "fan",
+                        "items": list(range(items)),
+                        "concurrency": 0,
+                        "body": "one",
+                        "arguments": {"parameters": [{"name": "item", "value": "{{iterator.item}}"}]},
+                    }
+                },
+                {"task": {"name": "one", "inputs": {"parameters": [{"name": "item"}]}, "executor": {"type": "echo"}}},
+            ],
+        },
+    }
+    state = tmp_path / ".aether"
+    process, url = _serve(state, "--workers", "4")
+    try:
+        run_id = aether("submit", str(write(tmp_path, "many.json", loop)), "--nats", url).stdout.strip()
+        for _ in range(100):  # stop it once work is under way, not before and not after
+            view = json.loads(aether("get", run_id, "--json", "--nats", url).stdout)
+            done = sum(1 for t in view["tasks"] if t["status"] == "Succeeded")
+            if done > 50:
+                break
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert view["status"] not in ("Succeeded", "Failed")
+    process, url = _serve(state, "--workers", "4")
+    try:
+        watched = aether("watch", run_id, "--json", "--nats", url, timeout=120)
+        assert watched.returncode == 0, watched.stderr
+        final = json.loads(watched.stdout)
+        leaves = [t for t in final["tasks"] if t["templateType"] == "task"]
+        assert len(leaves) == items and all(t["status"] == "Succeeded" for t in leaves)
+        assert all(t["retryCount"] == 0 for t in leaves)
+        assert final["progress"] == f"{items + 1}/{items + 1}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
