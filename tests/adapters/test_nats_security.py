@@ -28,6 +28,7 @@ from aether_es.adapters.nats.layout import Layout, ensure, ensure_stream
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
+from aether_es.api.service import start_api
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.stack import StackOptions, default_executors, open_stack
 from aether_es.worker.artifacts import ArtifactStager
@@ -158,9 +159,11 @@ async def connect_as(server: EmbeddedNatsServer, auth: NatsAuth) -> tuple[NatsCo
 async def test_engine_and_worker_users_run_workflows_without_a_single_refusal(
     secured: EmbeddedNatsServer, tmp_path: Path
 ) -> None:
-    """The engine (workers off) and a pool on the worker user's own connection: tasks, reports, the registry
-    and object-store artifacts all flow, and the server logs no violation at all."""
-    stack = await open_stack(StackOptions(nats_url=secured.url, auth=ENGINE, workers=0, state_dir=tmp_path))
+    """The engine with its API and feed (workers off) and a pool on the worker user's own connection: tasks,
+    reports, the registry and object-store artifacts all flow, and the server logs no violation at all."""
+    options = StackOptions(nats_url=secured.url, auth=ENGINE, workers=0, state_dir=tmp_path, feed=True)
+    stack = await open_stack(options)
+    api = await start_api(stack)
     worker = await connect(secured.url, name="worker", auth=WORKER)
     layout = Layout()
     executors = {**default_executors(), "writer": Writer(), "reader": Reader()}
@@ -178,10 +181,15 @@ async def test_engine_and_worker_users_run_workflows_without_a_single_refusal(
         relayed = await stack.engine.submit(relay())
         hello_view = await stack.engine.wait(hello, timeout=30)
         relay_view = await stack.engine.wait(relayed, timeout=30)
+        assert stack.feed is not None
+        await stack.feed.caught_up(timeout=10)
+        feed = await stack.connection.js.stream_info(stack.layout.feed_stream)
     finally:
+        await api.stop()
         await pool.stop()
         await worker.close()
         await stack.close()
+    assert feed.state.messages > 0
     assert hello_view["status"] == "Succeeded", hello_view
     assert relay_view["status"] == "Succeeded", relay_view
     seen = next(t for t in relay_view["tasks"] if t["taskName"] == "read")["outputs"]["parameters"]
