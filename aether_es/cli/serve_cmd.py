@@ -30,12 +30,18 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=0, help="in-process worker slots (default 0: none)")
     parser.add_argument("--no-feed", action="store_true", help="do not publish the event feed")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="JetStream replicas of the streams and buckets it creates (default 1)"
+    )
     parser.set_defaults(handler=handle)
 
 
 async def handle(args: argparse.Namespace) -> int:
     if args.workers < 0:
         print("aether: serve: --workers must be 0 or more", file=sys.stderr)
+        return exits.INVALID
+    if not 1 <= args.replicas <= 5:
+        print("aether: serve: --replicas must be from 1 to 5", file=sys.stderr)
         return exits.INVALID
     try:
         auth = auth_options("serve", args)
@@ -48,6 +54,7 @@ async def handle(args: argparse.Namespace) -> int:
         workers=args.workers,
         feed=not args.no_feed,
         auth=auth,
+        replicas=args.replicas,
     )
     try:
         stack = await open_stack(options)

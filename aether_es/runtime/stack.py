@@ -62,6 +62,8 @@ class StackOptions:
     nats_url: str | None = None
     state_dir: Path = DEFAULT_STATE_DIR
     prefix: str = "aether"
+    replicas: int = 1
+    """JetStream replicas of every stream and bucket the stack creates (3 on a 3-node cluster)."""
     workers: int = 4
     executors: Mapping[str, Executor] | None = None
     evaluator: Evaluator | None = field(default_factory=SimpleEvaluator)
@@ -132,7 +134,7 @@ async def open_stack(options: StackOptions) -> Stack:
     try:
         auth = None if server is not None else options.auth or NatsAuth.from_env()
         connection = await connect(url, auth=auth)
-        layout = Layout(prefix=options.prefix)
+        layout = Layout(prefix=options.prefix, replicas=options.replicas)
         await ensure(connection.js, layout)
         store = NatsEventStore(connection.js, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)

@@ -262,3 +262,8 @@ def test_a_run_stopped_mid_way_by_sigterm_finishes_after_a_restart(tmp_path: Pat
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
+
+
+def test_serve_refuses_a_bad_replica_count(tmp_path: Path) -> None:
+    result = aether("serve", "--state-dir", str(tmp_path), "--replicas", "0")
+    assert result.returncode == 2 and "--replicas" in result.stderr

@@ -157,3 +157,14 @@ async def test_asking_for_unknown_runs_keeps_nothing_in_memory(stack: Stack) -> 
         with pytest.raises(NotFoundError):
             await stack.engine.cancel(f"made-up-{n}")
     assert len(stack.engine._runs) == before
+
+
+async def test_the_stack_creates_its_streams_with_the_replicas_asked_for(nats_server: EmbeddedNatsServer) -> None:
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, workers=0, replicas=1, prefix="rep"))
+    try:
+        info = await stack.connection.js.stream_info(stack.layout.runs_stream)
+        assert info.config.num_replicas == 1 and stack.layout.replicas == 1
+    finally:
+        await stack.close()
+    with pytest.raises(Exception, match="replicas"):
+        await open_stack(StackOptions(nats_url=nats_server.url, workers=0, replicas=3, prefix="rep3"))
