@@ -141,7 +141,7 @@ class ListWorkersRequest(Message):
 class WorkerView(Message):
     id: str
     executor_types: list[str]
-    schemas: list[dict[str, Any]]
+    schemas: dict[str, dict[str, Any]] = Field(description="input JSON Schema by executor type")
     tags: dict[str, str]
     registered_at: str
     heartbeat_at: str

@@ -13,9 +13,11 @@ class WorkerNotFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
+    """A live worker; `schemas` maps some of its executor types to the JSON Schema of their inputs."""
+
     id: str
     executor_types: tuple[str, ...]
-    schemas: tuple[dict[str, Any], ...] = ()
+    schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     registered_at: str = ""
     heartbeat_at: str = ""

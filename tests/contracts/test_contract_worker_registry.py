@@ -72,8 +72,15 @@ def harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(NATS_TTL, lambda: NatsWorkerRegistry(js, Layout(), ttl=NATS_TTL), None, js)
 
 
+RESIZE_SCHEMA = {
+    "type": "object",
+    "properties": {"width": {"type": "integer"}, "mode": {"enum": ["fit", "fill"], "default": "fit"}},
+    "required": ["width"],
+}
+
+
 def worker(worker_id: str, *types: str) -> WorkerInfo:
-    return WorkerInfo(id=worker_id, executor_types=types, tags={"zone": "a"}, schemas=({"type": "object"},))
+    return WorkerInfo(id=worker_id, executor_types=types, tags={"zone": "a"}, schemas={types[0]: RESIZE_SCHEMA})
 
 
 async def test_register_get_and_upsert(harness: Harness) -> None:
@@ -81,12 +88,12 @@ async def test_register_get_and_upsert(harness: Harness) -> None:
     await reg.register(worker("w1", "echo"))
     got = await reg.get("w1")
     assert got.id == "w1" and got.executor_types == ("echo",)
-    assert got.tags == {"zone": "a"} and got.schemas == ({"type": "object"},)
+    assert got.tags == {"zone": "a"} and got.schemas == {"echo": RESIZE_SCHEMA}
     assert got.registered_at and got.heartbeat_at
 
     await reg.register(WorkerInfo(id="w1", executor_types=("echo", "http"), registered_at="2025-01-01T00:00:00.000Z"))
     again = await reg.get("w1")
-    assert again.executor_types == ("echo", "http")
+    assert again.executor_types == ("echo", "http") and again.schemas == {}
     assert again.registered_at == "2025-01-01T00:00:00.000Z"
     assert [w.id for w in await reg.list_all()] == ["w1"]
 
@@ -173,3 +180,14 @@ async def test_registration_lapses_without_heartbeat(harness: Harness) -> None:
         await reg.unregister("w1")
     await reg.register(worker("w1", "echo"))  # registering again after a lapse works
     assert [w.id for w in await reg.list_all()] == ["w1"]
+
+
+async def test_schemas_survive_heartbeats_and_listing(harness: Harness) -> None:
+    reg = await harness.registry()
+    await reg.register(
+        WorkerInfo(id="w1", executor_types=("resize", "echo"), schemas={"resize": RESIZE_SCHEMA, "echo": {}})
+    )
+    await reg.heartbeat("w1")
+    assert (await reg.get("w1")).schemas == {"resize": RESIZE_SCHEMA, "echo": {}}
+    [listed] = await reg.list_by_executor_type("resize")
+    assert listed.schemas["resize"] == RESIZE_SCHEMA

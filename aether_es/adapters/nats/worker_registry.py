@@ -41,7 +41,7 @@ def info_to_dict(info: WorkerInfo) -> dict[str, Any]:
     return {
         "id": info.id,
         "executorTypes": list(info.executor_types),
-        "schemas": list(info.schemas),
+        "schemas": {str(t): dict(schema) for t, schema in info.schemas.items()},
         "tags": dict(info.tags),
         "registeredAt": info.registered_at,
         "heartbeatAt": info.heartbeat_at,
@@ -52,7 +52,7 @@ def info_from_dict(data: dict[str, Any]) -> WorkerInfo:
     return WorkerInfo(
         id=str(data["id"]),
         executor_types=tuple(str(t) for t in data.get("executorTypes") or ()),
-        schemas=tuple(data.get("schemas") or ()),
+        schemas={str(t): dict(schema) for t, schema in (data.get("schemas") or {}).items()},
         tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()},
         registered_at=str(data.get("registeredAt") or ""),
         heartbeat_at=str(data.get("heartbeatAt") or ""),
