@@ -42,11 +42,16 @@ class TaskBroker(Protocol):
 
 @dataclass(slots=True)
 class TaskDelivery:
-    """An assignment received by a worker: ack when its completion report is durable."""
+    """An assignment received by a worker: ack when its completion report is durable.
+
+    `nak` hands it back unfinished (a draining worker that ran out of time), so another worker gets it at
+    once instead of after the ack wait.
+    """
 
     assignment: TaskAssignment
     ack: Callable[[], Awaitable[None]]
     in_progress: Callable[[], Awaitable[None]]
+    nak: Callable[[], Awaitable[None]]
 
 
 class WorkerChannel(Protocol):

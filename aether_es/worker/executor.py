@@ -11,7 +11,8 @@ class Executor(Protocol):
     """Runs one task attempt. Raising is allowed: the worker reports it as an error result (code 3).
 
     The worker may cancel the coroutine when the engine cancels the task; executors holding resources
-    should release them in `finally` blocks.
+    should release them in `finally` blocks. An executor may also have an `input_schema` attribute (a JSON
+    Schema dict): the worker registers it and the engine checks a task's inputs against it at dispatch.
     """
 
     async def execute(self, assignment: TaskAssignment) -> TaskResult: ...

@@ -14,6 +14,7 @@ import socket
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.ports.artifacts import ArtifactError
@@ -123,7 +124,11 @@ class WorkerPool:
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="worker-fetch")
 
     async def stop(self, timeout: float | None = None) -> None:
-        """Stop fetching and finish what is held; after `timeout` seconds, abandon the rest unacked."""
+        """Stop fetching, unregister and finish what is held; after `timeout` seconds, hand the rest back.
+
+        What is handed back is cancelled here and nak'ed, so another worker gets it at once rather than
+        after the ack wait; the engine ignores a second report of the same attempt should both finish.
+        """
         self._stopping = True
         self._slot_free.set()
         if self._fetcher is not None:
@@ -132,9 +137,13 @@ class WorkerPool:
         await self._deregister()  # takes no more work: stop advertising before draining
         if self._held:
             _, late = await asyncio.wait(set(self._held), timeout=timeout)
+            unfinished = [delivery for delivery, _ in self._in_flight.values()]
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+            for delivery in unfinished:
+                log.info("handing back unfinished task %s", delivery.assignment.task_run_id)
+                await delivery.nak()
         for background in (self._listener, self._keeper):
             if background is not None:
                 await cancel_and_wait(background)
@@ -145,9 +154,19 @@ class WorkerPool:
         return WorkerInfo(
             id=self.worker_id,
             executor_types=tuple(self._types),
+            schemas=self.schemas(),
             tags=dict(self._tags),
             registered_at=self._registered_at,
         )
+
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """The input JSON Schema of each executor that declares one (an `input_schema` attribute)."""
+        out: dict[str, dict[str, Any]] = {}
+        for executor_type, executor in self._executors.items():
+            schema = getattr(executor, "input_schema", None)
+            if isinstance(schema, dict):
+                out[executor_type] = schema
+        return out
 
     async def _register(self, registry: WorkerRegistry) -> None:
         await registry.register(self.info())

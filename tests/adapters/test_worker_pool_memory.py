@@ -44,7 +44,10 @@ class MemoryChannel:
         async def in_progress() -> None:
             self.journal.append(f"wip {a.task_run_id}")
 
-        return TaskDelivery(assignment=a, ack=ack, in_progress=in_progress)
+        async def nak() -> None:
+            self.journal.append(f"nak {a.task_run_id}")
+
+        return TaskDelivery(assignment=a, ack=ack, in_progress=in_progress, nak=nak)
 
     async def report(self, reports: Sequence[Report]) -> None:
         for report in reports:

@@ -357,7 +357,9 @@ class NatsWorkerChannel(_Reporter):
                 log.error("terminating undecodable assignment on %s: %s", msg.subject, exc)
                 await _quietly(msg.term)
                 continue
-            out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress))
+            # A nak is best effort: one lost (or after the ack) leaves the server to redeliver after the ack wait.
+            nak = functools.partial(_quietly, msg.nak)
+            out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress, nak=nak))
         return out
 
     async def cancellations(self, handler: Callable[[str], Awaitable[None]]) -> None:
