@@ -13,7 +13,7 @@ import zoneinfo
 
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import HOOK_KEYS, CronWorkflow, Dag, Hooks, Loop, Template, Workflow
+from aether_es.model.documents import HOOK_KEYS, CronWorkflow, Dag, Hooks, Loop, Task, Template, Workflow
 from aether_es.model.durations import go_bytes, time_quote
 from aether_es.model.gofmt import go_quote
 
@@ -168,11 +168,22 @@ def _template_problem(index: int, template: Template, templates: dict[str, Templ
     task = template.task
     if task is not None and task.executor is not None and not task.executor.type:
         return f"template {go_quote(name)}: executor.type is required"
+    problem = _config_problem(task) if task is not None else None
+    if problem:
+        return f"template {go_quote(name)}: {problem}"
     if template.loop is not None:
         problem = _loop_problem(template.loop, templates)
         if problem:
             return f"template {go_quote(name)}: {problem}"
     return None
+
+
+def _config_problem(task: Task) -> str | None:
+    """`executor.config` reaches the worker as a JSON object (an extension: Aether drops it)."""
+    config = task.executor.config if task.executor is not None else None
+    if config is None or isinstance(config, dict):
+        return None
+    return "executor.config must be a JSON object"
 
 
 def _dag_problem(dag: Dag, templates: dict[str, Template]) -> str | None:
@@ -194,6 +205,9 @@ def _dag_problem(dag: Dag, templates: dict[str, Template]) -> str | None:
                 return f"task {go_quote(task.name)} depends on unknown task {go_quote(dependency)}"
         if not task.template and task.executor is None:
             return f"task {go_quote(task.name)}: either template or executor is required"
+        problem = _config_problem(task)
+        if problem:
+            return f"task {go_quote(task.name)}: {problem}"
         if task.template and task.template not in templates:
             return f"task {go_quote(task.name)} references unknown template {go_quote(task.template)}"
     for entrypoint in dag.entrypoints:

@@ -52,6 +52,10 @@ class TaskAssignment(WireModel):
     """Declared output artifacts and where to store them; the executor returns `{name, path}` for each."""
     workdir: str = ""
     """Set by the worker: this attempt's own directory, where input artifacts were downloaded."""
+    config: dict[str, Any] | None = None
+    """The task definition's `executor.config`, its strings interpolated from the task's inputs (never logged)."""
+    resumed_with: list[str] | None = None
+    """On an attempt dispatched by a resume: the resume payload's keys (possibly none); None on other attempts."""
 
 
 class TaskResult(WireModel):

@@ -101,6 +101,8 @@ class TaskRunView:
     completed_attempt: int = 0
     executor_type: str = ""
     timeout: str = ""
+    resumed_with: tuple[str, ...] | None = None
+    """The payload keys of the resume that made the current attempt; None when a dispatch made it."""
     index: ScopeIndex | None = field(default=None, repr=False, compare=False)
 
     inputs = _Packed[list[Parameter]]("packed_inputs", TypeAdapter(list[Parameter]), exclude_defaults=True)
@@ -338,6 +340,7 @@ def _dispatched(state: RunState, event: ev.TaskDispatched, time: str) -> None:
     if event.artifacts is not None:
         task.input_artifacts = event.artifacts
     task.attempt = event.attempt
+    task.resumed_with = None
     task.executor_type = event.executor_type
     task.timeout = event.timeout
     task.deadline = event.deadline
@@ -379,6 +382,7 @@ def _resumed(state: RunState, event: ev.TaskResumed, time: str) -> None:
     task = _task(state, event.task_id)
     task.inputs = event.inputs
     task.attempt = event.attempt
+    task.resumed_with = tuple(event.payload_keys)
     task.updated_at = time
 
 
