@@ -44,7 +44,12 @@ from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
+from aether_es.worker.executors.await_ import AwaitExecutor
 from aether_es.worker.executors.echo import EchoExecutor
+from aether_es.worker.executors.http import HttpExecutor
+from aether_es.worker.executors.python import PythonExecutor
+from aether_es.worker.executors.shell import ShellExecutor
+from aether_es.worker.executors.sleep import SleepExecutor
 from aether_es.worker.pool import WorkerPool
 
 log = logging.getLogger("aether_es.stack")
@@ -54,7 +59,15 @@ DEFAULT_STATE_DIR = Path(".aether")
 
 
 def default_executors() -> dict[str, Executor]:
-    return {"echo": EchoExecutor()}
+    """The built-in executors (docs/executors.md), by executor type."""
+    return {
+        "echo": EchoExecutor(),
+        "shell": ShellExecutor(),
+        "http": HttpExecutor(),
+        "python": PythonExecutor(),
+        "await": AwaitExecutor(),
+        "sleep": SleepExecutor(),
+    }
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.worker_registry import WorkerNotFound
 from aether_es.runtime.stack import NATS_URL_ENV, StackOptions, open_stack
+from aether_es.worker.executors.echo import EchoExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ def aether(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 async def test_stack_workers_register_list_and_unregister(nats_server: EmbeddedNatsServer) -> None:
-    stack = await open_stack(StackOptions(nats_url=nats_server.url, workers=2))
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, workers=2, executors={"echo": EchoExecutor()}))
     try:
         assert stack.pool is not None and stack.registry is not None
         worker_id = stack.pool.worker_id

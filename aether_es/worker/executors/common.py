@@ -1,0 +1,78 @@
+"""What the built-in executors share: result codes, reading `executor.config`, and their error results.
+
+A config value of the wrong shape is the workflow author's mistake, not the command's: it ends the attempt
+as Error (code 3) with a message naming the field, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aether_es.model.durations import parse_duration
+from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
+
+CODE_SUCCEEDED = 0
+CODE_SUSPENDED = 1
+CODE_FAILED = 2
+CODE_ERROR = 3
+
+
+class ConfigError(Exception):
+    """A config value the executor cannot use; the message names the field."""
+
+
+def config_of(assignment: TaskAssignment) -> dict[str, Any]:
+    return assignment.config or {}
+
+
+def input_value(assignment: TaskAssignment, name: str) -> Any:
+    """The last input of that name (later inputs, e.g. a resume payload, override earlier ones), else None."""
+    for param in reversed(assignment.inputs):
+        if param.name == name:
+            return param.value
+    return None
+
+
+def string_setting(config: dict[str, Any], key: str, executor: str, default: str | None = None) -> str | None:
+    value = config.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{executor}: config.{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def int_setting(config: dict[str, Any], key: str, executor: str, default: int) -> int:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise ConfigError(f"{executor}: config.{key} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def object_setting(config: dict[str, Any], key: str, executor: str) -> dict[str, str]:
+    """A JSON object of strings (headers, environment variables); numbers and booleans become text."""
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{executor}: config.{key} must be an object, got {type(value).__name__}")
+    out: dict[str, str] = {}
+    for name, item in value.items():
+        if isinstance(item, dict | list) or item is None:
+            raise ConfigError(f"{executor}: config.{key}.{name} must be a string, got {item!r}")
+        out[name] = str(item).lower() if isinstance(item, bool) else str(item)
+    return out
+
+
+def duration_setting(value: Any, field: str, executor: str) -> float:
+    """Seconds for an Aether duration string such as `1.5s` or `2m`."""
+    seconds = parse_duration(value) if isinstance(value, str) else None
+    if seconds is None:
+        raise ConfigError(f'{executor}: {field} must be a duration such as "30s", got {value!r}')
+    return seconds
+
+
+def parameters(values: dict[str, Any]) -> list[WireParameter]:
+    return [WireParameter(name=name, value=value) for name, value in values.items()]
+
+
+def error(message: str) -> TaskResult:
+    return TaskResult(code=CODE_ERROR, message=message)

@@ -1,0 +1,84 @@
+"""The `python` executor: calls a Python function by import path with the task's inputs.
+
+Config: `callable` (required), `"package.module:function"` (a dotted attribute path after the colon also
+works, e.g. `"package.module:Class.method"`). The module must be importable by the worker.
+
+The function is called with the task's inputs as keyword arguments (secret inputs resolved; redaction
+keeps them out of the outputs). A sync function runs in a thread, so it never blocks the worker; an async
+one is awaited.
+
+Outputs: a returned dict becomes one output parameter per key; any other value becomes one parameter
+`result`.
+
+Returning is Succeeded; raising is Failed (code 2) with the exception's type and message; an import path
+that does not resolve, or inputs the function's signature does not accept, is Error (code 3) naming the
+path. Cancelling the attempt cancels an async function; a sync one cannot be interrupted and finishes in
+its thread, its result discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from aether_es.ports.wire import TaskAssignment, TaskResult
+from aether_es.worker.executors.common import (
+    CODE_FAILED,
+    CODE_SUCCEEDED,
+    ConfigError,
+    config_of,
+    error,
+    parameters,
+    string_setting,
+)
+
+PYTHON_TYPE = "python"
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The object `package.module:attr.attr` names; ConfigError naming the path when it does not resolve."""
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigError(f'python: config.callable must look like "package.module:function", got {path!r}')
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except Exception as exc:
+        raise ConfigError(f"python: cannot import {path!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(target):
+        raise ConfigError(f"python: {path!r} is not callable")
+    function: Callable[..., Any] = target
+    return function
+
+
+class PythonExecutor:
+    executor_type: ClassVar[str] = PYTHON_TYPE
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        try:
+            path = string_setting(config_of(assignment), "callable", PYTHON_TYPE) or ""
+            function = resolve(path)
+        except ConfigError as exc:
+            return error(str(exc))
+        kwargs = {p.name: p.value for p in assignment.inputs}
+        try:
+            inspect.signature(function).bind(**kwargs)
+        except TypeError as exc:
+            return error(f"python: the inputs do not fit {path!r}: {exc}")
+        except ValueError:  # no signature to check (some builtins): let the call decide
+            pass
+        try:
+            if inspect.iscoroutinefunction(function):
+                value = await function(**kwargs)
+            else:
+                value = await asyncio.to_thread(function, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+        except Exception as exc:
+            return TaskResult(code=CODE_FAILED, message=f"{type(exc).__name__}: {exc}")
+        outputs = {str(k): v for k, v in value.items()} if isinstance(value, dict) else {"result": value}
+        return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(outputs))
