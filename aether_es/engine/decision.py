@@ -31,6 +31,8 @@ class DecideContext:
     secrets: bool = False
     budget: int = 1000
     """Events one decision may emit before it stops and leaves the rest to a continuation."""
+    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The input JSON Schema registered for each executor type that has one; tasks are checked at dispatch."""
 
 
 class BudgetExhausted(Exception):

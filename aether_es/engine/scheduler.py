@@ -17,6 +17,7 @@ from aether_es.engine.dag_index import Waiting
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
 from aether_es.engine.env import Env, TaskVars, param_value, parameters_map
+from aether_es.engine.input_schema import input_problem
 from aether_es.engine.outcomes import (
     aggregate_iterations,
     aggregate_phase,
@@ -24,6 +25,7 @@ from aether_es.engine.outcomes import (
     finish_metrics,
     tolerated,
 )
+from aether_es.engine.triggers import Completed
 from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
@@ -34,7 +36,7 @@ from aether_es.model.gofmt import go_quote
 from aether_es.ports.deadlines import Deadline
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
-from aether_es.ports.wire import TaskAssignment, WireArtifact, WireParameter
+from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
 from aether_es.projections.run_state import RunState, ScopeIndex, TaskRunView
 
 # --- envs ----------------------------------------------------------------------------------------------
@@ -274,6 +276,10 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
     seconds = parse_duration(timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     previous_deadline = task.deadline
+    schema = decision.context.schemas.get(decl.executor.type)
+    problem = input_problem(schema, inputs if inputs is not None else task.inputs or ()) if schema else ""
+    if problem:
+        deadline = ""
     decision.emit(
         ev.TaskDispatched(
             task_id=task.id,
@@ -286,6 +292,11 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
         )
     )
     mark_ancestors_ready(decision, task)
+    if problem:
+        _reject_inputs(decision, task, f'inputs do not fit executor "{decl.executor.type}": {problem}')
+        if previous_deadline:
+            decision.effect(ClearDeadlines((f"task.{task.id}",)))
+        return
     decision.effect(dispatch_effect(decision, task))
     if deadline:
         decision.effect(
@@ -293,6 +304,19 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> None:
         )
     elif previous_deadline:
         decision.effect(ClearDeadlines((f"task.{task.id}",)))
+
+
+def _reject_inputs(decision: Decision, task: TaskRunView, message: str) -> None:
+    """End the attempt, recorded but never sent, as a worker's Failed result would: retries, continueOn and
+    hooks apply as to any failure."""
+    from aether_es.engine import decider  # the decider drives this module, so it is imported late
+
+    result = TaskResult(code=2, message=message)  # 2: Failed, as Aether's executors return it
+    cause = f"{task.id}.{task.attempt}.inputs"
+    completed = Completed(
+        actor="engine", cause=cause, at=decision.now, task_id=task.id, attempt=task.attempt, result=result
+    )
+    decider._completed(decision, completed)
 
 
 def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:

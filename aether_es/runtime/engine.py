@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from aether_es.adapters.background import cancel_and_wait
 from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
 from aether_es.engine.effects import DispatchTask
+from aether_es.engine.input_schema import check_schema
 from aether_es.engine.requirements import expression_uses
 from aether_es.engine.triggers import (
     Cancel,
@@ -61,6 +62,9 @@ from aether_es.runtime.crons import CronService
 from aether_es.runtime.effects import EffectRunner
 
 log = logging.getLogger("aether_es.engine")
+
+SCHEMAS_FOR = 3.0
+"""Seconds the engine trusts its copy of the executors' input schemas before reading the registry again."""
 
 Ack = Callable[[], Awaitable[None]]
 
@@ -135,6 +139,8 @@ class Engine:
         self.crons = CronService(self, cron_scheduler, leases) if cron_scheduler is not None else None
         self.workers = worker_registry
         self._served: dict[str, tuple[float, bool]] = {}
+        self._schemas: Mapping[str, Mapping[str, Any]] = {}
+        self._schemas_at = -SCHEMAS_FOR
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -347,7 +353,34 @@ class Engine:
         for source in self.vars_sources:
             prefix = source.namespace() + "."
             values.update({prefix + key: value for key, value in source.vars().items()})
-        return DecideContext(evaluator=self.evaluator, vars=values, secrets=self._secrets, budget=self.budget)
+        return DecideContext(
+            evaluator=self.evaluator, vars=values, secrets=self._secrets, budget=self.budget, schemas=self._schemas
+        )
+
+    async def _refresh_schemas(self) -> None:
+        """Re-read the executors' input schemas from the worker registry when the copy is `SCHEMAS_FOR` old.
+
+        Where workers register different schemas for one type, the newest registration wins; a schema that
+        is not valid JSON Schema is ignored (with a warning), as is a registry that cannot be read.
+        """
+        now = time.monotonic()
+        if self.workers is None or now - self._schemas_at < SCHEMAS_FOR:
+            return
+        self._schemas_at = now
+        try:
+            workers = await self.workers.list_all()
+        except Exception as exc:
+            log.warning("reading executor schemas from the worker registry failed: %r", exc)
+            return
+        schemas: dict[str, Mapping[str, Any]] = {}
+        for worker in sorted(workers, key=lambda w: w.registered_at):
+            for executor_type, schema in worker.schemas.items():
+                problem = check_schema(schema)
+                if problem:
+                    log.warning("worker %s: ignoring the schema of %s: %s", worker.id, executor_type, problem)
+                else:
+                    schemas[executor_type] = schema
+        self._schemas = schemas
 
     async def _drain(self, run: _Run) -> None:
         run.settled.clear()
@@ -377,6 +410,7 @@ class Engine:
             self._fail(batch, exc)
             return
         before = run.state.phase if run.state is not None else ""
+        await self._refresh_schemas()
         decision = Decision(run.state, self._context())
         errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
         if decision.envelopes:

@@ -1,0 +1,144 @@
+"""SDK executors on a real stack: inputs checked against the registered schema at dispatch, and cancels and
+timeouts reaching the running function."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Literal
+
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.model import phases as ph
+from aether_es.runtime.stack import Stack, StackOptions, open_stack
+from aether_es.worker import FunctionExecutor
+from aether_es.worker.executors.echo import EchoExecutor
+
+
+def workflow(executor_type: str, params: dict[str, Any], **node: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": f"sdk-{executor_type}"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {"dag": {"name": "main", "tasks": [{"name": "step", "template": "work", **node}]}},
+                {
+                    "task": {
+                        "name": "work",
+                        "inputs": {"parameters": [{"name": k, "value": v} for k, v in params.items()]},
+                        "executor": {"type": executor_type},
+                    }
+                },
+            ],
+        },
+    }
+
+
+def step(view: dict[str, Any]) -> dict[str, Any]:
+    return next(t for t in view["tasks"] if t["taskName"] == "step")
+
+
+async def open_with(url: str, tmp_path: Path, executors: dict[str, Any]) -> Stack:
+    return await open_stack(
+        StackOptions(nats_url=url, state_dir=tmp_path, executors={"echo": EchoExecutor(), **executors}, tune_gc=False)
+    )
+
+
+async def test_inputs_that_do_not_fit_the_schema_fail_at_dispatch(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+
+    def resize(width: int, image: str, mode: Literal["fit", "fill"] = "fit") -> dict[str, Any]:
+        calls.append(width)
+        return {"url": f"{image}@{width}/{mode}"}
+
+    stack = await open_with(nats_server.url, tmp_path, {"resize": FunctionExecutor("resize", resize)})
+    try:
+        good = await stack.engine.wait(
+            await stack.engine.submit(workflow("resize", {"width": 200, "image": "cat.png"})), timeout=20
+        )
+        assert good["status"] == ph.SUCCEEDED, good
+        outputs = {p["name"]: p["value"] for p in step(good)["outputs"]["parameters"]}
+        assert outputs["url"] == "cat.png@200/fit"
+
+        bad = await stack.engine.wait(
+            await stack.engine.submit(workflow("resize", {"width": "wide", "image": "cat.png"})), timeout=20
+        )
+        assert bad["status"] == ph.FAILED, bad
+        assert step(bad)["status"] == ph.FAILED
+        assert step(bad)["message"] == (
+            "inputs do not fit executor \"resize\": input \"width\": 'wide' is not of type 'integer'"
+        )
+        missing = await stack.engine.wait(
+            await stack.engine.submit(workflow("resize", {"width": 3}, continueOn={"failed": True})), timeout=20
+        )
+        assert step(missing)["status"] == ph.FAILED
+        assert 'input "image": required, but not given' in step(missing)["message"]
+        assert missing["status"] == ph.SUCCEEDED, missing  # continueOn applies as to any failure
+        assert calls == [200]  # the misfits never reached the worker
+    finally:
+        await stack.close()
+
+
+class Held:
+    """An async executor that sleeps until cancelled and records how it ended."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.finished = False
+
+    async def hold(self, seconds: float = 60.0) -> dict[str, Any]:
+        self.started.set()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        self.finished = True
+        return {"slept": seconds}
+
+
+async def test_cancelling_a_run_cancels_the_running_executor(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    held = Held()
+    stack = await open_with(nats_server.url, tmp_path, {"hold": FunctionExecutor("hold", held.hold)})
+    try:
+        run_id = await stack.engine.submit(workflow("hold", {}))
+        await asyncio.wait_for(held.started.wait(), 10)
+        await stack.engine.cancel(run_id)
+        await asyncio.wait_for(held.cancelled.wait(), 5)
+        view = await stack.engine.wait(run_id, timeout=10)
+        assert view["status"] == ph.CANCELLED, view
+        assert step(view)["status"] != ph.SUCCEEDED and not held.finished
+    finally:
+        await stack.close()
+
+
+async def test_a_task_timeout_cancels_the_running_executor(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    held = Held()
+    stack = await open_with(nats_server.url, tmp_path, {"hold": FunctionExecutor("hold", held.hold)})
+    try:
+        run_id = await stack.engine.submit(workflow("hold", {}, timeout="1s"))
+        await asyncio.wait_for(held.cancelled.wait(), 10)
+        view = await stack.engine.wait(run_id, timeout=10)
+        assert step(view)["status"] == ph.TIMEOUT, view
+        assert view["status"] != ph.SUCCEEDED and not held.finished
+    finally:
+        await stack.close()
+
+
+async def test_a_workflow_timeout_cancels_the_running_executor(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    held = Held()
+    stack = await open_with(nats_server.url, tmp_path, {"hold": FunctionExecutor("hold", held.hold)})
+    try:
+        document = workflow("hold", {})
+        document["spec"]["timeout"] = "1s"
+        run_id = await stack.engine.submit(document)
+        await asyncio.wait_for(held.cancelled.wait(), 10)
+        view = await stack.engine.wait(run_id, timeout=10)
+        assert (view["status"], step(view)["status"]) == (ph.TIMEOUT, ph.TIMEOUT), view
+        assert not held.finished
+    finally:
+        await stack.close()
