@@ -92,9 +92,19 @@ class Executor(Doc):
     config: Any = None
 
 
+class Backoff(Doc):
+    """Protocol extension (Aether retries at once): the n-th retry waits `duration * factor^(n-1)`, at most
+    `maxDuration`, after the failed attempt."""
+
+    duration: str = ""
+    factor: float = 1.0
+    max_duration: str = ""
+
+
 class Retry(Doc):
     limit: int = 0
     expression: str = ""
+    backoff: Backoff | None = None
 
 
 class ContinueOn(Doc):

@@ -8,13 +8,14 @@ first, as Aether's Submit does. Go-specific renderings the messages embed (`%q`,
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import HOOK_KEYS, CronWorkflow, Dag, Hooks, Loop, Task, Template, Workflow
-from aether_es.model.durations import go_bytes, time_quote
+from aether_es.model.documents import HOOK_KEYS, Backoff, CronWorkflow, Dag, Hooks, Loop, Task, Template, Workflow
+from aether_es.model.durations import go_bytes, parse_duration_ns, time_quote
 from aether_es.model.gofmt import go_quote
 
 API_VERSION = "aether/v1"
@@ -210,10 +211,39 @@ def _dag_problem(dag: Dag, templates: dict[str, Template]) -> str | None:
             return f"task {go_quote(task.name)}: {problem}"
         if task.template and task.template not in templates:
             return f"task {go_quote(task.name)} references unknown template {go_quote(task.template)}"
+        problem = _backoff_problem(task.retry.backoff if task.retry is not None else None)
+        if problem:
+            return f"task {go_quote(task.name)} {problem}"
     for entrypoint in dag.entrypoints:
         if entrypoint not in names:
             return f"entrypoint {go_quote(entrypoint)} references unknown task"
     return "dag contains a cycle" if has_cycle(dag) else None
+
+
+def _backoff_problem(backoff: Backoff | None) -> str | None:
+    """The retry backoff extension: a positive `duration`, `factor` >= 1 and `maxDuration` >= `duration`."""
+    if backoff is None:
+        return None
+    if not backoff.duration:
+        return "retry.backoff.duration is required"
+    duration = parse_duration_ns(backoff.duration)
+    if duration is None or duration <= 0:
+        return f'retry.backoff.duration must be a positive duration such as "1s", got {go_quote(backoff.duration)}'
+    if not math.isfinite(backoff.factor) or backoff.factor < 1:
+        return f"retry.backoff.factor must be at least 1, got {backoff.factor:g}"
+    if backoff.max_duration:
+        longest = parse_duration_ns(backoff.max_duration)
+        if longest is None or longest <= 0:
+            return (
+                'retry.backoff.maxDuration must be a positive duration such as "1m", '
+                f"got {go_quote(backoff.max_duration)}"
+            )
+        if longest < duration:
+            return (
+                f"retry.backoff.maxDuration {go_quote(backoff.max_duration)} must not be shorter than "
+                f"retry.backoff.duration {go_quote(backoff.duration)}"
+            )
+    return None
 
 
 def has_cycle(dag: Dag) -> bool:
