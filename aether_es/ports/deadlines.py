@@ -6,18 +6,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+TIMEOUT = "timeout"
+RETRY = "retry"
+"""The kind of a deadline that, once passed, lets the retry of a failed attempt be dispatched (backoff)."""
+
+
+def retry_key(task_run_id: str, attempt: int) -> str:
+    """The key of the retry deadline after `attempt` failed: one per attempt, so a stale one never matches."""
+    return f"retry.{task_run_id}.{attempt}"
+
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
-    """A point in time after which the watcher reports a timeout. `task_run_id` is "" for a run deadline."""
+    """A point in time after which the watcher reports a timeout, or (kind `retry`) that a retry is due.
+    `task_run_id` is "" for a run deadline; a retry deadline's `attempt` is the attempt that failed."""
 
     run_id: str
     at: str
     task_run_id: str = ""
     attempt: int = 0
+    kind: str = TIMEOUT
 
     @property
     def key(self) -> str:
+        if self.kind == RETRY:
+            return retry_key(self.task_run_id, self.attempt)
         return f"task.{self.task_run_id}" if self.task_run_id else f"run.{self.run_id}"
 
 

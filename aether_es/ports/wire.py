@@ -67,7 +67,8 @@ class TaskResult(WireModel):
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
 
 
-ReportKind = Literal["started", "completed", "task-timeout", "workflow-timeout"]
+ReportKind = Literal["started", "completed", "task-timeout", "workflow-timeout", "retry-due"]
+"""`retry-due`: the backoff after a failed attempt (`attempt`) has passed, so its retry may be dispatched."""
 
 
 class Report(WireModel):

@@ -16,7 +16,7 @@ from aether_es.adapters.nats.deadlines import NatsDeadlines, parse_time
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.broker import Delivery
-from aether_es.ports.deadlines import Deadline
+from aether_es.ports.deadlines import RETRY, Deadline, retry_key
 from aether_es.ports.wire import Report
 
 PAST = "2020-01-01T00:00:00.123456789Z"
@@ -146,3 +146,29 @@ async def test_timeouts_reach_the_engine_through_the_broker(js: JetStreamContext
     await deadlines.stop()
     await asyncio.gather(consumer, return_exceptions=True)
     assert [(r.kind, r.run_id) for r in got] == [("workflow-timeout", "r1")]
+
+
+async def test_retry_deadline_is_reported_as_retry_due_beside_the_task_timeout(
+    js: JetStreamContext, layout: Layout
+) -> None:
+    """A retry deadline has its own key per attempt, so it neither replaces nor is replaced by the timeout."""
+    recorder = Recorder()
+    deadlines = NatsDeadlines(js, layout, recorder, poll_interval=0.02, reemit_interval=0.1)
+    retry = Deadline(run_id="r1", at=in_seconds(0.3), task_run_id="t1", attempt=1, kind=RETRY)
+    assert retry.key == retry_key("t1", 1) == "retry.t1.1"
+    await deadlines.set([retry, Deadline(run_id="r1", at=PAST, task_run_id="t1", attempt=1)])
+    started = time.time()
+    await deadlines.start()
+    await recorder.until(lambda r: r.kind == "retry-due")
+    assert time.time() - started >= 0.25
+    report = next(r for r in recorder.reports if r.kind == "retry-due")
+    assert (report.run_id, report.task_run_id, report.attempt, report.at) == ("r1", "t1", 1, retry.at)
+    assert report.dedup_key() == "t1.1.retry-due"
+    assert recorder.count(is_task("t1")) >= 1
+    await deadlines.clear([retry.key])
+    await asyncio.sleep(0.2)
+    settled = recorder.count(lambda r: r.kind == "retry-due")
+    await asyncio.sleep(0.3)
+    assert recorder.count(lambda r: r.kind == "retry-due") == settled
+    assert recorder.count(is_task("t1")) > 1  # the timeout deadline was left alone
+    await deadlines.stop()

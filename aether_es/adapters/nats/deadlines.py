@@ -1,5 +1,8 @@
 """Deadlines in a KV bucket, and the stateless watcher that reports those that have passed.
 
+Most deadlines are timeouts; a `retry` deadline says when a failed attempt's retry may be dispatched (retry
+backoff) and is reported as `retry-due`.
+
 The bucket is the only state: a (re)started watcher reads it whole, then follows changes, so a crash of the
 engine, the watcher or nats-server loses nothing. A passed deadline is reported again every
 `reemit_interval` until its key is cleared, which makes the report at-least-once even if one publish or its
@@ -26,7 +29,7 @@ from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.kv_feed import KvChange, KvFollower
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.adapters.nats.retry import gather_chunked, retrying
-from aether_es.ports.deadlines import Deadline
+from aether_es.ports.deadlines import RETRY, Deadline
 from aether_es.ports.wire import Report
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ def timeout_report(deadline: Deadline) -> Report:
     if deadline.task_run_id:
         return Report.model_validate(
             {
-                "kind": "task-timeout",
+                "kind": "retry-due" if deadline.kind == RETRY else "task-timeout",
                 "runID": deadline.run_id,
                 "taskRunID": deadline.task_run_id,
                 "attempt": deadline.attempt,
