@@ -24,6 +24,7 @@ from aether_es.engine.triggers import (
     Continue,
     NoWorker,
     Resume,
+    RetryDue,
     Started,
     Submit,
     TaskTimeout,
@@ -34,20 +35,22 @@ from aether_es.errors import AetherError, InvalidStateError, NotFoundError
 from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
-from aether_es.model.clock import add_seconds
+from aether_es.model.clock import add_seconds, parse_time
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import Artifact, Outputs, Parameter, PhaseConditions
+from aether_es.model.documents import Artifact, Backoff, Outputs, Parameter, PhaseConditions, Retry
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
 from aether_es.model.validation import validate_workflow
-from aether_es.ports.deadlines import Deadline
+from aether_es.ports.deadlines import RETRY, Deadline, retry_key
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.ports.wire import TaskResult
 from aether_es.projections.run_state import TaskRunView
 
 TIMEOUT_MESSAGE = "task deadline exceeded (watchdog)"
 CANCEL_MESSAGE = "cancelled by user"
+MAX_BACKOFF_SECONDS = 365 * 24 * 3600.0
+"""A backoff without `maxDuration` still stops growing here, so a large factor cannot overflow the clock."""
 
 
 def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | None:
@@ -64,6 +67,8 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
             _completed(decision, trigger)
         elif isinstance(trigger, TaskTimeout):
             _task_timeout(decision, trigger)
+        elif isinstance(trigger, RetryDue):
+            _retry_due(decision, trigger)
         elif isinstance(trigger, NoWorker):
             _no_worker(decision, trigger)
         elif isinstance(trigger, WorkflowTimeout):
@@ -187,17 +192,9 @@ def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: 
         )
         hooks.task_hooks(decision, task, ph.SUSPENDED)
         return
-    if _should_retry(decision, task, phase):
-        decision.emit(
-            ev.TaskRetried(
-                task_id=task.id,
-                attempt=task.attempt,
-                retry_count=task.retry_count + 1,
-                failed_phase=phase,
-                failed_message=result.message,
-            )
-        )
-        scheduler.dispatch_leaf(decision, task)
+    policy = _retry_policy(decision, task, phase)
+    if policy is not None:
+        _retry(decision, task, policy, phase, result.message, at or decision.now)
         return
     metrics = finish_metrics(task.metrics, at or decision.now, task.retry_count)
     outputs = merge_with_declaration(
@@ -219,22 +216,80 @@ def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: 
     scheduler.advance(decision, task.parent_id)
 
 
-def _should_retry(decision: Decision, task: TaskRunView, phase: str) -> bool:
-    """Only DAG nodes carry a retry policy; without an expression only Error and Timeout are retried."""
+def _retry(decision: Decision, task: TaskRunView, policy: Retry, phase: str, message: str, failed_at: str) -> None:
+    """Retry at once (Aether), or with a backoff: record when the retry is due and leave it to the watcher."""
+    retry_count = task.retry_count + 1
+    wait = backoff_seconds(policy.backoff, retry_count) if policy.backoff is not None else 0.0
+    not_before = add_seconds(failed_at, wait) if wait > 0 else ""
+    decision.emit(
+        ev.TaskRetried(
+            task_id=task.id,
+            attempt=task.attempt,
+            retry_count=retry_count,
+            failed_phase=phase,
+            failed_message=message,
+            not_before=not_before,
+            retry_limit=policy.limit if not_before else 0,
+        )
+    )
+    if not not_before:
+        scheduler.dispatch_leaf(decision, task)
+        return
+    if task.deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))  # the failed attempt's timeout is spent
+    decision.effect(SetDeadline(_retry_deadline(task)))
+
+
+def backoff_seconds(backoff: Backoff, retry_count: int) -> float:
+    """The wait before the `retry_count`-th retry: duration * factor^(n-1), at most maxDuration."""
+    first = parse_duration(backoff.duration) or 0.0
+    longest = parse_duration(backoff.max_duration) if backoff.max_duration else None
+    ceiling = min(longest, MAX_BACKOFF_SECONDS) if longest else MAX_BACKOFF_SECONDS
+    try:
+        wait = first * backoff.factor ** (retry_count - 1)
+    except OverflowError:
+        return ceiling
+    return min(wait, ceiling)
+
+
+def _retry_deadline(task: TaskRunView) -> Deadline:
+    return Deadline(
+        run_id=task.workflow_run_id, at=task.retry_at, task_run_id=task.id, attempt=task.attempt, kind=RETRY
+    )
+
+
+def _retry_due(decision: Decision, trigger: RetryDue) -> None:
+    """Dispatch a waiting retry once its time has come; a duplicate, stale or early report changes nothing."""
+    task = _current(decision, trigger.task_id, trigger.attempt, reported=False)
+    if task is None or task.phase != ph.CREATED or not task.retry_at:
+        return
+    if parse_time(decision.now) < parse_time(task.retry_at):
+        return  # early: the watcher reports it again once it is due
+    decision.effect(ClearDeadlines((retry_key(task.id, task.attempt),)))
+    scheduler.dispatch_leaf(decision, task)
+
+
+def _retry_policy(decision: Decision, task: TaskRunView, phase: str) -> Retry | None:
+    """The node's retry policy if this result is retried. Only DAG nodes carry one; without an expression
+    only Error and Timeout are retried."""
     node = decision.node(decision.parent(task), task.task_name)
     policy = node.retry if node is not None else None
     if policy is None or policy.limit <= 0 or phase in (ph.SUCCEEDED, ph.SKIPPED):
-        return False
+        return None
     if task.retry_count >= policy.limit:
-        return False
+        return None
     if not policy.expression:
-        return phase in (ph.ERROR, ph.TIMEOUT)
+        return policy if phase in (ph.ERROR, ph.TIMEOUT) else None
+    return policy if _expression_retries(decision, task, policy.expression, phase) else None
+
+
+def _expression_retries(decision: Decision, task: TaskRunView, expression: str, phase: str) -> bool:
     evaluator = decision.context.evaluator
     if evaluator is None:
         return False
     env = Env(TaskVars(lambda name: task if name == task.task_name else None, (task.task_name, phase)))
     try:
-        result = evaluator.evaluate(policy.expression, env)
+        result = evaluator.evaluate(expression, env)
     except ExpressionError as exc:
         decision.warn("onTaskCompleted.retryExpression", str(exc))
         return False
@@ -356,6 +411,9 @@ def pending_effects(decision: Decision) -> list[Effect]:
     for task_id in state.order:
         task = state.tasks[task_id]
         if task.template_type != "task" or task.phase in ph.TERMINAL:
+            continue
+        if task.phase == ph.CREATED and task.retry_at:
+            effects.append(SetDeadline(_retry_deadline(task)))  # a retry already due is reported at once
             continue
         awaiting = task.phase == ph.READY or (task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt)
         if awaiting:

@@ -33,7 +33,7 @@ from aether_es.model.clock import add_seconds
 from aether_es.model.documents import Artifact, ContinueOn, Dag, Parameter, Task
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
-from aether_es.ports.deadlines import Deadline
+from aether_es.ports.deadlines import Deadline, retry_key
 from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
@@ -121,8 +121,8 @@ def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None
 
 def activate(decision: Decision, task_id: str) -> None:
     task = decision.state.tasks[task_id]
-    if task.phase != ph.CREATED:
-        return
+    if task.phase != ph.CREATED or task.retry_at:
+        return  # a retry waiting for its backoff is dispatched by its retry deadline, not by its scope
     kind = task.template_type
     if kind == "task":
         dispatch_leaf(decision, task)
@@ -426,8 +426,13 @@ def mark_run_error(decision: Decision, cause: str) -> None:
 
 
 def deadline_keys(state: RunState, tasks: Iterable[TaskRunView]) -> tuple[str, ...]:
-    """The deadline keys of these tasks (those that have one) and of the run."""
-    keys = [f"task.{t.id}" for t in tasks if t.deadline]
+    """The deadline keys of these tasks (those that have one, retry backoffs included) and of the run."""
+    keys: list[str] = []
+    for task in tasks:
+        if task.deadline:
+            keys.append(f"task.{task.id}")
+        if task.retry_at:
+            keys.append(retry_key(task.id, task.attempt))
     if state.deadline:
         keys.append(f"run.{state.run_id}")
     return tuple(keys)

@@ -57,6 +57,14 @@ class TaskTimeout(Trigger):
 
 
 @dataclass(frozen=True, slots=True)
+class RetryDue(Trigger):
+    """The backoff after the failed `attempt` has passed: its retry may be dispatched."""
+
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowTimeout(Trigger):
     pass
 

@@ -170,7 +170,10 @@ class TaskResumed(Event):
 
 
 class TaskRetried(Event):
-    """A failed attempt will be retried: the record returns to Created with one more retry counted."""
+    """A failed attempt will be retried: the record returns to Created with one more retry counted.
+
+    With a retry backoff (an extension), `not_before` says when the retry may be dispatched and the record
+    waits in Created until then; without one it is "" and the retry is dispatched in the same decision."""
 
     type: Literal["TaskRetried"] = "TaskRetried"
     task_id: str
@@ -178,6 +181,9 @@ class TaskRetried(Event):
     retry_count: int
     failed_phase: str
     failed_message: str = ""
+    not_before: str = ""
+    retry_limit: int = 0
+    """The policy's `retry.limit`, recorded with a backoff so the waiting record can say how far it is."""
 
 
 class TaskFinished(Event):

@@ -101,6 +101,8 @@ class TaskRunView:
     completed_attempt: int = 0
     executor_type: str = ""
     timeout: str = ""
+    retry_at: str = ""
+    """While a retry backoff runs: when the next attempt may be dispatched ("" otherwise)."""
     resumed_with: tuple[str, ...] | None = None
     """The payload keys of the resume that made the current attempt; None when a dispatch made it."""
     index: ScopeIndex | None = field(default=None, repr=False, compare=False)
@@ -126,7 +128,7 @@ class TaskRunView:
 
     def to_dict(self) -> dict[str, Any]:
         """The public TaskExecution record (Aether's field names)."""
-        return {
+        record: dict[str, Any] = {
             "runID": self.id,
             "workflowRunID": self.workflow_run_id,
             "parentRunID": self.parent_id,
@@ -143,6 +145,9 @@ class TaskRunView:
             "metrics": _json_view(self.packed_metrics),
             "retryCount": self.retry_count,
         }
+        if self.retry_at and self.phase == ph.CREATED:
+            record["retryAt"] = self.retry_at  # the retry backoff extension: when the waiting retry starts
+        return record
 
 
 def _json_view(value: list[Parameter] | Value | bytes | None) -> Any:
@@ -341,6 +346,8 @@ def _dispatched(state: RunState, event: ev.TaskDispatched, time: str) -> None:
         task.input_artifacts = event.artifacts
     task.attempt = event.attempt
     task.resumed_with = None
+    if task.retry_at:
+        task.retry_at, task.message = "", ""  # the backoff's "retrying at" note is over
     task.executor_type = event.executor_type
     task.timeout = event.timeout
     task.deadline = event.deadline
@@ -390,7 +397,10 @@ def _retried(state: RunState, event: ev.TaskRetried, time: str) -> None:
     task = _task(state, event.task_id)
     task.retry_count = event.retry_count
     task.completed_attempt = event.attempt
-    task.message = ""
+    task.retry_at = event.not_before
+    task.message = (
+        f"retrying at {event.not_before} (retry {event.retry_count} of {event.retry_limit})" if event.not_before else ""
+    )
     _set_phase(state, task, ph.CREATED, time)
 
 

@@ -30,6 +30,7 @@ from aether_es.engine.triggers import (
     Continue,
     NoWorker,
     Resume,
+    RetryDue,
     Started,
     Submit,
     TaskTimeout,
@@ -541,6 +542,8 @@ def _trigger_of(report: Report) -> Trigger:
         )
     if report.kind == "task-timeout":
         return TaskTimeout(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+    if report.kind == "retry-due":
+        return RetryDue(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
     return WorkflowTimeout(actor="watcher", cause=cause, at=at)
 
 
