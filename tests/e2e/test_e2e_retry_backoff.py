@@ -116,3 +116,43 @@ async def test_a_waiting_retry_survives_an_engine_restart(nats_server: EmbeddedN
     assert sorted(dispatched) == [1, 2]
     assert parse_time(dispatched[2]) >= parse_time(task.retry_at)
     assert parse_time(started[2]) >= parse_time(task.retry_at)
+
+
+async def deadlines_drained(stack: Stack) -> None:
+    for _ in range(200):
+        if stack.deadlines.pending == 0:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{stack.deadlines.pending} deadlines left")
+
+
+async def test_cancel_during_the_wait_clears_the_retry(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, prefix="cancelled"))
+    try:
+        run_id = await stack.engine.submit(workflow(1, {"duration": "1m"}))
+        task = await waiting(stack, run_id)
+        assert task.message == f"retrying at {task.retry_at} (retry 1 of 3)"
+        await stack.engine.cancel(run_id)
+        view = await stack.engine.wait(run_id, timeout=10)
+        await deadlines_drained(stack)
+    finally:
+        await stack.close()
+    assert view["status"] == ph.CANCELLED
+    assert (view["tasks"][1]["status"], view["tasks"][1]["retryCount"]) == (ph.CANCELLED, 1)
+
+
+async def test_the_run_deadline_keeps_running_during_the_wait(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, prefix="late"))
+    try:
+        document = workflow(1, {"duration": "1m"})
+        document["spec"]["timeout"] = "1s"
+        run_id = await stack.engine.submit(document)
+        await waiting(stack, run_id)
+        view = await stack.engine.wait(run_id, timeout=20)
+        await deadlines_drained(stack)
+        envelopes = await history(stack, run_id)
+    finally:
+        await stack.close()
+    assert view["status"] == ph.TIMEOUT
+    assert view["tasks"][1]["status"] == ph.TIMEOUT
+    assert sum(isinstance(e.event, ev.TaskDispatched) for e in envelopes) == 1
