@@ -10,3 +10,5 @@ INVALID = 2
 NOT_FOUND = 3
 NOT_SUCCEEDED = 4
 """The run it waited for ended in another phase than Succeeded."""
+DIFFERENT = 5
+"""Replay verification found rebuilt views that differ from the live ones."""

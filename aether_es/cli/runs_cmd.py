@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.run_cmd import task_path
@@ -24,6 +26,7 @@ from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError, ApiError, NotFoundError
+from aether_es.history.timeline import entries, state_at
 from aether_es.model import phases as ph
 
 WATCH_POLL = 0.5
@@ -34,8 +37,9 @@ def register(commands: Any) -> None:
     submit.add_argument("file", help="path to the workflow JSON, or - for standard input")
     submit.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     submit.add_argument("--idempotency-key", help="the same key always gives the same run, never a second one")
-    get = commands.add_parser("get", help="show a run and its task runs")
+    get = commands.add_parser("get", help="show a run and its task runs (now, or as it was at a point)")
     get.add_argument("run_id")
+    get.add_argument("--at", help="the run as it was right after event N (a number) or at an RFC3339 time")
     listing = commands.add_parser("list", help="list runs, newest first")
     listing.add_argument("--phase", action="append", help="only runs in this phase (repeatable)")
     listing.add_argument("--name", help="only runs of the workflow with this name")
@@ -117,10 +121,32 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _get(args: argparse.Namespace, client: Client) -> int:
+    if args.at is not None:
+        return await _get_at(args, client)
     view = await client.get(args.run_id)
     if args.json:
         _print_json(view)
     else:
+        print("\n".join(describe(view)))
+    return exits.OK
+
+
+async def _get_at(args: argparse.Namespace, client: Client) -> int:
+    """Time travel: the fold of the run's history up to the point, read from the log itself."""
+    store = NatsEventStore(client.nc.jetstream(), Layout(prefix=args.prefix))
+    timeline = entries(await store.load(check_id("run id", args.run_id)))
+    if not timeline:
+        raise NotFoundError(f'workflow run "{args.run_id}" not found')
+    try:
+        state = state_at(timeline, event=int(args.at)) if args.at.isdigit() else state_at(timeline, time=args.at)
+    except ValueError as exc:
+        print(f"aether: get: --at {args.at}: {exc}", file=sys.stderr)
+        return exits.INVALID
+    view = state.to_dict()
+    if args.json:
+        _print_json(view)
+    else:
+        print(f"as of event {state.events} ({state.updated_at}):")
         print("\n".join(describe(view)))
     return exits.OK
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aether_es.adapters.vars_sources import go_arch, go_os
+from aether_es.projections.diff import differences
 
 _PLACEHOLDERS = {"{{runtime.os}}": go_os, "{{runtime.arch}}": go_arch}
 
@@ -60,20 +61,5 @@ def subset_failures(label: str, expected: dict[str, Any], parameters: list[dict[
 
 def first_difference(left: Any, right: Any, path: str = "$") -> str | None:
     """The JSON path of the first place two decoded documents differ, or None when they are equal."""
-    if isinstance(left, dict) and isinstance(right, dict):
-        for key in list(left) + [k for k in right if k not in left]:
-            if key not in left or key not in right:
-                return f"{path}.{key}"
-            found = first_difference(left[key], right[key], f"{path}.{key}")
-            if found is not None:
-                return found
-        return None
-    if isinstance(left, list) and isinstance(right, list):
-        if len(left) != len(right):
-            return f"{path} (length {len(left)} != {len(right)})"
-        for index, (a, b) in enumerate(zip(left, right, strict=True)):
-            found = first_difference(a, b, f"{path}[{index}]")
-            if found is not None:
-                return found
-        return None
-    return None if type(left) is type(right) and left == right else path
+    first = next(differences(left, right, path), None)
+    return None if first is None else first.path

@@ -82,6 +82,48 @@ def _encode_envelope(env: Envelope) -> dict[str, Any]:
     }
 
 
+def event_records(data: bytes, seq: int) -> tuple[str, list[dict[str, Any]]]:
+    """A stored commit's id and its events as public records, one JSON object per event: `{id, run, type,
+    v, time, actor, cause, seq, data}`, `data` exactly as stored. The event feed and history exports use it."""
+    try:
+        commit = orjson.loads(data)
+        run_id = commit["run"]
+        records = [
+            {
+                "id": item["id"],
+                "run": run_id,
+                "type": item["data"]["type"],
+                "v": item.get("v", 1),
+                "time": item.get("time", ""),
+                "actor": item.get("actor", ""),
+                "cause": item.get("cause", ""),
+                "seq": seq,
+                "data": item["data"],
+            }
+            for item in commit["events"]
+        ]
+        return str(commit["id"]), records
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"undecodable commit at sequence {seq}: {exc}") from exc
+
+
+def commit_of_records(commit_id: str, records: list[dict[str, Any]]) -> Commit:
+    """The commit that `event_records` took apart, checked as any stored commit is."""
+    if not records:
+        raise CodecError(f"commit {commit_id} has no events")
+    run_id = records[0].get("run")
+    if any(record.get("run") != run_id for record in records):
+        raise CodecError(f"commit {commit_id} mixes events of several runs")
+    try:
+        events = [
+            {key: record[key] for key in ("id", "v", "time", "actor", "cause", "data") if key in record}
+            for record in records
+        ]
+    except TypeError as exc:
+        raise CodecError(f"commit {commit_id}: an event is not a JSON object") from exc
+    return decode_commit(orjson.dumps({"id": commit_id, "run": run_id, "events": events}))
+
+
 def decode_commit(data: bytes) -> Commit:
     try:
         raw = orjson.loads(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +45,10 @@ class EventStore(Protocol):
 
     async def load(self, run_id: str, after_seq: int = 0) -> list[StoredCommit]:
         """Every commit of a run with a sequence above `after_seq`, in order."""
+        ...
+
+    def load_all(self, after_seq: int = 0) -> AsyncIterator[StoredCommit]:
+        """Every commit of every aggregate in log order, up to the last one present when called (replay)."""
         ...
 
     async def aggregate_ids(self, prefix: str) -> list[str]:

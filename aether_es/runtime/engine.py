@@ -506,22 +506,26 @@ class Engine:
                 pending.reply.set_exception(exc)
 
     async def _summarise(self, state: RunState) -> None:
-        summary = RunSummary(
-            run_id=state.run_id,
-            name=state.workflow.metadata.name,
-            namespace=state.workflow.metadata.namespace,
-            phase=state.phase,
-            created_at=state.created_at,
-            finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
-            cron_id=state.cron_id,
-            labels=dict(state.workflow.metadata.labels),
-        )
         try:
-            await self.store.put_summary(summary)
+            await self.store.put_summary(summary_of(state))
         except Exception as exc:
             await self.effects.report(
                 ErrorReport("summary", f"run summary not stored: {exc}", Severity.WARNING, state.run_id)
             )
+
+
+def summary_of(state: RunState) -> RunSummary:
+    """The run-summary record of a run's state (what listing and recovery read)."""
+    return RunSummary(
+        run_id=state.run_id,
+        name=state.workflow.metadata.name,
+        namespace=state.workflow.metadata.namespace,
+        phase=state.phase,
+        created_at=state.created_at,
+        finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
+        cron_id=state.cron_id,
+        labels=dict(state.workflow.metadata.labels),
+    )
 
 
 def _trigger_of(report: Report) -> Trigger:

@@ -28,6 +28,7 @@ from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.retry import publish_idempotent, retrying
+from aether_es.events.codec import CodecError, event_records
 
 log = logging.getLogger(__name__)
 
@@ -187,26 +188,9 @@ class FeedProjector:
     def _events(self, seq: int, data: bytes) -> list[_Out]:
         """The feed messages of one commit, bodies built from the stored JSON as the codec wrote it."""
         try:
-            commit = orjson.loads(data)
-            run_id = commit["run"]
-            out = []
-            for item in commit["events"]:
-                event = item["data"]
-                event_type = event["type"]
-                body = {
-                    "id": item["id"],
-                    "run": run_id,
-                    "type": event_type,
-                    "v": item.get("v", 1),
-                    "time": item.get("time", ""),
-                    "actor": item.get("actor", ""),
-                    "cause": item.get("cause", ""),
-                    "seq": seq,
-                    "data": event,
-                }
-                out.append(_Out(self._layout.event_subject(run_id, event_type), orjson.dumps(body), item["id"]))
-            return out
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            _, records = event_records(data, seq)
+            return [_Out(self._layout.event_subject(r["run"], r["type"]), orjson.dumps(r), r["id"]) for r in records]
+        except (CodecError, ValueError) as exc:
             log.error("history sequence %d is not a readable commit and is left out of the feed: %r", seq, exc)
             return []
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import EXAMPLE, FAILING, ROOT, aether, write
+from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
 
 SUSPENDING = {
     "apiVersion": "aether/v1",
@@ -33,37 +32,10 @@ SUSPENDING = {
 }
 
 
-class Served:
-    def __init__(self, process: subprocess.Popen[str], url: str, state: Path) -> None:
-        self.process = process
-        self.url = url
-        self.state = state
-
-    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """The command against this server: by URL, or found from the state folder when run in `cwd`."""
-        if cwd is None:
-            return aether(*args, "--nats", self.url)
-        return aether(*args, cwd=cwd)
-
-
-def _serve(state: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aether_es.cli.main", "serve", "--state-dir", str(state), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "serving on" in line, line + (process.stderr.read() if process.stderr else "")
-    return process, line.split("serving on ", 1)[1].split(" ", 1)[0]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     state = tmp_path_factory.mktemp("serve") / ".aether"
-    process, url = _serve(state, "--workers", "4")
+    process, url = serve(state, "--workers", "4")
     try:
         yield Served(process, url, state)
     finally:
@@ -181,7 +153,7 @@ def test_commands_find_a_local_serve_without_a_url(served: Served) -> None:
 
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     state = tmp_path / ".aether"
-    process, url = _serve(state)
+    process, url = serve(state)
     assert (state / "nats.url").read_text().strip() == url
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=30)
@@ -236,7 +208,7 @@ def test_a_run_stopped_mid_way_by_sigterm_finishes_after_a_restart(tmp_path: Pat
         },
     }
     state = tmp_path / ".aether"
-    process, url = _serve(state, "--workers", "4")
+    process, url = serve(state, "--workers", "4")
     try:
         run_id = aether("submit", str(write(tmp_path, "many.json", loop)), "--nats", url).stdout.strip()
         for _ in range(100):  # stop it once work is under way, not before and not after
@@ -250,7 +222,7 @@ def test_a_run_stopped_mid_way_by_sigterm_finishes_after_a_restart(tmp_path: Pat
         process.communicate(timeout=60)
     assert process.returncode == 0
     assert view["status"] not in ("Succeeded", "Failed")
-    process, url = _serve(state, "--workers", "4")
+    process, url = serve(state, "--workers", "4")
     try:
         watched = aether("watch", run_id, "--json", "--nats", url, timeout=120)
         assert watched.returncode == 0, watched.stderr

@@ -48,3 +48,33 @@ def write(tmp: Path, name: str, document: Any) -> Path:
     path = tmp / name
     path.write_text(document if isinstance(document, str) else json.dumps(document))
     return path
+
+
+class Served:
+    """A running `aether-es serve` process and the URL it serves on."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, state: Path) -> None:
+        self.process = process
+        self.url = url
+        self.state = state
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """The command against this server: by URL, or found from the state folder when run in `cwd`."""
+        if cwd is None:
+            return aether(*args, "--nats", self.url)
+        return aether(*args, cwd=cwd)
+
+
+def serve(state: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `aether-es serve` on an embedded server under `state`; returns once it says it is serving."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aether_es.cli.main", "serve", "--state-dir", str(state), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "serving on" in line, line + (process.stderr.read() if process.stderr else "")
+    return process, line.split("serving on ", 1)[1].split(" ", 1)[0]

@@ -1,0 +1,98 @@
+"""Replay, time travel, history and its export/import, as a user runs them against a served system."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
+
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    state = tmp_path_factory.mktemp("serve") / ".aether"
+    process, url = serve(state, "--workers", "4")
+    try:
+        yield Served(process, url, state)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _json(result: Any) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def runs(served: Served, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    failing = write(tmp_path_factory.mktemp("docs"), "fails.json", FAILING)
+    ids = []
+    for path, code in ((EXAMPLE, 0), (failing, 4)):
+        result = served.run("submit", str(path), "--wait", "--json")
+        assert result.returncode == code, result.stderr
+        ids.append(json.loads(result.stdout)["runID"])
+    return ids
+
+
+def test_replay_all_verifies_against_the_live_views(served: Served, runs: list[str]) -> None:
+    result = served.run("replay", "--all", "--verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every rebuilt view equals the live one" in result.stdout and "events/s" in result.stdout
+    summary = _json(served.run("replay", "--run", runs[0], "--verify", "--json"))
+    assert summary["runs"] == 1 and summary["events"] > 10 and summary["differences"] == {}
+    unknown = served.run("replay", "--run", "no-such-run")
+    assert unknown.returncode == 3 and "not found" in unknown.stderr
+
+
+def test_get_at_shows_the_run_as_it_was(served: Served, runs: list[str]) -> None:
+    first = _json(served.run("get", runs[0], "--at", "1", "--json"))
+    assert first["status"] == "Created" and first["tasks"] == []
+    events = _json(served.run("history", runs[0], "--json"))
+    later = _json(served.run("get", runs[0], "--at", str(len(events)), "--json"))
+    assert later == _json(served.run("get", runs[0], "--json"))
+    by_time = _json(served.run("get", runs[0], "--at", events[3]["time"], "--json"))
+    assert len(by_time["tasks"]) >= 1
+    human = served.run("get", runs[0], "--at", "2")
+    assert human.returncode == 0 and "as of event 2" in human.stdout
+    assert served.run("get", runs[0], "--at", "not-a-time").returncode == 2
+    assert served.run("get", "no-such-run", "--at", "1").returncode == 3
+
+
+def test_history_lists_every_event_with_actor_and_cause(served: Served, runs: list[str]) -> None:
+    events = _json(served.run("history", runs[1], "--json"))
+    assert [int(e["id"].rsplit(":", 1)[1]) for e in events] == list(range(1, len(events) + 1))
+    assert {"id", "run", "type", "v", "time", "actor", "cause", "seq", "data", "commit"} <= set(events[0])
+    human = served.run("history", runs[1])
+    assert human.returncode == 0
+    assert "ACTOR" in human.stdout and "RunFinished" in human.stdout and "run Failed" in human.stdout
+    assert served.run("history", "no-such-run").returncode == 3
+    assert served.run("history").returncode == 2
+
+
+def test_an_exported_history_imports_into_another_jetstream(served: Served, runs: list[str], tmp_path: Path) -> None:
+    exported = tmp_path / "run.jsonl"
+    assert served.run("history", runs[0], "--export", str(exported)).returncode == 0
+    other = EmbeddedNatsServer(tmp_path / "other")
+    other.start()
+    try:
+        imported = aether("history", "--import", str(exported), "--nats", other.url)
+        assert imported.returncode == 0, imported.stderr
+        assert "imported 1 runs" in imported.stdout
+        here = _json(served.run("history", runs[0], "--json"))
+        there = _json(aether("history", runs[0], "--json", "--nats", other.url))
+        assert [(e["id"], e["type"], e["data"]) for e in there] == [(e["id"], e["type"], e["data"]) for e in here]
+        replayed = _json(aether("replay", "--run", runs[0], "--json", "--nats", other.url))
+        assert replayed["events"] == len(here)
+        again = aether("history", "--import", str(exported), "--nats", other.url)
+        assert again.returncode == 2 and "already exists" in again.stderr
+        bad = aether("history", "--import", str(write(tmp_path, "bad.jsonl", "{not json\n")), "--nats", other.url)
+        assert bad.returncode == 2 and "line 1" in bad.stderr
+    finally:
+        other.close()
