@@ -13,6 +13,8 @@ from aether_es.cli import (
     conformance_cmd,
     cron_cmd,
     events_cmd,
+    history_cmd,
+    replay_cmd,
     run_cmd,
     runs_cmd,
     serve_cmd,
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(commands)
     runs_cmd.register(commands)
     events_cmd.register(commands)
+    history_cmd.register(commands)
+    replay_cmd.register(commands)
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)
