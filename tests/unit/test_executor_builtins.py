@@ -57,9 +57,9 @@ async def test_shell_string_command_runs_in_sh_with_args_env_and_cwd(tmp_path: P
 
 
 async def test_shell_list_command_runs_without_a_shell() -> None:
-    result = await ShellExecutor().execute(assignment("shell", {"command": ["echo", "$HOME"], "args": ["*"]}))
+    result = await ShellExecutor().execute(assignment("shell", {"command": ["echo", "$HOME"], "args": ["*", [1, "a"]]}))
     assert result.code == 0
-    assert outputs(result)["stdout"] == "$HOME *"
+    assert outputs(result)["stdout"] == '$HOME * [1, "a"]'
 
 
 async def test_shell_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,6 +252,17 @@ async def test_python_sync_function_dict_becomes_outputs() -> None:
     assert result.code == 0 and outputs(result) == {"sum": 5}
 
 
+def scale(base_value: int, by: int) -> int:
+    return base_value * by
+
+
+async def test_python_dashed_input_names_become_underscored_keywords() -> None:
+    inputs = assignment("python", {"callable": f"{MODULE}:scale"}, by=3)
+    inputs.inputs.append(WireParameter(name="base-value", value=5))
+    result = await PythonExecutor().execute(inputs)
+    assert result.code == 0 and outputs(result) == {"result": 15}
+
+
 async def test_python_async_function_other_value_is_result() -> None:
     result = await PythonExecutor().execute(assignment("python", {"callable": f"{MODULE}:double"}, x=21))
     assert result.code == 0 and outputs(result) == {"result": 42}
@@ -307,5 +318,3 @@ async def test_sleep_cancel_ends_the_wait() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 1)
-
-

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from support.driver import Driver
 
 from aether_es.engine.decision import DecideContext
 from aether_es.errors import ValidationError
@@ -14,7 +15,6 @@ from aether_es.model.defaults import fill_defaults
 from aether_es.model.loading import load_workflow
 from aether_es.model.validation import validate_workflow
 from aether_es.worker.executors.echo import RESUMED_MARKER
-from support.driver import Driver
 
 CONFIG = {
     "url": "http://example.test/{{inputs.parameters.path}}?n={{inputs.parameters.count}}",
@@ -40,7 +40,13 @@ def workflow(config: Any, *, suspend: bool = False) -> dict[str, Any]:
             "entrypoint": "main",
             "templates": [
                 {"dag": {"name": "main", "tasks": [{"name": "call", "template": "t"}]}},
-                {"task": {"name": "t", "inputs": {"parameters": inputs}, "executor": {"type": "echo", "config": config}}},
+                {
+                    "task": {
+                        "name": "t",
+                        "inputs": {"parameters": inputs},
+                        "executor": {"type": "echo", "config": config},
+                    }
+                },
             ],
         },
     }
@@ -86,12 +92,12 @@ def test_no_config_means_none() -> None:
 
 @pytest.mark.parametrize("config", ["echo hi", [1, 2], 5, True])
 def test_a_config_that_is_not_an_object_is_a_validation_error(config: Any) -> None:
-    with pytest.raises(ValidationError, match='template "t": executor.config must be a JSON object'):
+    with pytest.raises(ValidationError, match=r'template "t": executor\.config must be a JSON object'):
         validate_workflow(fill_defaults(load_workflow(workflow(config))))
 
 
 def test_an_inline_executor_config_is_checked_too() -> None:
     document = workflow(None)
     document["spec"]["templates"][0]["dag"]["tasks"] = [{"name": "call", "executor": {"type": "echo", "config": "x"}}]
-    with pytest.raises(ValidationError, match='task "call": executor.config must be a JSON object'):
+    with pytest.raises(ValidationError, match=r'task "call": executor\.config must be a JSON object'):
         validate_workflow(fill_defaults(load_workflow(document)))

@@ -6,6 +6,7 @@ as Error (code 3) with a message naming the field, never as a traceback.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aether_es.model.durations import parse_duration
@@ -47,19 +48,23 @@ def int_setting(config: dict[str, Any], key: str, executor: str, default: int) -
     return int(value)
 
 
+def as_text(value: Any) -> str:
+    """A value as a command line or a header sees it: strings as they are, anything else as its JSON.
+
+    A whole-string placeholder keeps the input's type, so `"{{inputs.parameters.items}}"` may be a list;
+    it reaches a command as JSON text rather than as Python's rendering.
+    """
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def object_setting(config: dict[str, Any], key: str, executor: str) -> dict[str, str]:
-    """A JSON object of strings (headers, environment variables); numbers and booleans become text."""
+    """A JSON object whose values become text (headers, environment variables)."""
     value = config.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ConfigError(f"{executor}: config.{key} must be an object, got {type(value).__name__}")
-    out: dict[str, str] = {}
-    for name, item in value.items():
-        if isinstance(item, dict | list) or item is None:
-            raise ConfigError(f"{executor}: config.{key}.{name} must be a string, got {item!r}")
-        out[name] = str(item).lower() if isinstance(item, bool) else str(item)
-    return out
+    return {name: as_text(item) for name, item in value.items()}
 
 
 def duration_setting(value: Any, field: str, executor: str) -> float:

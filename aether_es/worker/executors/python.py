@@ -3,8 +3,9 @@
 Config: `callable` (required), `"package.module:function"` (a dotted attribute path after the colon also
 works, e.g. `"package.module:Class.method"`). The module must be importable by the worker.
 
-The function is called with the task's inputs as keyword arguments (secret inputs resolved; redaction
-keeps them out of the outputs). A sync function runs in a thread, so it never blocks the worker; an async
+The function is called with the task's inputs as keyword arguments, `-` in a name becoming `_` (input
+names are DNS labels, so `max-count` arrives as `max_count`); secret inputs arrive resolved and redaction
+keeps them out of the outputs. A sync function runs in a thread, so it never blocks the worker; an async
 one is awaited.
 
 Outputs: a returned dict becomes one output parameter per key; any other value becomes one parameter
@@ -64,7 +65,7 @@ class PythonExecutor:
             function = resolve(path)
         except ConfigError as exc:
             return error(str(exc))
-        kwargs = {p.name: p.value for p in assignment.inputs}
+        kwargs = {p.name.replace("-", "_"): p.value for p in assignment.inputs}
         try:
             inspect.signature(function).bind(**kwargs)
         except TypeError as exc:

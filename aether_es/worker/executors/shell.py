@@ -4,8 +4,9 @@ Config (`executor.config`; use `{{inputs.parameters.NAME}}` in any string to tak
 
 * `command` (required): a string, run with `/bin/sh -c` (then `args` are `$1`, `$2`, ...), or a list of
   strings, run directly without a shell (then `args` are appended).
-* `args`: a list of strings (numbers and booleans become text).
-* `env`: an object of variables added to a minimal environment (`PATH`, `HOME`, `LANG` of the worker).
+* `args`: a list of strings; other values (numbers, lists, objects) are passed as their JSON text.
+* `env`: an object of variables (non-string values as JSON text) added to a minimal environment: the
+  worker's `PATH`, `HOME` and `LANG`, nothing else.
 * `cwd`: the working directory; by default the attempt's work directory when it has one, else the worker's.
 * `maxOutputBytes`: how much of each stream is kept (default 1 MiB); the rest is read and dropped.
 
@@ -33,6 +34,7 @@ from aether_es.worker.executors.common import (
     CODE_FAILED,
     CODE_SUCCEEDED,
     ConfigError,
+    as_text,
     config_of,
     error,
     int_setting,
@@ -50,9 +52,9 @@ _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _words(value: Any, field: str) -> list[str]:
-    if not isinstance(value, list) or any(isinstance(v, dict | list) or v is None for v in value):
-        raise ConfigError(f"shell: config.{field} must be a list of strings, got {value!r}")
-    return [str(v).lower() if isinstance(v, bool) else str(v) for v in value]
+    if not isinstance(value, list):
+        raise ConfigError(f"shell: config.{field} must be a list, got {value!r}")
+    return [as_text(v) for v in value]
 
 
 def command_line(config: dict[str, Any]) -> list[str]:
@@ -61,8 +63,8 @@ def command_line(config: dict[str, Any]) -> list[str]:
     args = _words(config.get("args") or [], "args")
     if isinstance(command, str) and command:
         return ["/bin/sh", "-c", command, "sh", *args]
-    if isinstance(command, list) and command:
-        return [*_words(command, "command"), *args]
+    if isinstance(command, list) and command and all(isinstance(word, str) for word in command):
+        return [*command, *args]
     raise ConfigError("shell: config.command is required: a string for /bin/sh -c, or a list of strings")
 
 
