@@ -124,19 +124,24 @@ class WorkerPool:
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="worker-fetch")
 
     async def stop(self, timeout: float | None = None) -> None:
-        """Stop fetching, unregister and finish what is held; after `timeout` seconds, hand the rest back.
+        """Stop fetching, unregister and finish what is held; `timeout` seconds from now, hand the rest back.
 
         What is handed back is cancelled here and nak'ed, so another worker gets it at once rather than
         after the ack wait; the engine ignores a second report of the same attempt should both finish.
         """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         self._stopping = True
         self._slot_free.set()
+        await self._deregister()  # takes no more work: stop advertising at once, before draining
         if self._fetcher is not None:
-            await asyncio.gather(self._fetcher, return_exceptions=True)  # ends after its current fetch
+            # It ends after its current fetch, whose deliveries are still run: cancelling the pull could
+            # strand messages in the subscription until the ack wait ran out.
+            await asyncio.gather(self._fetcher, return_exceptions=True)
             self._fetcher = None
-        await self._deregister()  # takes no more work: stop advertising before draining
         if self._held:
-            _, late = await asyncio.wait(set(self._held), timeout=timeout)
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            _, late = await asyncio.wait(set(self._held), timeout=remaining)
             unfinished = [delivery for delivery, _ in self._in_flight.values()]
             for task in late:
                 task.cancel()

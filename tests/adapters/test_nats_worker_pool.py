@@ -105,3 +105,28 @@ async def test_stop_drains_held_tasks(js: JetStreamContext, nc: Client) -> None:
     ]
     assert sorted(kinds) == ["completed"] * 3 + ["started"] * 3
     assert state.messages < 6  # reports of one run made together travel in one message
+
+
+async def test_stop_hands_back_what_outlasts_the_timeout(js: JetStreamContext, nc: Client) -> None:
+    layout = Layout()  # a 30 s ack wait: only the nak gets the task to the next pool this soon
+    await ensure(js, layout)
+    broker = NatsBroker(js, nc, layout, fetch_timeout=0.5)
+    stuck = Slow(60)
+    first = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": stuck}, fetch_timeout=0.3)
+    await first.start()
+    await broker.dispatch([assignment(1)])
+    for _ in range(100):
+        if stuck.runs:
+            break
+        await asyncio.sleep(0.02)
+    assert first.active == 1
+    await first.stop(timeout=0.2)
+    assert first.active == 0
+    quick = Slow(0)
+    second = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": quick}, fetch_timeout=0.3)
+    await second.start()
+    try:
+        assert await settled_count(js, layout.tasks_stream, 0, timeout=5) == 0
+        assert quick.runs == ["t1"]
+    finally:
+        await second.stop(timeout=5)
