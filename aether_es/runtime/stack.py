@@ -97,6 +97,9 @@ class StackOptions:
     """Credentials and TLS for a given NATS server; None reads `AETHER_NATS_*` (unused by the embedded server)."""
     feed: bool = False
     """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
+    task_ack_wait: float = 30.0
+    """Seconds before an unacked assignment goes to another worker (a worker that died); the executor consumers
+    are created once with it, so engine and workers must agree."""
 
 
 @dataclass
@@ -147,7 +150,7 @@ async def open_stack(options: StackOptions) -> Stack:
     try:
         auth = None if server is not None else options.auth or NatsAuth.from_env()
         connection = await connect(url, auth=auth)
-        layout = Layout(prefix=options.prefix, replicas=options.replicas)
+        layout = Layout(prefix=options.prefix, replicas=options.replicas, task_ack_wait=options.task_ack_wait)
         await ensure(connection.js, layout)
         store = NatsEventStore(connection.js, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)
@@ -183,6 +186,7 @@ async def open_stack(options: StackOptions) -> Stack:
                 NatsWorkerChannel(connection.js, connection.nc, layout),
                 executors,
                 options.workers,
+                ack_wait=options.task_ack_wait,
                 registry=registry,
                 artifacts=ArtifactStager(repositories, options.state_dir / "work"),
             )
