@@ -19,6 +19,7 @@ from aether_es.cli import (
     runs_cmd,
     serve_cmd,
     validate_cmd,
+    worker_cmd,
     workers_cmd,
 )
 from bench import cli as bench_cli
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)
+    worker_cmd.register(commands)
     bench_cli.register(commands)
     return parser
 

@@ -1,0 +1,176 @@
+"""`aether-es worker`: serve executor types to a running system, from the built-ins and imported SDK modules.
+
+It registers its types (with their input schemas) in the worker registry, pulls from each type's consumer
+and runs up to `--concurrency` tasks at once. SIGTERM or SIGINT drains it: it stops fetching, unregisters,
+gives held tasks `--drain-timeout` seconds to finish and hands back the rest for another worker, then
+exits 0. A worker killed outright loses nothing either: its unacked tasks are redelivered after the
+tasks' ack wait. Exit 1 when the server cannot be reached, 2 for bad flags or modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from aether_es.adapters.nats.connection import connect
+from aether_es.adapters.nats.layout import Layout
+from aether_es.cli import exits
+from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail, served_url
+from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, default_executors, resolve_url
+from aether_es.worker import registered, run
+from aether_es.worker.executor import Executor
+from aether_es.worker.pool import WorkerPool
+
+CONNECT_TIMEOUT = 10.0
+
+
+class WorkerSetupError(Exception):
+    """A flag or module the worker cannot start with."""
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("worker", help="serve executor types to a running system until stopped")
+    parser.add_argument(
+        "--executors",
+        required=True,
+        metavar="TYPES",
+        help="comma-separated executor types to serve: built-ins or types registered by --import modules",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="tasks run at once (default 4)")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module name or .py file whose @executor functions to serve (repeatable)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds held tasks may take to finish on SIGTERM before they are handed back (default 30)",
+    )
+    parser.add_argument(
+        "--task-ack-wait",
+        type=float,
+        default=30.0,
+        help="the system's task ack wait in seconds, as its engine was started with (default 30)",
+    )
+    parser.add_argument("--worker-id", help="the id to register under (default: host-pid-random)")
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag to register (repeatable)"
+    )
+    add_remote_options(parser)
+    parser.set_defaults(handler=handle)
+
+
+async def handle(args: argparse.Namespace) -> int:
+    try:
+        executors = choose_executors(args.executors, args.imports)
+        tags = parse_tags(args.tag)
+        check_numbers(args)
+        Layout(prefix=args.prefix)
+    except (WorkerSetupError, ValueError) as exc:
+        print(f"aether: worker: {exc}", file=sys.stderr)
+        return exits.INVALID
+    url = resolve_url(args.nats) or served_url(DEFAULT_STATE_DIR)
+    if url is None:
+        print(f"aether: worker: no NATS URL: pass --nats URL or set ${NATS_URL_ENV}", file=sys.stderr)
+        return exits.INVALID
+    try:
+        auth = auth_options("worker", args)
+    except RemoteError as error:
+        return fail(error)
+    try:
+        # Reconnects are endless once connected; the first connection gets CONNECT_TIMEOUT to succeed.
+        connection = await asyncio.wait_for(connect(url, name="aether-es-worker", auth=auth), CONNECT_TIMEOUT)
+    except Exception as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        print(f"aether: worker: cannot connect to {url}: {reason}", file=sys.stderr)
+        return exits.FAILED
+
+    async def started(pool: WorkerPool) -> None:
+        print(f"worker {pool.worker_id} serving {', '.join(executors)} on {url}", flush=True)
+
+    try:
+        await run(
+            executors,
+            nats=connection,
+            concurrency=args.concurrency,
+            prefix=args.prefix,
+            worker_id=args.worker_id,
+            tags=tags,
+            drain_timeout=args.drain_timeout,
+            task_ack_wait=args.task_ack_wait,
+            on_started=started,
+        )
+    finally:
+        await connection.close()
+    print("worker stopped", flush=True)
+    return exits.OK
+
+
+def choose_executors(types: str, imports: list[str]) -> dict[str, Executor]:
+    """The executors named in `types`, from the built-ins and what the imported modules registered."""
+    for module in imports:
+        import_module(module)
+    available: dict[str, Executor] = {**default_executors(), **registered()}
+    chosen: dict[str, Executor] = {}
+    for name in (t.strip() for t in types.split(",")):
+        if not name:
+            continue
+        if name not in available:
+            known = ", ".join(sorted(available))
+            raise WorkerSetupError(f'--executors: unknown executor type "{name}" (known: {known})')
+        chosen[name] = available[name]
+    if not chosen:
+        raise WorkerSetupError("--executors: name at least one executor type")
+    return chosen
+
+
+def import_module(spec: str) -> None:
+    """Import a module by name (from the current directory too) or a Python file by path."""
+    path = Path(spec)
+    try:
+        if spec.endswith(".py") or path.is_file():
+            if not path.is_file():
+                raise WorkerSetupError(f"--import: no such file: {spec}")
+            loaded = importlib.util.spec_from_file_location(path.stem, path)
+            if loaded is None or loaded.loader is None:
+                raise WorkerSetupError(f"--import: cannot load {spec}")
+            module = importlib.util.module_from_spec(loaded)
+            sys.modules[path.stem] = module
+            loaded.loader.exec_module(module)
+        else:
+            if "" not in sys.path:
+                sys.path.insert(0, "")
+            importlib.import_module(spec)
+    except WorkerSetupError:
+        raise
+    except Exception as exc:
+        raise WorkerSetupError(f"--import {spec}: {type(exc).__name__}: {exc}") from None
+
+
+def parse_tags(tags: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise WorkerSetupError(f"--tag: expected KEY=VALUE, got {tag!r}")
+        out[key] = value
+    return out
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    if args.concurrency < 1:
+        raise WorkerSetupError("--concurrency must be at least 1")
+    if args.drain_timeout < 0:
+        raise WorkerSetupError("--drain-timeout must be 0 or more")
+    if not args.task_ack_wait > 0:
+        raise WorkerSetupError("--task-ack-wait must be positive")
