@@ -8,11 +8,11 @@ events emitted before it, so the loop converges exactly as Aether's store-backed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aether_es.engine import hooks, loops
-from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, interpolate, resolve_value_from
+from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, interpolate_all, resolve_value_from
 from aether_es.engine.dag_index import Waiting
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
@@ -355,26 +355,16 @@ def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
 def _executor_config(decl: Task | None, task: TaskRunView) -> dict[str, Any] | None:
     """`executor.config` with every string interpolated from the task's recorded inputs.
 
-    Secret inputs have no recorded value, so their placeholders stay as written: a secret never enters
-    the config. Unknown keys stay too, as in any other interpolation.
+    Secret inputs have no recorded value, so their placeholders stay as written for the worker to fill
+    from the resolved assignment. Unknown keys stay too, as in any other interpolation.
     """
     config = decl.executor.config if decl is not None and decl.executor is not None else None
     if not isinstance(config, dict):
         return None
     recorded = [p for p in task.inputs or () if p.value_from is None or p.value_from.secret_key_ref is None]
     env = parameters_map("inputs.parameters.", recorded)
-    interpolated: dict[str, Any] = _interpolate_all(config, env)
+    interpolated: dict[str, Any] = interpolate_all(config, env)
     return interpolated
-
-
-def _interpolate_all(value: Any, env: Mapping[str, Any]) -> Any:
-    if isinstance(value, str):
-        return interpolate(value, env)
-    if isinstance(value, list):
-        return [_interpolate_all(v, env) for v in value]
-    if isinstance(value, dict):
-        return {k: _interpolate_all(v, env) for k, v in value.items()}
-    return value
 
 
 def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event: Callable[[str], ev.Event]) -> None:

@@ -19,6 +19,7 @@ import pytest_asyncio
 from support.cli import ROOT, aether, serve
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.adapters.secrets import EnvSecretProvider
 from aether_es.model import phases as ph
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
@@ -97,6 +98,33 @@ async def test_config_interpolated_from_inputs_reaches_the_shell(stack: Stack) -
     assert outputs(task(view, "work")) == {"stdout": "world hello world", "stderr": "", "exitCode": 0, "truncated": []}
 
 
+async def test_a_secret_input_fills_its_config_placeholder_on_the_worker_only(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    secret = "s3cret-token-value"
+    options = StackOptions(
+        nats_url=nats_server.url,
+        state_dir=tmp_path,
+        secrets=EnvSecretProvider(environ={"AETHER_SECRET_VAULT_API": secret}),
+    )
+    secret_stack = await open_stack(options)
+    try:
+        config = {"command": 'echo "${#TOKEN} $TOKEN"', "env": {"TOKEN": "{{inputs.parameters.token}}"}}
+        inputs = [{"name": "token", "valueFrom": {"secretKeyRef": {"name": "vault", "key": "api"}}}]
+        run_id = await secret_stack.engine.submit(one_task("secret", "shell", config, inputs))
+        view = await secret_stack.engine.wait(run_id, timeout=15)
+        log = b""
+        async for stored in secret_stack.store.load_all():
+            for envelope in stored.commit.envelopes:
+                log += envelope.event.model_dump_json().encode()
+    finally:
+        await secret_stack.close()
+    assert view["status"] == ph.SUCCEEDED, view["message"]
+    # The command saw the resolved value (its length), and the report was scrubbed of it.
+    assert outputs(task(view, "work"))["stdout"] == f"{len(secret)} [redacted]"
+    assert secret.encode() not in log
+
+
 async def test_a_failing_command_fails_the_run_naming_the_exit_code(stack: Stack) -> None:
     run_id = await stack.engine.submit(one_task("failing", "shell", {"command": "exit 3"}, []))
     view = await stack.engine.wait(run_id, timeout=15)
@@ -123,6 +151,20 @@ async def test_cancel_kills_the_running_command_and_the_run_ends_cancelled(stack
     await asyncio.sleep(0.3)  # a late report of the killed command would land now
     after = await stack.engine.get(run_id)
     assert task(after, "work")["status"] == ph.CANCELLED and not outputs(task(after, "work"))
+
+
+async def test_a_task_timeout_kills_the_running_command(stack: Stack, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    document = one_task("timed-out", "shell", {"command": f"echo $$ > {pid_file}; exec sleep 30"}, [])
+    document["spec"]["templates"][1]["task"]["timeout"] = "1s"
+    run_id = await stack.engine.submit(document)
+    view = await stack.engine.wait(run_id, timeout=15)
+    assert task(view, "work")["status"] == ph.TIMEOUT
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while running(pid):
+        assert time.monotonic() < deadline, "the command outlived its task's timeout"
+        await asyncio.sleep(0.05)
 
 
 async def test_cancel_ends_a_sleep_at_once(stack: Stack) -> None:

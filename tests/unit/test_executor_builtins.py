@@ -68,6 +68,13 @@ async def test_shell_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> 
     assert outputs(result)["stdout"] == "[]"
 
 
+async def test_shell_config_placeholders_of_secret_inputs_are_filled_by_the_worker() -> None:
+    secret = assignment("shell", {"command": "echo $TOKEN", "env": {"TOKEN": "Bearer {{inputs.parameters.token}}"}})
+    secret.inputs.append(WireParameter(name="token", value="abc", secret=True))
+    result = await ShellExecutor().execute(secret)
+    assert outputs(result)["stdout"] == "Bearer abc"
+
+
 async def test_shell_nonzero_exit_is_failed_with_outputs() -> None:
     result = await ShellExecutor().execute(assignment("shell", {"command": "echo partial; exit 7"}))
     assert result.code == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aether_es.engine.binding import interpolate_all
 from aether_es.model.durations import parse_duration
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 
@@ -23,7 +24,15 @@ class ConfigError(Exception):
 
 
 def config_of(assignment: TaskAssignment) -> dict[str, Any]:
-    return assignment.config or {}
+    """The config with the placeholders of secret inputs filled in.
+
+    The engine leaves those placeholders, since a secret's value exists only in the assignment; what the
+    executor reports is scrubbed of it by the worker.
+    """
+    config = assignment.config or {}
+    secrets = {f"inputs.parameters.{p.name}": p.value for p in assignment.inputs if p.secret}
+    filled: dict[str, Any] = interpolate_all(config, secrets) if secrets else config
+    return filled
 
 
 def input_value(assignment: TaskAssignment, name: str) -> Any:
