@@ -226,3 +226,24 @@ async def test_kill_9_mid_task_redelivers_and_records_one_completion(
         first.stop_and_read()
         if second is not None:
             second.stop_and_read()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--executors", "nope"], 'aether: worker: --executors: unknown executor type "nope" (known: '),
+        (["--executors", "echo", "--import", "no_such_module_here"], "aether: worker: --import no_such_module_here: "),
+        (["--executors", "echo", "--concurrency", "0"], "aether: worker: --concurrency must be at least 1"),
+        (["--executors", "echo", "--tag", "zone"], "aether: worker: --tag: expected KEY=VALUE, got 'zone'"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(flags: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "aether_es.cli.main", "worker", *flags, "--nats", "nats://127.0.0.1:1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(message), done.stderr

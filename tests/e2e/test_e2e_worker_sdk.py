@@ -9,9 +9,11 @@ from typing import Any, Literal
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.model import phases as ph
+from aether_es.ports.worker_registry import WorkerInfo
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
-from aether_es.worker import FunctionExecutor
+from aether_es.worker import FunctionExecutor, run
 from aether_es.worker.executors.echo import EchoExecutor
+from aether_es.worker.pool import WorkerPool
 
 
 def workflow(executor_type: str, params: dict[str, Any], **node: Any) -> dict[str, Any]:
@@ -141,4 +143,61 @@ async def test_a_workflow_timeout_cancels_the_running_executor(nats_server: Embe
         assert (view["status"], step(view)["status"]) == (ph.TIMEOUT, ph.TIMEOUT), view
         assert not held.finished
     finally:
+        await stack.close()
+
+
+async def test_the_newest_registration_of_a_type_gives_its_schema(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    def resize(width: int, image: str) -> dict[str, Any]:
+        return {"url": f"{image}@{width}"}
+
+    stack = await open_with(nats_server.url, tmp_path, {"resize": FunctionExecutor("resize", resize)})
+    try:
+        assert stack.registry is not None
+        stricter = {"type": "object", "properties": {"width": {"type": "integer", "maximum": 100}}}
+        await stack.registry.register(
+            WorkerInfo(id="newer", executor_types=("resize",), schemas={"resize": stricter}, registered_at="9999")
+        )
+        await stack.registry.register(
+            WorkerInfo(id="broken", executor_types=("echo",), schemas={"echo": {"type": 12}}, registered_at="9999")
+        )
+        view = await stack.engine.wait(
+            await stack.engine.submit(workflow("resize", {"width": 200, "image": "cat.png"})), timeout=20
+        )
+        assert step(view)["message"] == (
+            'inputs do not fit executor "resize": input "width": 200 is greater than the maximum of 100'
+        )
+        echoed = await stack.engine.wait(await stack.engine.submit(workflow("echo", {"width": 1})), timeout=20)
+        assert echoed["status"] == ph.SUCCEEDED, echoed  # an invalid schema is ignored, not applied
+    finally:
+        await stack.close()
+
+
+async def test_run_serves_registered_executors_until_stopped(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=0, tune_gc=False))
+    stop = asyncio.Event()
+    serving: asyncio.Queue[str] = asyncio.Queue()
+
+    async def started(pool: WorkerPool) -> None:
+        await serving.put(pool.worker_id)
+
+    held = Held()
+    worker = asyncio.create_task(
+        run({"hold": FunctionExecutor("hold", held.hold)}, nats=stack.connection, stop=stop, on_started=started)
+    )
+    try:
+        worker_id = await asyncio.wait_for(serving.get(), 10)
+        assert stack.registry is not None
+        [info] = await stack.registry.list_all()
+        assert info.id == worker_id and info.schemas["hold"]["properties"]["seconds"]["type"] == "number"
+        view = await stack.engine.wait(await stack.engine.submit(workflow("hold", {"seconds": 0.1})), timeout=20)
+        assert view["status"] == ph.SUCCEEDED and held.finished, view
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+        assert await stack.registry.list_all() == []
+        assert not stack.connection.nc.is_closed  # a connection passed in stays open
+    finally:
+        stop.set()
+        await asyncio.gather(worker, return_exceptions=True)
         await stack.close()
