@@ -142,5 +142,5 @@ class HttpExecutor:
         status = outputs["status"]
         if is_accepted(status, accepted):
             return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(outputs))
-        message = f"http: {target} returned status {status}, not one of {accepted}"
+        message = f"http: {target} returned status {status}, not one of {', '.join(map(str, accepted))}"
         return TaskResult(code=CODE_FAILED, message=message, parameters=parameters(outputs))
