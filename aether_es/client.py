@@ -5,7 +5,7 @@ A thin layer over the NATS subjects in docs/api.md: anything here can be done wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -145,6 +145,11 @@ class Client:
 
     async def cancel(self, run_id: str) -> None:
         await self.call("runs.cancel", m.CancelRunRequest.model_construct(run_id=run_id))
+
+    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), reason: str = "") -> None:
+        """Run a finished run's failed task runs (all, or these) again in the same history."""
+        request = m.RetryRunRequest.model_construct(run_id=run_id, task_run_ids=list(task_run_ids), reason=reason)
+        await self.call("runs.retry", request)
 
     async def runs(
         self,

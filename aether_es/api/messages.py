@@ -99,6 +99,16 @@ class CancelRunRequest(Message):
     run_id: str = Field(min_length=1)
 
 
+class RetryRunRequest(Message):
+    """Run a finished run's failed task runs again, all of them or the ones named, keeping what succeeded."""
+
+    run_id: str = Field(min_length=1)
+    task_run_ids: list[str] = Field(
+        default_factory=list, description="only these task runs (default: every failed one)"
+    )
+    reason: str = Field(default="", description="why, recorded with the run's RunReopened event")
+
+
 class Empty(Message):
     """No fields (an empty body is accepted too)."""
 
@@ -172,6 +182,7 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "runs.list": (ListRunsRequest, ListRunsReply),
     "runs.resume": (ResumeRunRequest, Empty),
     "runs.cancel": (CancelRunRequest, Empty),
+    "runs.retry": (RetryRunRequest, Empty),
     "crons.submit": (SubmitCronRequest, SubmitCronReply),
     "crons.get": (CronIdRequest, GetCronReply),
     "crons.update": (UpdateCronRequest, Empty),

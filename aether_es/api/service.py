@@ -263,6 +263,7 @@ class ApiService:
             "runs.list": self._list,
             "runs.resume": self._resume,
             "runs.cancel": self._cancel,
+            "runs.retry": self._retry,
             "crons.submit": self._cron_submit,
             "crons.get": self._cron_get,
             "crons.update": self._cron_update,
@@ -390,6 +391,11 @@ class ApiService:
 
     async def _cancel(self, request: m.CancelRunRequest) -> m.Empty:
         await self.engine.cancel(_checked_id("runId", request.run_id))
+        return m.Empty()
+
+    async def _retry(self, request: m.RetryRunRequest) -> m.Empty:
+        task_run_ids = [_checked_id("taskRunIds", task_id) for task_id in request.task_run_ids]
+        await self.engine.retry(_checked_id("runId", request.run_id), task_run_ids, reason=request.reason)
         return m.Empty()
 
     # --- cron workflows ------------------------------------------------------------------------------

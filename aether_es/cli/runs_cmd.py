@@ -1,4 +1,4 @@
-"""`aether-es submit|get|list|watch|resume|cancel`: workflow runs of a running system, through its API.
+"""`aether-es submit|get|list|watch|resume|cancel|retry`: workflow runs of a running system, through its API.
 
 Human output by default, `--json` for scripts. Exit codes (`cli/exits.py`): 0 done, 1 unreachable, 2 invalid
 input (a bad document or request, or one the run's state refuses), 3 not found, 4 a waited-for run ended in
@@ -57,6 +57,11 @@ def register(commands: Any) -> None:
     resume.add_argument("--payload", help="a JSON object merged into the task's inputs")
     cancel = commands.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run_id")
+    retry = commands.add_parser("retry", help="run a finished run's failed steps again, keeping what succeeded")
+    retry.add_argument("run_id")
+    retry.add_argument("--task", action="append", dest="tasks", metavar="TASK_RUN", help="only this task run")
+    retry.add_argument("--reason", default="", help="why, recorded in the run's history")
+    retry.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     for parser, action in (
         (submit, _submit),
         (get, _get),
@@ -64,6 +69,7 @@ def register(commands: Any) -> None:
         (watch, _watch),
         (resume, _resume),
         (cancel, _cancel),
+        (retry, _retry),
     ):
         add_remote_options(parser)
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -202,6 +208,14 @@ async def _resume(args: argparse.Namespace, client: Client) -> int:
 async def _cancel(args: argparse.Namespace, client: Client) -> int:
     await client.cancel(args.run_id)
     _done(args, {"runId": args.run_id, "cancelled": True}, f"{args.run_id} cancelled")
+    return exits.OK
+
+
+async def _retry(args: argparse.Namespace, client: Client) -> int:
+    await client.retry(args.run_id, args.tasks or (), reason=args.reason)
+    if args.wait:
+        return await _follow(args, client, args.run_id)
+    _done(args, {"runId": args.run_id, "retried": True}, f"{args.run_id} retried")
     return exits.OK
 
 

@@ -25,6 +25,7 @@ from aether_es.engine.triggers import (
     NoWorker,
     Resume,
     RetryDue,
+    RetryRun,
     Started,
     Submit,
     TaskTimeout,
@@ -77,6 +78,8 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
             _resume(decision, trigger)
         elif isinstance(trigger, Cancel):
             _cancel(decision)
+        elif isinstance(trigger, RetryRun):
+            _retry_run(decision, trigger)
         elif isinstance(trigger, Continue):
             _continue(decision, trigger)
     except BudgetExhausted as exhausted:
@@ -376,6 +379,58 @@ def _cancel(decision: Decision) -> None:
     for task in victims:
         hooks.task_hooks(decision, task, ph.CANCELLED)
     hooks.workflow_hooks(decision, ph.CANCELLED)
+
+
+RETRYABLE = frozenset({ph.FAILED, ph.ERROR, ph.TIMEOUT, ph.CANCELLED})
+
+
+def _retry_run(decision: Decision, trigger: RetryRun) -> None:
+    """Run a finished run's failed leaves again (all, or the named ones), keeping everything that succeeded.
+
+    Each leaf goes back to Created with one more retry counted (its next attempt is a new attempt), its
+    finished ancestors back to Running, the run back to Running with a fresh deadline; scheduling then
+    carries on as if those leaves had just become ready, and DAG nodes they held back are created in turn.
+    """
+    state = decision.state
+    if not state.terminal:
+        raise InvalidStateError(f'workflow "{state.run_id}" is {state.phase}: only a finished run can be retried')
+    for task_id in trigger.task_ids:
+        task = state.tasks.get(task_id)
+        if task is None:
+            raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
+        if task.template_type != "task" or task.phase not in RETRYABLE:
+            raise InvalidStateError(
+                f'task "{task_id}" is a {task.template_type} in phase {task.phase}: '
+                "only a failed, errored, timed-out or cancelled task can be retried"
+            )
+    wanted = set(trigger.task_ids)
+    leaves = [
+        state.tasks[i]
+        for i in state.order
+        if state.tasks[i].template_type == "task" and state.tasks[i].phase in RETRYABLE and (not wanted or i in wanted)
+    ]
+    if not leaves:
+        raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
+    seconds = parse_duration(decision.workflow.spec.timeout)
+    deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
+    decision.emit(ev.RunReopened(reason=trigger.reason, deadline=deadline))
+    reopened: set[str] = set()
+    for leaf in leaves:
+        parent_id = leaf.parent_id
+        while parent_id and parent_id not in reopened:
+            reopened.add(parent_id)
+            parent_id = state.tasks[parent_id].parent_id
+    for container_id in sorted(reopened, key=lambda i: state.tasks[i].order):
+        container = state.tasks[container_id]
+        if container.phase in ph.TERMINAL:
+            decision.emit(ev.TaskReset(task_id=container_id, phase=ph.RUNNING, retry_count=container.retry_count))
+    for leaf in leaves:
+        decision.emit(ev.TaskReset(task_id=leaf.id, phase=ph.CREATED, retry_count=leaf.retry_count + 1))
+    if deadline:
+        decision.effect(SetDeadline(Deadline(run_id=state.run_id, at=deadline)))
+    for scope in dict.fromkeys(leaf.parent_id for leaf in reversed(leaves)):
+        if not state.terminal:
+            scheduler.advance(decision, scope)
 
 
 def _continue(decision: Decision, trigger: Continue) -> None:

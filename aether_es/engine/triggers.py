@@ -81,6 +81,14 @@ class Cancel(Trigger):
 
 
 @dataclass(frozen=True, slots=True)
+class RetryRun(Trigger):
+    """Run a finished run's failed steps again; `task_ids` narrows it to those task runs (default: all)."""
+
+    task_ids: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Continue(Trigger):
     """Carry on with work a previous decision left for later (no scopes: the whole run)."""
 

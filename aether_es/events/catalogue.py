@@ -218,8 +218,28 @@ class TaskErrored(Event):
     message: str
 
 
+class RunReopened(Event):
+    """A finished run runs again from its failed steps (`aether-es retry`); what succeeded is kept."""
+
+    type: Literal["RunReopened"] = "RunReopened"
+    reason: str = ""
+    deadline: str = ""
+
+
+class TaskReset(Event):
+    """A finished task run runs again with the run's retry: a leaf back to Created (its next attempt counted as
+    one more retry), a container back to Running; its result is cleared."""
+
+    type: Literal["TaskReset"] = "TaskReset"
+    task_id: str
+    phase: str
+    retry_count: int = 0
+
+
 AnyEvent = (
     RunSubmitted
+    | RunReopened
+    | TaskReset
     | RunReady
     | RunStarted
     | RunFinished

@@ -422,7 +422,27 @@ def _stopped(state: RunState, event: ev.TaskCancelled | ev.TaskTimedOut | ev.Tas
     _set_phase(state, task, phase, time)
 
 
+def _run_reopened(state: RunState, event: ev.RunReopened, time: str) -> None:
+    state.phase, state.message, state.outputs = ph.RUNNING, "", None
+    started = state.metrics.started_at if state.metrics else None
+    state.metrics = Metrics(started_at=started)
+    state.deadline = event.deadline
+
+
+def _task_reset(state: RunState, event: ev.TaskReset, time: str) -> None:
+    task = _task(state, event.task_id)
+    task.message = ""
+    task.outputs = None
+    task.retry_count = event.retry_count
+    task.deadline = ""
+    if task.template_type == "task":
+        task.metrics = None
+    _set_phase(state, task, event.phase, time)
+
+
 _HANDLERS: dict[type, Any] = {
+    ev.RunReopened: _run_reopened,
+    ev.TaskReset: _task_reset,
     ev.RunReady: _run_ready,
     ev.RunStarted: _run_started,
     ev.RunFinished: _run_finished,

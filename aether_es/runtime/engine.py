@@ -31,6 +31,7 @@ from aether_es.engine.triggers import (
     NoWorker,
     Resume,
     RetryDue,
+    RetryRun,
     Started,
     Submit,
     TaskTimeout,
@@ -256,6 +257,21 @@ class Engine:
                 payload=dict(payload or {}),
             ),
         )
+
+    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), reason: str = "") -> None:
+        """Run a finished run's failed task runs (all, or these) again in the same history."""
+        run = await self._existing(run_id)
+        await self._call(
+            run,
+            RetryRun(
+                actor=self.actor,
+                cause=f"retry:{run_id}:{run.state.events if run.state else 0}",
+                at=clock.now(),
+                task_ids=tuple(task_run_ids),
+                reason=reason,
+            ),
+        )
+        self._finished.pop(run_id, None)
 
     async def cancel(self, run_id: str) -> None:
         run = await self._existing(run_id)

@@ -96,3 +96,20 @@ def test_an_exported_history_imports_into_another_jetstream(served: Served, runs
         assert bad.returncode == 2 and "line 1" in bad.stderr
     finally:
         other.close()
+
+
+def test_retry_of_a_failed_run_from_the_cli(served: Served, tmp_path: Path) -> None:
+    flaky = json.loads(json.dumps(FAILING))
+    flaky["spec"]["templates"][0]["task"]["inputs"]["parameters"][0]["value"] = 1  # fails once, then succeeds
+    first = served.run("submit", str(write(tmp_path, "flaky.json", flaky)), "--wait", "--json")
+    assert first.returncode == 4
+    run_id = json.loads(first.stdout)["runID"]
+    retried = served.run("retry", run_id, "--reason", "fixed the cause", "--wait", "--json")
+    assert retried.returncode == 0, retried.stderr
+    view = json.loads(retried.stdout)
+    assert view["status"] == "Succeeded" and view["tasks"][0]["retryCount"] == 1
+    events = _json(served.run("history", run_id, "--json"))
+    reopened = [e for e in events if e["type"] == "RunReopened"]
+    assert len(reopened) == 1 and reopened[0]["data"]["reason"] == "fixed the cause"
+    again = served.run("retry", run_id)
+    assert again.returncode == 2 and "no failed task" in again.stderr
