@@ -11,7 +11,7 @@ from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.model import phases as ph
 from aether_es.ports.worker_registry import WorkerInfo
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
-from aether_es.worker import FunctionExecutor, run
+from aether_es.worker import FunctionExecutor, Suspend, run
 from aether_es.worker.executors.echo import EchoExecutor
 from aether_es.worker.pool import WorkerPool
 
@@ -200,4 +200,31 @@ async def test_run_serves_registered_executors_until_stopped(nats_server: Embedd
     finally:
         stop.set()
         await asyncio.gather(worker, return_exceptions=True)
+        await stack.close()
+
+
+async def test_suspend_waits_for_a_resume_whose_payload_reaches_the_function(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    def approve(release: str, approved: bool | None = None) -> dict[str, Any]:
+        if approved is None:
+            raise Suspend(f"approve {release}: resume with approved=true or false")
+        return {"approved": approved}
+
+    stack = await open_with(nats_server.url, tmp_path, {"approve": FunctionExecutor("approve", approve)})
+    try:
+        run_id = await stack.engine.submit(workflow("approve", {"release": "1.4.0"}))
+        for _ in range(200):
+            task = next((t for t in (await stack.engine.state(run_id)).tasks.values() if t.task_name == "step"), None)
+            if task is not None and task.phase == ph.SUSPENDED:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the task never suspended")
+        assert task.message == "approve 1.4.0: resume with approved=true or false"
+        await stack.engine.resume(run_id, task.id, {"approved": True})
+        view = await stack.engine.wait(run_id, timeout=20)
+        assert view["status"] == ph.SUCCEEDED, view
+        assert {p["name"]: p["value"] for p in step(view)["outputs"]["parameters"]}["approved"] is True
+    finally:
         await stack.close()
