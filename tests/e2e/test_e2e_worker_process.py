@@ -228,6 +228,27 @@ async def test_kill_9_mid_task_redelivers_and_records_one_completion(
             second.stop_and_read()
 
 
+async def test_cancelling_the_run_stops_the_task_in_the_worker_process(
+    engine: Stack, nats_server: EmbeddedNatsServer, module: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    worker = Worker(nats_server.url, module, "--task-ack-wait", str(ACK_WAIT))
+    try:
+        await worker.serving()
+        run_id = await engine.engine.submit(workflow(60.0, marker))
+        await running(marker, worker)
+        await engine.engine.cancel(run_id)
+        view = await engine.engine.wait(run_id, timeout=10)
+        assert view["status"] == ph.CANCELLED, view
+        await asyncio.sleep(0.5)  # the cancel request reaches the worker
+        began = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)
+        assert await worker.exited(15) == 0
+        assert time.monotonic() - began < 5  # it held nothing more to drain: the task was stopped
+    finally:
+        worker.stop_and_read()
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
