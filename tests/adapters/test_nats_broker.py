@@ -6,11 +6,13 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from aether_es.adapters.nats import broker as broker_module
 from aether_es.adapters.nats.broker import (
     REPORTS_PER_MESSAGE,
     NatsBroker,
@@ -304,3 +306,33 @@ async def test_a_batch_message_is_acked_once_every_report_in_it_is(
     await asyncio.gather(task, return_exceptions=True)
     assert seen == [["t0", "t1", "t2"], ["t0", "t1", "t2"]]
     assert await settled_count(js, layout.reports_stream, 0) == 0
+
+
+async def test_a_worker_of_many_types_probes_the_busy_type_first(
+    broker: NatsBroker, channel: NatsWorkerChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    types = ["idle1", "idle2", "busy"]
+    for executor_type in types:  # the consumers exist, as for a worker that serves these types
+        assert await channel.fetch([executor_type], 1, 0.05) == []
+    await broker.dispatch([assignment(n, "busy") for n in range(6)])
+    pulls: list[str] = []
+    real_pull = channel._pull
+
+    async def counting(executor_type: str, batch: int, timeout: float) -> list[Any]:
+        pulls.append(executor_type)
+        return await real_pull(executor_type, batch, timeout)
+
+    monkeypatch.setattr(channel, "_pull", counting)
+    monkeypatch.setattr(broker_module, "GLANCE_EVERY", 3600.0)
+    first = await channel.fetch(types, 2, 2.0)
+    assert {d.assignment.executor_type for d in first} == {"busy"}
+    pulls.clear()
+    second = await channel.fetch(types, 2, 2.0)
+    assert [d.assignment.executor_type for d in second] == ["busy", "busy"]
+    assert pulls == ["busy"]  # straight to the type that delivered last, no waiting on the idle ones
+    monkeypatch.setattr(broker_module, "GLANCE_EVERY", 0.0)
+    pulls.clear()
+    third = await channel.fetch(types, 2, 2.0)
+    assert len(third) == 2 and pulls[0] != "busy" and pulls[1] == "busy"  # another type gets a look first
+    for delivery in [*first, *second, *third]:
+        await delivery.ack()

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _PULL_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT, APIError)
 _REPORT_LIST = TypeAdapter(list[Report])
+GLANCE_EVERY = 0.05
+GLANCE_TIMEOUT = 0.002
 REPORTS_PER_MESSAGE = 256
 REPORT_MESSAGE_BYTES = 512 * 1024
 
@@ -275,13 +277,19 @@ class NatsWorkerChannel(_Reporter):
         self._probe_timeout = probe_timeout
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._turn = itertools.count()
+        self._last = ""
+        self._glanced = 0.0
 
     async def fetch(self, executor_types: Sequence[str], batch: int, timeout: float) -> list[TaskDelivery]:
-        """Up to `batch` assignments, taken round-robin across types; empty after `timeout` seconds.
+        """Up to `batch` assignments of one of the types; empty after `timeout` seconds.
 
-        With several types, a short probe of each collects what is queued now; if all are empty, one long
-        poll per type waits and the first to deliver wins. The others' pulls are abandoned; a message one of
-        them receives later waits in its subscription and is returned by the next fetch.
+        With several types, the type that delivered last is probed first (a probe of an empty type waits a
+        few milliseconds, and a message arriving meanwhile answers it). At most every `GLANCE_EVERY`
+        seconds another type, each in its turn, gets a short look first, so a busy type cannot starve the
+        others. If they have nothing, one long poll per type waits and the first to deliver wins; the
+        others' pulls are abandoned, and a message one of them receives later waits in its subscription and
+        is returned by the next fetch. Probing every type on every fetch would cost a worker of many types
+        more than its tasks.
         """
         types = list(dict.fromkeys(check_token("executor type", t) for t in executor_types))
         if batch < 1 or not types:
@@ -291,13 +299,19 @@ class NatsWorkerChannel(_Reporter):
         if len(types) == 1:
             msgs = await self._pull(types[0], batch, timeout)
         else:
-            start = next(self._turn) % len(types)
+            start = types.index(self._last) if self._last in types else 0
             order = types[start:] + types[:start]
+            probes = [(order[0], self._probe_timeout)]
+            if started - self._glanced >= GLANCE_EVERY:
+                self._glanced = started
+                other = order[1 + next(self._turn) % (len(order) - 1)]
+                probes.insert(0, (other, GLANCE_TIMEOUT))
             msgs = []
-            for executor_type in order:
-                if len(msgs) >= batch:
+            for executor_type, wait in probes:
+                msgs = await self._pull(executor_type, batch, wait)
+                if msgs:
+                    self._last = executor_type
                     break
-                msgs += await self._pull(executor_type, batch - len(msgs), self._probe_timeout)
             if not msgs:
                 msgs = await self._first_of(order, timeout - (loop.time() - started))
             for extra in msgs[batch:]:
@@ -321,7 +335,13 @@ class NatsWorkerChannel(_Reporter):
                 if not pull.done():
                     pull.cancel()
             await asyncio.gather(*pulls, return_exceptions=True)
-        return [m for pull in pulls if not pull.cancelled() and pull.exception() is None for m in pull.result()]
+        got = {
+            t: pull.result()
+            for t, pull in zip(types, pulls, strict=True)
+            if not pull.cancelled() and not pull.exception()
+        }
+        self._last = next((t for t, msgs in got.items() if msgs), self._last)
+        return [m for msgs in got.values() for m in msgs]
 
     async def _pull(self, executor_type: str, batch: int, timeout: float) -> list[Msg]:
         """`fetch` from the type's consumer; an idle timeout or a transient error means "nothing now"."""
