@@ -57,26 +57,36 @@ class Client:
     """An async client of one engine system (identified by its layout prefix).
 
     `await Client.connect("nats://...")`, or `async with await Client.connect(...) as client:`. Given an
-    existing connection the client borrows it and `close` leaves it open.
+    existing connection the client borrows it and `close` leaves it open. `actor` names who issues the
+    commands (recorded as `user:<actor>` with their events); each command takes a `reason`.
     """
 
-    def __init__(self, nc: Nats, *, prefix: str = "aether", timeout: float = 5.0, owned: bool = False) -> None:
+    def __init__(
+        self, nc: Nats, *, prefix: str = "aether", timeout: float = 5.0, owned: bool = False, actor: str = ""
+    ) -> None:
         self.nc = nc
         self.layout = Layout(prefix=prefix)
         self.timeout = timeout
+        self.actor = actor
         self._owned = owned
 
     @classmethod
     async def connect(
-        cls, target: str | Nats | NatsConnection, *, prefix: str = "aether", timeout: float = 5.0, **options: Any
+        cls,
+        target: str | Nats | NatsConnection,
+        *,
+        prefix: str = "aether",
+        timeout: float = 5.0,
+        actor: str = "",
+        **options: Any,
     ) -> Client:
         """Connect to a NATS URL (`options` go to `nats.connect`), or use a connection the caller owns."""
         if isinstance(target, NatsConnection):
-            return cls(target.nc, prefix=prefix, timeout=timeout)
+            return cls(target.nc, prefix=prefix, timeout=timeout, actor=actor)
         if isinstance(target, Nats):
-            return cls(target, prefix=prefix, timeout=timeout)
+            return cls(target, prefix=prefix, timeout=timeout, actor=actor)
         nc = await nats.connect(target, name="aether-es-client", **options)
-        return cls(nc, prefix=prefix, timeout=timeout, owned=True)
+        return cls(nc, prefix=prefix, timeout=timeout, owned=True, actor=actor)
 
     async def close(self) -> None:
         if self._owned and not self.nc.is_closed:
@@ -120,15 +130,19 @@ class Client:
 
     # --- runs ----------------------------------------------------------------------------------------
 
-    async def submit(self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None) -> str:
+    async def submit(
+        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None, *, reason: str = ""
+    ) -> str:
         """Start a workflow run; returns its id. With a key, repeating the call returns the same id."""
-        return (await self.submit_info(document, idempotency_key)).run_id
+        return (await self.submit_info(document, idempotency_key, reason=reason)).run_id
 
     async def submit_info(
-        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None
+        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None, *, reason: str = ""
     ) -> Submitted:
         """`submit`, also saying whether this call created the run."""
-        request = m.SubmitRunRequest.model_construct(document=_document(document), idempotency_key=idempotency_key)
+        request = m.SubmitRunRequest.model_construct(
+            document=_document(document), idempotency_key=idempotency_key, actor=self.actor, reason=reason
+        )
         reply: Submitted = await self.call("runs.submit", request)
         return reply
 
@@ -137,18 +151,27 @@ class Client:
         reply: m.GetRunReply = await self.call("runs.get", m.GetRunRequest.model_construct(run_id=run_id))
         return reply.run
 
-    async def resume(self, run_id: str, task_run_id: str, payload: Mapping[str, Any] | None = None) -> None:
+    async def resume(
+        self, run_id: str, task_run_id: str, payload: Mapping[str, Any] | None = None, *, reason: str = ""
+    ) -> None:
         request = m.ResumeRunRequest.model_construct(
-            run_id=run_id, task_run_id=task_run_id, payload=dict(payload) if payload is not None else None
+            run_id=run_id,
+            task_run_id=task_run_id,
+            payload=dict(payload) if payload is not None else None,
+            actor=self.actor,
+            reason=reason,
         )
         await self.call("runs.resume", request)
 
-    async def cancel(self, run_id: str) -> None:
-        await self.call("runs.cancel", m.CancelRunRequest.model_construct(run_id=run_id))
+    async def cancel(self, run_id: str, *, reason: str = "") -> None:
+        request = m.CancelRunRequest.model_construct(run_id=run_id, actor=self.actor, reason=reason)
+        await self.call("runs.cancel", request)
 
-    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), reason: str = "") -> None:
+    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), *, reason: str = "") -> None:
         """Run a finished run's failed task runs (all, or these) again in the same history."""
-        request = m.RetryRunRequest.model_construct(run_id=run_id, task_run_ids=list(task_run_ids), reason=reason)
+        request = m.RetryRunRequest.model_construct(
+            run_id=run_id, task_run_ids=list(task_run_ids), actor=self.actor, reason=reason
+        )
         await self.call("runs.retry", request)
 
     async def runs(
@@ -183,8 +206,8 @@ class Client:
 
     # --- cron workflows ------------------------------------------------------------------------------
 
-    async def cron_submit(self, document: Mapping[str, Any] | str | bytes) -> str:
-        request = m.SubmitCronRequest.model_construct(document=_document(document))
+    async def cron_submit(self, document: Mapping[str, Any] | str | bytes, *, reason: str = "") -> str:
+        request = m.SubmitCronRequest.model_construct(document=_document(document), actor=self.actor, reason=reason)
         reply: m.SubmitCronReply = await self.call("crons.submit", request)
         return reply.id
 
@@ -193,12 +216,15 @@ class Client:
         reply: m.GetCronReply = await self.call("crons.get", m.CronIdRequest.model_construct(id=cron_id))
         return reply.cron
 
-    async def cron_update(self, cron_id: str, document: Mapping[str, Any] | str | bytes) -> None:
-        request = m.UpdateCronRequest.model_construct(id=cron_id, document=_document(document))
+    async def cron_update(self, cron_id: str, document: Mapping[str, Any] | str | bytes, *, reason: str = "") -> None:
+        request = m.UpdateCronRequest.model_construct(
+            id=cron_id, document=_document(document), actor=self.actor, reason=reason
+        )
         await self.call("crons.update", request)
 
-    async def cron_delete(self, cron_id: str) -> None:
-        await self.call("crons.delete", m.CronIdRequest.model_construct(id=cron_id))
+    async def cron_delete(self, cron_id: str, *, reason: str = "") -> None:
+        request = m.DeleteCronRequest.model_construct(id=cron_id, actor=self.actor, reason=reason)
+        await self.call("crons.delete", request)
 
     async def cron_list(self) -> list[dict[str, Any]]:
         reply: m.ListCronsReply = await self.call("crons.list", m.Empty())

@@ -31,7 +31,14 @@ Document = dict[str, Any] | str
 # --- runs --------------------------------------------------------------------------------------------------
 
 
-class SubmitRunRequest(Message):
+class Audited(Message):
+    """Who asks and why: recorded with the events the command causes (`aether-es audit` lists them)."""
+
+    actor: str = Field(default="", max_length=256, description='who asks, recorded as "user:<actor>" ("user" if empty)')
+    reason: str = Field(default="", max_length=4096, description="why, recorded with the command's events")
+
+
+class SubmitRunRequest(Audited):
     """Start a workflow run. With an idempotency key, repeating the request never starts a second run."""
 
     document: Document = Field(description="the aether/v1 Workflow document (an object, or its JSON as a string)")
@@ -89,24 +96,23 @@ class ListRunsReply(Message):
     next_page_token: str = Field(description='pass as `pageToken` for the next page; "" on the last page')
 
 
-class ResumeRunRequest(Message):
+class ResumeRunRequest(Audited):
     run_id: str = Field(min_length=1)
     task_run_id: str = Field(min_length=1)
     payload: dict[str, Any] | None = None
 
 
-class CancelRunRequest(Message):
+class CancelRunRequest(Audited):
     run_id: str = Field(min_length=1)
 
 
-class RetryRunRequest(Message):
+class RetryRunRequest(Audited):
     """Run a finished run's failed task runs again, all of them or the ones named, keeping what succeeded."""
 
     run_id: str = Field(min_length=1)
     task_run_ids: list[str] = Field(
         default_factory=list, description="only these task runs (default: every failed one)"
     )
-    reason: str = Field(default="", description="why, recorded with the run's RunReopened event")
 
 
 class Empty(Message):
@@ -116,7 +122,7 @@ class Empty(Message):
 # --- cron workflows ----------------------------------------------------------------------------------------
 
 
-class SubmitCronRequest(Message):
+class SubmitCronRequest(Audited):
     document: Document = Field(description="the aether/v1 CronWorkflow document")
 
 
@@ -132,7 +138,11 @@ class GetCronReply(Message):
     cron: dict[str, Any] = Field(description="the CronWorkflow view with the views of its runs")
 
 
-class UpdateCronRequest(Message):
+class DeleteCronRequest(Audited):
+    id: str = Field(min_length=1)
+
+
+class UpdateCronRequest(Audited):
     id: str = Field(min_length=1)
     document: Document
 
@@ -186,7 +196,7 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "crons.submit": (SubmitCronRequest, SubmitCronReply),
     "crons.get": (CronIdRequest, GetCronReply),
     "crons.update": (UpdateCronRequest, Empty),
-    "crons.delete": (CronIdRequest, Empty),
+    "crons.delete": (DeleteCronRequest, Empty),
     "crons.list": (Empty, ListCronsReply),
     "workers.list": (ListWorkersRequest, ListWorkersReply),
 }

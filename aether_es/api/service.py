@@ -38,6 +38,7 @@ from aether_es.adapters.nats.retry import TRANSIENT
 from aether_es.adapters.nats.worker_registry import info_to_dict
 from aether_es.api import messages as m
 from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.history.audit import command_actor
 from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.ports.event_store import RunSummary
@@ -129,6 +130,10 @@ def parse_request(model: type[m.Message], body: bytes) -> Any:
         if field == "document":
             raise invalid(field, "document: must be a JSON object or a string holding one") from None
         raise invalid(field, f"{'.'.join(loc)}: {first['msg']}") from None
+
+
+def _who(request: m.Audited) -> str:
+    return command_actor(request.actor)
 
 
 def _checked_id(field: str, value: str) -> str:
@@ -341,20 +346,21 @@ class ApiService:
     async def _submit(self, request: m.SubmitRunRequest) -> m.SubmitRunReply:
         try:
             if request.idempotency_key is None:
-                return m.SubmitRunReply(run_id=await self.engine.submit(request.document), created=True)
-            return await self._submit_once(request.document, request.idempotency_key)
+                run_id = await self.engine.submit(request.document, actor=_who(request), reason=request.reason)
+                return m.SubmitRunReply(run_id=run_id, created=True)
+            return await self._submit_once(request, request.idempotency_key)
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
 
-    async def _submit_once(self, document: m.Document, key: str) -> m.SubmitRunReply:
+    async def _submit_once(self, request: m.SubmitRunRequest, key: str) -> m.SubmitRunReply:
         assert self._keys is not None
         slot = hashlib.sha256(key.encode()).hexdigest()
         candidate = self.engine.ids.generate(IdContext(workflow_kind="Workflow"))
         run_id, revision = await self._claim(slot, candidate)
         created = run_id == candidate
         try:
-            await self.engine.submit(document, run_id=run_id)
+            await self.engine.submit(request.document, run_id=run_id, actor=_who(request), reason=request.reason)
         except ValidationError:
             if created:  # free the key, so the corrected document can be submitted with it
                 await self._keys.delete(slot, last=revision)
@@ -385,17 +391,22 @@ class ApiService:
 
     async def _resume(self, request: m.ResumeRunRequest) -> m.Empty:
         await self.engine.resume(
-            _checked_id("runId", request.run_id), _checked_id("taskRunId", request.task_run_id), request.payload
+            _checked_id("runId", request.run_id),
+            _checked_id("taskRunId", request.task_run_id),
+            request.payload,
+            actor=_who(request),
+            reason=request.reason,
         )
         return m.Empty()
 
     async def _cancel(self, request: m.CancelRunRequest) -> m.Empty:
-        await self.engine.cancel(_checked_id("runId", request.run_id))
+        await self.engine.cancel(_checked_id("runId", request.run_id), actor=_who(request), reason=request.reason)
         return m.Empty()
 
     async def _retry(self, request: m.RetryRunRequest) -> m.Empty:
         task_run_ids = [_checked_id("taskRunIds", task_id) for task_id in request.task_run_ids]
-        await self.engine.retry(_checked_id("runId", request.run_id), task_run_ids, reason=request.reason)
+        run_id = _checked_id("runId", request.run_id)
+        await self.engine.retry(run_id, task_run_ids, actor=_who(request), reason=request.reason)
         return m.Empty()
 
     # --- cron workflows ------------------------------------------------------------------------------
@@ -403,7 +414,9 @@ class ApiService:
     async def _cron_submit(self, request: m.SubmitCronRequest) -> m.SubmitCronReply:
         crons = self.engine.cron()
         try:
-            return m.SubmitCronReply(id=await crons.submit(request.document))
+            return m.SubmitCronReply(
+                id=await crons.submit(request.document, actor=_who(request), reason=request.reason)
+            )
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
@@ -415,14 +428,14 @@ class ApiService:
         crons = self.engine.cron()
         cron_id = _checked_id("id", request.id)
         try:
-            await crons.update(cron_id, request.document)
+            await crons.update(cron_id, request.document, actor=_who(request), reason=request.reason)
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
         return m.Empty()
 
-    async def _cron_delete(self, request: m.CronIdRequest) -> m.Empty:
-        await self.engine.cron().delete(_checked_id("id", request.id))
+    async def _cron_delete(self, request: m.DeleteCronRequest) -> m.Empty:
+        await self.engine.cron().delete(_checked_id("id", request.id), actor=_who(request), reason=request.reason)
         return m.Empty()
 
     async def _cron_list(self, _: m.Empty) -> m.ListCronsReply:

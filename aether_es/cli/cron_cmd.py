@@ -18,10 +18,11 @@ from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import ensure
-from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import NotFoundError, ValidationError
+from aether_es.history.audit import command_actor
 from aether_es.runtime.crons import CronService
 from aether_es.runtime.engine import Engine
 
@@ -43,6 +44,8 @@ def register(commands: Any) -> None:
     delete.add_argument("cron_id")
     for action in (submit, get, update, delete, actions.choices["list"]):
         add_remote_options(action)
+        if action in (submit, update, delete):
+            add_actor_options(action)
         action.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(handler=handle)
 
@@ -71,7 +74,7 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
     try:
         if args.action == "submit":
             assert document is not None
-            cron_id = await crons.submit(document)
+            cron_id = await crons.submit(document, actor=_actor(args), reason=args.reason)
             _print(args, {"id": cron_id}, cron_id)
         elif args.action == "list":
             views = await crons.list_all()
@@ -81,10 +84,10 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
             _print(args, view, _describe(view))
         elif args.action == "update":
             assert document is not None
-            await crons.update(args.cron_id, document)
+            await crons.update(args.cron_id, document, actor=_actor(args), reason=args.reason)
             _print(args, {"id": args.cron_id, "updated": True}, f"{args.cron_id} updated")
         else:
-            await crons.delete(args.cron_id)
+            await crons.delete(args.cron_id, actor=_actor(args), reason=args.reason)
             _print(args, {"id": args.cron_id, "deleted": True}, f"{args.cron_id} deleted")
     except NotFoundError as exc:
         print(exc, file=sys.stderr)
@@ -93,6 +96,10 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
         print(exc, file=sys.stderr)
         return 2
     return 0
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return command_actor(actor_of(args))
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from aether_es.cli import (
+    audit_cmd,
     conformance_cmd,
     cron_cmd,
     events_cmd,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     events_cmd.register(commands)
     history_cmd.register(commands)
     replay_cmd.register(commands)
+    audit_cmd.register(commands)
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)

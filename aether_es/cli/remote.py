@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +49,26 @@ def auth_options(command: str, args: argparse.Namespace) -> NatsAuth:
         return NatsAuth.resolve({o.field: getattr(args, f"nats_{o.field}", None) for o in NATS_OPTIONS})
     except ConnectOptionError as exc:
         raise RemoteError(f"aether: {command}: {exc}", EXIT_INVALID) from None
+
+
+ACTOR_ENV = "AETHER_ACTOR"
+
+
+def add_actor_options(parser: argparse.ArgumentParser) -> None:
+    """`--actor` and `--reason` for a command that changes something: recorded with its events."""
+    parser.add_argument("--actor", help=f"who issues it (default: ${ACTOR_ENV}, the NATS user, or your login)")
+    parser.add_argument("--reason", default="", help="why, recorded with the command in the run's history")
+
+
+def actor_of(args: argparse.Namespace) -> str:
+    """Who issues a command: `--actor`, else $AETHER_ACTOR, else the NATS user name, else the login name."""
+    explicit = getattr(args, "actor", None) or os.environ.get(ACTOR_ENV) or getattr(args, "nats_user", None)
+    if explicit:
+        return str(explicit)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 def served_url(state_dir: Path) -> str | None:

@@ -20,7 +20,7 @@ import orjson
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
-from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.run_cmd import task_path
 from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
@@ -60,7 +60,6 @@ def register(commands: Any) -> None:
     retry = commands.add_parser("retry", help="run a finished run's failed steps again, keeping what succeeded")
     retry.add_argument("run_id")
     retry.add_argument("--task", action="append", dest="tasks", metavar="TASK_RUN", help="only this task run")
-    retry.add_argument("--reason", default="", help="why, recorded in the run's history")
     retry.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     for parser, action in (
         (submit, _submit),
@@ -72,6 +71,8 @@ def register(commands: Any) -> None:
         (retry, _retry),
     ):
         add_remote_options(parser)
+        if parser in (submit, resume, cancel, retry):
+            add_actor_options(parser)
         parser.add_argument("--json", action="store_true", help="print JSON for scripts")
         parser.set_defaults(handler=_handler(parser.prog.rsplit(" ", 1)[-1], action))
 
@@ -83,7 +84,7 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
     async def handle(args: argparse.Namespace) -> int:
         try:
             async with remote(command, args.nats, args.prefix, args) as (connection, layout):
-                client = await Client.connect(connection, prefix=layout.prefix)
+                client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
                 try:
                     return await action(args, client)
                 except AetherError as exc:
@@ -114,7 +115,7 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
     document = read_valid(args.file)
     if document is None:
         return exits.INVALID
-    run_id = await client.submit(document, idempotency_key=args.idempotency_key)
+    run_id = await client.submit(document, idempotency_key=args.idempotency_key, reason=args.reason)
     if not args.wait:
         if args.json:
             _print_json({"runId": run_id})
@@ -200,13 +201,13 @@ async def _resume(args: argparse.Namespace, client: Client) -> int:
         if not isinstance(payload, dict):
             print("aether: resume: --payload must be a JSON object", file=sys.stderr)
             return exits.INVALID
-    await client.resume(args.run_id, args.task_run_id, payload)
+    await client.resume(args.run_id, args.task_run_id, payload, reason=args.reason)
     _done(args, {"runId": args.run_id, "taskRunId": args.task_run_id, "resumed": True}, "resumed")
     return exits.OK
 
 
 async def _cancel(args: argparse.Namespace, client: Client) -> int:
-    await client.cancel(args.run_id)
+    await client.cancel(args.run_id, reason=args.reason)
     _done(args, {"runId": args.run_id, "cancelled": True}, f"{args.run_id} cancelled")
     return exits.OK
 

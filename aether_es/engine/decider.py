@@ -413,7 +413,7 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
         raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
     seconds = parse_duration(decision.workflow.spec.timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
-    decision.emit(ev.RunReopened(reason=trigger.reason, deadline=deadline))
+    decision.emit(ev.RunReopened(deadline=deadline))
     reopened: set[str] = set()
     for leaf in leaves:
         parent_id = leaf.parent_id

@@ -75,7 +75,10 @@ class Decision:
     def emit(self, event: Event) -> None:
         assert self.trigger is not None
         number = (self._state.events if self._state is not None else 0) + 1
-        (envelope,) = make_envelopes(self._run_id, number, [event], self.now, self.trigger.actor, self.trigger.cause)
+        trigger = self.trigger
+        (envelope,) = make_envelopes(
+            self._run_id, number, [event], self.now, trigger.actor, trigger.cause, trigger.reason
+        )
         if self._state is None:
             self._state = start(envelope)
         else:

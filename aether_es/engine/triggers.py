@@ -16,6 +16,8 @@ class Trigger:
     actor: str
     cause: str
     at: str
+    reason: str = field(default="", kw_only=True)
+    """Why, when a person gave a reason for a command; recorded with the events it causes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,6 @@ class RetryRun(Trigger):
     """Run a finished run's failed steps again; `task_ids` narrows it to those task runs (default: all)."""
 
     task_ids: tuple[str, ...] = ()
-    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,10 +219,10 @@ class TaskErrored(Event):
 
 
 class RunReopened(Event):
-    """A finished run runs again from its failed steps (`aether-es retry`); what succeeded is kept."""
+    """A finished run runs again from its failed steps (`aether-es retry`); what succeeded is kept. Why is
+    the envelope's `reason`."""
 
     type: Literal["RunReopened"] = "RunReopened"
-    reason: str = ""
     deadline: str = ""
 
 

@@ -40,6 +40,7 @@ def _envelopes_validator() -> SchemaValidator:
             cs.int_schema(strict=True, ge=SCHEMA_VERSION, le=SCHEMA_VERSION),
             validation_alias="v",
         ),
+        "reason": cs.dataclass_field("reason", text),
     }
     names = [f.name for f in dataclasses.fields(Envelope)]
     schema = cs.dataclass_schema(
@@ -72,7 +73,7 @@ def encode_commit(commit: Commit) -> bytes:
 def _encode_envelope(env: Envelope) -> dict[str, Any]:
     body = env.event.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     body["type"] = env.event.type
-    return {
+    encoded = {
         "id": env.event_id,
         "v": env.version,
         "time": env.time,
@@ -80,6 +81,9 @@ def _encode_envelope(env: Envelope) -> dict[str, Any]:
         "cause": env.causation_id,
         "data": body,
     }
+    if env.reason:
+        encoded["reason"] = env.reason
+    return encoded
 
 
 def event_records(data: bytes, seq: int) -> tuple[str, list[dict[str, Any]]]:
@@ -99,6 +103,7 @@ def event_records(data: bytes, seq: int) -> tuple[str, list[dict[str, Any]]]:
                 "cause": item.get("cause", ""),
                 "seq": seq,
                 "data": item["data"],
+                **({"reason": item["reason"]} if item.get("reason") else {}),
             }
             for item in commit["events"]
         ]
@@ -116,7 +121,7 @@ def commit_of_records(commit_id: str, records: list[dict[str, Any]]) -> Commit:
         raise CodecError(f"commit {commit_id} mixes events of several runs")
     try:
         events = [
-            {key: record[key] for key in ("id", "v", "time", "actor", "cause", "data") if key in record}
+            {key: record[key] for key in ("id", "v", "time", "actor", "cause", "reason", "data") if key in record}
             for record in records
         ]
     except TypeError as exc:
@@ -153,6 +158,7 @@ def _decode_envelope(run_id: str, item: dict[str, Any]) -> Envelope:
         causation_id=item.get("cause", ""),
         event=_event(item["data"]),
         version=SCHEMA_VERSION,
+        reason=item.get("reason", ""),
     )
 
 

@@ -22,6 +22,8 @@ class Envelope:
     causation_id: str
     event: Event
     version: int = SCHEMA_VERSION
+    reason: str = ""
+    """Why the actor asked for it, when a person said so (`--reason`): the audit trail's second half."""
 
     @property
     def type(self) -> str:
@@ -38,7 +40,13 @@ class Commit:
 
 
 def make_envelopes(
-    aggregate_id: str, first_number: int, events: Sequence[Event], time: str, actor: str, cause: str
+    aggregate_id: str,
+    first_number: int,
+    events: Sequence[Event],
+    time: str,
+    actor: str,
+    cause: str,
+    reason: str = "",
 ) -> list[Envelope]:
     """Envelopes numbered from `first_number` within the aggregate."""
     return [
@@ -49,6 +57,7 @@ def make_envelopes(
             actor=actor,
             causation_id=cause,
             event=event,
+            reason=reason,
         )
         for offset, event in enumerate(events)
     ]

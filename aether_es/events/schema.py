@@ -37,8 +37,11 @@ class FeedMessage(BaseModel):
     type: str = Field(description="The event type, also the last subject token and `data.type`.")
     v: int = Field(description=f"The schema version of `data` (currently {SCHEMA_VERSION}).")
     time: str = Field(description="When the event was decided (RFC 3339, UTC).")
-    actor: str = Field(description="Who caused it: `user`, `worker:<id>`, `watcher`, `engine`, `cron:<id>`.")
+    actor: str = Field(
+        description="Who caused it: `user` or `user:<who>`, `worker:<id>`, `watcher`, `engine`, `cron:<id>`."
+    )
     cause: str = Field(description="The id of the command or report that caused it.")
+    reason: str | None = Field(default=None, description="Why, when whoever issued the command gave a reason.")
     seq: int = Field(description="Sequence, in the history stream, of the commit the event belongs to.")
     data: Annotated[AnyEvent | AnyCronEvent, Field(discriminator="type")] = Field(
         description="The event itself, as stored: fields equal to their defaults are left out."

@@ -106,11 +106,15 @@ class CronService:
 
     # --- API -----------------------------------------------------------------------------------------
 
-    async def submit(self, document: CronWorkflow | dict[str, Any] | str | bytes) -> str:
+    async def submit(
+        self, document: CronWorkflow | dict[str, Any] | str | bytes, *, actor: str = "", reason: str = ""
+    ) -> str:
+        """Who asked (`actor`) and why (`reason`) are recorded with the events, as for every cron command."""
         raw, _ = _checked(document)
         cron_id = self.engine.ids.generate(IdContext(workflow_kind="CronWorkflow"))
         now = clock.now()
-        state = await self._commit(cron_id, None, [CronSubmitted(document=raw, created_at=now)], f"submit:{cron_id}")
+        submitted: list[Event] = [CronSubmitted(document=raw, created_at=now)]
+        state = await self._commit(cron_id, None, submitted, f"submit:{cron_id}", actor, reason)
         self._schedule(state)
         return cron_id
 
@@ -131,21 +135,29 @@ class CronService:
                 views.append(state.to_dict())
         return views
 
-    async def update(self, cron_id: str, document: CronWorkflow | dict[str, Any] | str | bytes) -> None:
+    async def update(
+        self,
+        cron_id: str,
+        document: CronWorkflow | dict[str, Any] | str | bytes,
+        *,
+        actor: str = "",
+        reason: str = "",
+    ) -> None:
         """Change schedule, zone, policy, limits or suspend (suspend/resume is an update, as in Aether)."""
         raw, cron = _checked(document)
         async with self._lock(cron_id):
             state = await self._state(cron_id)
             check_update(state, cron)
-            state = await self._commit(cron_id, state, [CronUpdated(document=raw)], f"update:{cron_id}")
+            updated: list[Event] = [CronUpdated(document=raw)]
+            state = await self._commit(cron_id, state, updated, f"update:{cron_id}", actor, reason)
         self.scheduler.remove(cron_id)
         self._schedule(state)
 
-    async def delete(self, cron_id: str) -> None:
+    async def delete(self, cron_id: str, *, actor: str = "", reason: str = "") -> None:
         """Stop scheduling; the cron's history and its runs are kept."""
         async with self._lock(cron_id):
             state = await self._state(cron_id)
-            await self._commit(cron_id, state, [CronDeleted()], f"delete:{cron_id}")
+            await self._commit(cron_id, state, [CronDeleted()], f"delete:{cron_id}", actor, reason)
         self.scheduler.remove(cron_id)
 
     async def fire(self, cron_id: str, scheduled: datetime | None = None) -> None:
@@ -193,11 +205,17 @@ class CronService:
         return state
 
     async def _commit(
-        self, cron_id: str, state: CronState | None, events: list[Event], cause: str, actor: str = "user"
+        self,
+        cron_id: str,
+        state: CronState | None,
+        events: list[Event],
+        cause: str,
+        actor: str = "",
+        reason: str = "",
     ) -> CronState:
         aggregate = aggregate_id(cron_id)
         first = (state.events if state is not None else 0) + 1
-        envelopes = make_envelopes(aggregate, first, events, clock.now(), actor, cause)
+        envelopes = make_envelopes(aggregate, first, events, clock.now(), actor or self.engine.actor, cause, reason)
         seq = await self.engine.store.append(commit_of(aggregate, envelopes), state.seq if state is not None else 0)
         if state is None:
             state = fold_cron(cron_id, envelopes)

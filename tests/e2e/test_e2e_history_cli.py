@@ -110,6 +110,82 @@ def test_retry_of_a_failed_run_from_the_cli(served: Served, tmp_path: Path) -> N
     assert view["status"] == "Succeeded" and view["tasks"][0]["retryCount"] == 1
     events = _json(served.run("history", run_id, "--json"))
     reopened = [e for e in events if e["type"] == "RunReopened"]
-    assert len(reopened) == 1 and reopened[0]["data"]["reason"] == "fixed the cause"
+    assert len(reopened) == 1 and reopened[0]["reason"] == "fixed the cause"
     again = served.run("retry", run_id)
     assert again.returncode == 2 and "no failed task" in again.stderr
+
+
+CRON = {
+    "apiVersion": "aether/v1",
+    "kind": "CronWorkflow",
+    "metadata": {"name": "nightly"},
+    "spec": {
+        "schedule": "0 3 * * *",
+        "workflowSpec": {
+            "entrypoint": "main",
+            "templates": [{"task": {"name": "main", "executor": {"type": "echo"}}}],
+        },
+    },
+}
+
+
+def test_every_kind_of_command_is_audited_with_its_actor_and_reason(served: Served, tmp_path: Path) -> None:
+    who = ("--actor", "alice")
+    suspending = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "audited"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "task": {
+                        "name": "main",
+                        "inputs": {"parameters": [{"name": "suspend", "value": True}]},
+                        "executor": {"type": "echo"},
+                    }
+                }
+            ],
+        },
+    }
+    path = write(tmp_path, "audited.json", suspending)
+    run_id = served.run("submit", str(path), *who, "--reason", "nightly import").stdout.strip()
+    task = ""
+    for _ in range(100):
+        view = _json(served.run("get", run_id, "--json"))
+        task = next((t["runID"] for t in view["tasks"] if t["status"] == "Suspended"), "")
+        if task:
+            break
+    assert task
+    assert served.run("resume", run_id, task, "--payload", "{}", *who, "--reason", "looked fine").returncode == 0
+    second = served.run("submit", str(path), "--actor", "bob").stdout.strip()
+    assert served.run("cancel", second, "--actor", "bob", "--reason", "not needed").returncode == 0
+    assert served.run("retry", second, *who, "--reason", "needed after all").returncode == 0
+    cron_id = _json(served.run("cron", "submit", str(write(tmp_path, "cron.json", CRON)), *who, "--json"))["id"]
+    assert served.run("cron", "update", cron_id, str(write(tmp_path, "cron.json", CRON)), *who).returncode == 0
+    assert served.run("cron", "delete", cron_id, *who, "--reason", "moved").returncode == 0
+
+    entries = _json(served.run("audit", "--json"))
+    mine = [
+        (e["actor"], e["command"], e["aggregate"], e["reason"])
+        for e in entries
+        if e["aggregate"] in (run_id, second, f"cron.{cron_id}")
+    ]
+    assert mine == [
+        ("user:alice", "submit", run_id, "nightly import"),
+        ("user:alice", "resume", run_id, "looked fine"),
+        ("user:bob", "submit", second, ""),
+        ("user:bob", "cancel", second, "not needed"),
+        ("user:alice", "retry", second, "needed after all"),
+        ("user:alice", "submit", f"cron.{cron_id}", ""),
+        ("user:alice", "update", f"cron.{cron_id}", ""),
+        ("user:alice", "delete", f"cron.{cron_id}", "moved"),
+    ]
+    bobs = _json(served.run("audit", "--actor", "bob", "--json"))
+    assert {e["actor"] for e in bobs} == {"user:bob"} and len(bobs) == 2
+    only_run = _json(served.run("audit", "--run", second, "--json"))
+    assert [e["command"] for e in only_run] == ["submit", "cancel", "retry"]
+    later = _json(served.run("audit", "--since", "2999-01-01T00:00:00Z", "--json"))
+    assert later == []
+    assert "ACTOR" in served.run("audit").stdout
+    assert served.run("audit", "--since", "yesterday").returncode == 2

@@ -109,3 +109,14 @@ def test_an_older_schema_version_is_read_as_the_current_one() -> None:
     data = raw(a_commit())
     data["events"][2]["v"] = 0
     assert decode_commit(orjson.dumps(data)) == a_commit()
+
+
+def test_a_reason_travels_with_its_events_and_is_left_out_when_there_is_none() -> None:
+    events = [ev.RunReady(), ev.RunStarted(started_at="2026-01-01T00:00:00.000Z")]
+    given = commit_of("r", make_envelopes("r", 2, events, "2026-01-01T00:00:00.000Z", "user:alice", "c", "because"))
+    data = encode_commit(given)
+    assert [item["reason"] for item in orjson.loads(data)["events"]] == ["because", "because"]
+    assert decode_commit(data) == given
+    plain = encode_commit(commit_of("r", make_envelopes("r", 2, events, "2026-01-01T00:00:00.000Z", "user", "c")))
+    assert all("reason" not in item for item in orjson.loads(plain)["events"])
+    assert all(env.reason == "" for env in decode_commit(plain).envelopes)

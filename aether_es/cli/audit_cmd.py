@@ -1,0 +1,49 @@
+"""`aether-es audit [--since TIME] [--actor WHO] [--run RUN]`: who issued which command, when and why."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.cli import exits
+from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.tables import table
+from aether_es.history.audit import audit_entries
+from aether_es.model.clock import parse_time
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("audit", help="every command issued: who, when, on what, and why")
+    parser.add_argument("--since", help="only commands at or after this RFC3339 time")
+    parser.add_argument("--actor", help="only commands of this actor (`alice` matches user:alice)")
+    parser.add_argument("--run", help="only commands on this run (or cron.<id> for a CronWorkflow)")
+    add_remote_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the entries as a JSON array")
+    parser.set_defaults(handler=handle)
+
+
+async def handle(args: argparse.Namespace) -> int:
+    try:
+        since = parse_time(args.since) if args.since else None
+    except ValueError:
+        print(f"aether: audit: --since {args.since!r} is not an RFC3339 time", file=sys.stderr)
+        return exits.INVALID
+    try:
+        async with remote("audit", args.nats, args.prefix, args) as (connection, layout):
+            store = NatsEventStore(connection.js, layout)
+            entries = await audit_entries(store.load_all(), since=since, actor=args.actor, aggregate=args.run)
+    except RemoteError as error:
+        return fail(error)
+    if args.json:
+        data = [entry.to_dict() for entry in entries]
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif not entries:
+        print("no commands")
+    else:
+        rows = [(e.time, e.actor, e.command, e.aggregate, e.reason or "-") for e in entries]
+        print(table(("TIME", "ACTOR", "COMMAND", "ON", "REASON"), rows))
+    return exits.OK
