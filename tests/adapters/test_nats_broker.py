@@ -333,6 +333,45 @@ async def test_a_worker_of_many_types_probes_the_busy_type_first(
     monkeypatch.setattr(broker_module, "GLANCE_EVERY", 0.0)
     pulls.clear()
     third = await channel.fetch(types, 2, 2.0)
-    assert len(third) == 2 and pulls[0] != "busy" and pulls[1] == "busy"  # another type gets a look first
+    assert len(third) == 2 and pulls[-1] == "busy"
+    # Another type got a look first, unless its long poll from the first fetch is still watching it.
+    assert pulls[0] != "busy" or {"idle1", "idle2"} <= set(channel._polls)
     for delivery in [*first, *second, *third]:
         await delivery.ack()
+
+
+async def test_a_long_poll_left_in_flight_is_collected_by_the_next_fetch(
+    broker: NatsBroker, channel: NatsWorkerChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    types = ["left", "right"]
+    for executor_type in types:
+        assert await channel.fetch([executor_type], 1, 0.05) == []
+    pulls: list[str] = []
+    real_pull = channel._pull
+
+    async def counting(executor_type: str, batch: int, timeout: float) -> list[Any]:
+        pulls.append(executor_type)
+        return await real_pull(executor_type, batch, timeout)
+
+    monkeypatch.setattr(channel, "_pull", counting)
+    monkeypatch.setattr(broker_module, "GLANCE_EVERY", 3600.0)
+
+    async def dispatch_later(executor_type: str, n: int) -> None:
+        await asyncio.sleep(0.2)
+        await broker.dispatch([assignment(n, executor_type)])
+
+    later = asyncio.create_task(dispatch_later("right", 1))
+    first = await channel.fetch(types, 5, 3.0)
+    await later
+    assert [d.assignment.task_run_id for d in first] == ["t1"]
+    assert "left" in channel._polls  # its long poll is still waiting, not called off
+    later = asyncio.create_task(dispatch_later("left", 2))
+    before = len(pulls)
+    second = await channel.fetch(types, 5, 3.0)
+    await later
+    assert [d.assignment.task_run_id for d in second] == ["t2"]
+    assert "left" not in pulls[before:]  # the poll in flight answered; no second pull raced it
+    for delivery in [*first, *second]:
+        await delivery.ack()
+    await channel.close()
+    assert channel._polls == {}

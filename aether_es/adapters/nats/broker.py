@@ -276,6 +276,7 @@ class NatsWorkerChannel(_Reporter):
         super().__init__(js, nc, layout, request_timeout, retry_budget)
         self._probe_timeout = probe_timeout
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
+        self._polls: dict[str, asyncio.Future[list[Msg]]] = {}
         self._turn = itertools.count()
         self._last = ""
         self._glanced = 0.0
@@ -286,10 +287,10 @@ class NatsWorkerChannel(_Reporter):
         With several types, the type that delivered last is probed first (a probe of an empty type waits a
         few milliseconds, and a message arriving meanwhile answers it). At most every `GLANCE_EVERY`
         seconds another type, each in its turn, gets a short look first, so a busy type cannot starve the
-        others. If they have nothing, one long poll per type waits and the first to deliver wins; the
-        others' pulls are abandoned, and a message one of them receives later waits in its subscription and
-        is returned by the next fetch. Probing every type on every fetch would cost a worker of many types
-        more than its tasks.
+        others. If they have nothing, one long poll per type waits and the first to deliver wins. A long
+        poll that has not answered stays in flight and is collected by a later fetch: a pull cannot be
+        called off (nats-py finishes it anyway), and two pulls on one subscription would take each other's
+        messages. Probing every type on every fetch would cost a worker of many types more than its tasks.
         """
         types = list(dict.fromkeys(check_token("executor type", t) for t in executor_types))
         if batch < 1 or not types:
@@ -306,12 +307,14 @@ class NatsWorkerChannel(_Reporter):
                 self._glanced = started
                 other = order[1 + next(self._turn) % (len(order) - 1)]
                 probes.insert(0, (other, GLANCE_TIMEOUT))
-            msgs = []
+            msgs = self._collect(order)
             for executor_type, wait in probes:
-                msgs = await self._pull(executor_type, batch, wait)
                 if msgs:
-                    self._last = executor_type
                     break
+                if executor_type not in self._polls:
+                    msgs = await self._pull(executor_type, batch, wait)
+                    if msgs:
+                        self._last = executor_type
             if not msgs:
                 msgs = await self._first_of(order, timeout - (loop.time() - started))
             for extra in msgs[batch:]:
@@ -325,31 +328,35 @@ class NatsWorkerChannel(_Reporter):
         return await self._deliveries(msgs)
 
     async def _first_of(self, types: list[str], timeout: float) -> list[Msg]:
+        """Long-poll every type (one pull in flight per type at most) until one delivers or `timeout`."""
         if timeout <= 0:
             return []
-        pulls = [asyncio.ensure_future(self._pull(t, 1, timeout)) for t in types]
-        try:
-            await asyncio.wait(pulls, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pull in pulls:
-                if not pull.done():
-                    pull.cancel()
-            await asyncio.gather(*pulls, return_exceptions=True)
-        got = {
-            t: pull.result()
-            for t, pull in zip(types, pulls, strict=True)
-            if not pull.cancelled() and not pull.exception()
-        }
-        self._last = next((t for t, msgs in got.items() if msgs), self._last)
-        return [m for msgs in got.values() for m in msgs]
+        for executor_type in types:
+            if executor_type not in self._polls:
+                self._polls[executor_type] = asyncio.ensure_future(self._pull(executor_type, 1, timeout))
+        await asyncio.wait([self._polls[t] for t in types], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return self._collect(types)
+
+    def _collect(self, types: list[str]) -> list[Msg]:
+        """The messages of the long polls that have answered, which are then no longer in flight."""
+        msgs: list[Msg] = []
+        for executor_type in types:
+            poll = self._polls.get(executor_type)
+            if poll is None or not poll.done():
+                continue
+            del self._polls[executor_type]
+            if not poll.cancelled() and poll.exception() is None and poll.result():
+                msgs += poll.result()
+                self._last = executor_type
+        return msgs
 
     async def _pull(self, executor_type: str, batch: int, timeout: float) -> list[Msg]:
         """`fetch` from the type's consumer; an idle timeout or a transient error means "nothing now"."""
         try:
             sub = await self._bind(executor_type)
             return await sub.fetch(batch, timeout=timeout)
-        except TimeoutError:
-            return []
+        except (TimeoutError, nats.errors.ConnectionClosedError):
+            return []  # nothing now; a long poll still in flight when the connection closes ends empty
         except _PULL_ERRORS as exc:
             # Maybe the consumer is gone (deleted, or a server without our state): bind afresh next time.
             log.warning("pulling %s assignments failed: %r", executor_type, exc)
@@ -396,6 +403,10 @@ class NatsWorkerChannel(_Reporter):
 
     async def close(self) -> None:
         """Unbind from the executor consumers (messages delivered but not returned are redelivered later)."""
+        polls, self._polls = list(self._polls.values()), {}
+        for poll in polls:
+            poll.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
         subs, self._subs = list(self._subs.values()), {}
         for sub in subs:
             await _quietly(sub.unsubscribe)
