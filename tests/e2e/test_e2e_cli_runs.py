@@ -6,12 +6,12 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
+
+from bench.scenarios import loop_workflow
 
 SUSPENDING = {
     "apiVersion": "aether/v1",
@@ -30,17 +30,6 @@ SUSPENDING = {
         ],
     },
 }
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    state = tmp_path_factory.mktemp("serve") / ".aether"
-    process, url = serve(state, "--workers", "4")
-    try:
-        yield Served(process, url, state)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -187,26 +176,7 @@ def _events(served: Served, *args: str) -> list[dict[str, Any]]:
 
 def test_a_run_stopped_mid_way_by_sigterm_finishes_after_a_restart(tmp_path: Path) -> None:
     items = 2000
-    loop = {
-        "apiVersion": "aether/v1",
-        "kind": "Workflow",
-        "metadata": {"name": "many"},
-        "spec": {
-            "entrypoint": "fan",
-            "templates": [
-                {
-                    "loop": {
-                        "name": "fan",
-                        "items": list(range(items)),
-                        "concurrency": 0,
-                        "body": "one",
-                        "arguments": {"parameters": [{"name": "item", "value": "{{iterator.item}}"}]},
-                    }
-                },
-                {"task": {"name": "one", "inputs": {"parameters": [{"name": "item"}]}, "executor": {"type": "echo"}}},
-            ],
-        },
-    }
+    loop = loop_workflow(items)
     state = tmp_path / ".aether"
     process, url = serve(state, "--workers", "4")
     try:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
+from support.cli import EXAMPLE, FAILING, Served, aether, write
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    state = tmp_path_factory.mktemp("serve") / ".aether"
-    process, url = serve(state, "--workers", "4")
-    try:
-        yield Served(process, url, state)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _json(result: Any) -> Any:
