@@ -174,6 +174,14 @@ class Client:
         )
         await self.call("runs.retry", request)
 
+    async def purge(self, run_ids: Sequence[str], *, archive: str = "", reason: str = "") -> str:
+        """Remove finished runs from the log (retention, recorded); returns the retention record's id."""
+        request = m.PurgeRunsRequest.model_construct(
+            run_ids=list(run_ids), archive=archive, actor=self.actor, reason=reason
+        )
+        reply: m.PurgeRunsReply = await self.call("runs.purge", request)
+        return reply.purge_id
+
     async def runs(
         self,
         *,

@@ -115,6 +115,17 @@ class RetryRunRequest(Audited):
     )
 
 
+class PurgeRunsRequest(Audited):
+    """Remove finished runs from the log (retention); recorded, with actor and reason, as a RunsPurged event."""
+
+    run_ids: list[str] = Field(min_length=1, max_length=1000)
+    archive: str = Field(default="", description="where the caller archived the histories first, if it did")
+
+
+class PurgeRunsReply(Message):
+    purge_id: str = Field(description="the retention record's aggregate, `retention.<id>`")
+
+
 class Empty(Message):
     """No fields (an empty body is accepted too)."""
 
@@ -193,6 +204,7 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "runs.resume": (ResumeRunRequest, Empty),
     "runs.cancel": (CancelRunRequest, Empty),
     "runs.retry": (RetryRunRequest, Empty),
+    "runs.purge": (PurgeRunsRequest, PurgeRunsReply),
     "crons.submit": (SubmitCronRequest, SubmitCronReply),
     "crons.get": (CronIdRequest, GetCronReply),
     "crons.update": (UpdateCronRequest, Empty),

@@ -269,6 +269,7 @@ class ApiService:
             "runs.resume": self._resume,
             "runs.cancel": self._cancel,
             "runs.retry": self._retry,
+            "runs.purge": self._purge,
             "crons.submit": self._cron_submit,
             "crons.get": self._cron_get,
             "crons.update": self._cron_update,
@@ -408,6 +409,13 @@ class ApiService:
         run_id = _checked_id("runId", request.run_id)
         await self.engine.retry(run_id, task_run_ids, actor=_who(request), reason=request.reason)
         return m.Empty()
+
+    async def _purge(self, request: m.PurgeRunsRequest) -> m.PurgeRunsReply:
+        run_ids = [_checked_id("runIds", run_id) for run_id in request.run_ids]
+        purge_id = await self.engine.purge(run_ids, archive=request.archive, actor=_who(request), reason=request.reason)
+        for run_id in run_ids:  # the feed is a copy of the history: it goes too
+            await self.js.purge_stream(self.layout.feed_stream, subject=self.layout.run_event_subjects(run_id))
+        return m.PurgeRunsReply(purge_id=purge_id)
 
     # --- cron workflows ------------------------------------------------------------------------------
 

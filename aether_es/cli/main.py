@@ -16,6 +16,7 @@ from aether_es.cli import (
     events_cmd,
     history_cmd,
     replay_cmd,
+    retention_cmd,
     run_cmd,
     runs_cmd,
     serve_cmd,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     history_cmd.register(commands)
     replay_cmd.register(commands)
     audit_cmd.register(commands)
+    retention_cmd.register(commands)
     conformance_cmd.register(commands)
     cron_cmd.register(commands)
     workers_cmd.register(commands)

@@ -13,9 +13,10 @@ from pydantic_core import core_schema as cs
 from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
 from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.envelope import Commit, Envelope
+from aether_es.events.retention_catalogue import RETENTION_EVENTS
 
 _CLASSES: dict[str, type[Event]] = {
-    cls.model_fields["type"].default: cls for cls in (*get_args(AnyEvent), *get_args(AnyCronEvent))
+    cls.model_fields["type"].default: cls for cls in (*get_args(AnyEvent), *get_args(AnyCronEvent), *RETENTION_EVENTS)
 }
 
 

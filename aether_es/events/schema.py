@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
 from aether_es.events.cron_catalogue import AnyCronEvent
+from aether_es.events.retention_catalogue import RETENTION_EVENTS, RunsPurged
 
-EVENT_CLASSES: tuple[type[Event], ...] = (*get_args(AnyEvent), *get_args(AnyCronEvent))
+EVENT_CLASSES: tuple[type[Event], ...] = (*get_args(AnyEvent), *get_args(AnyCronEvent), *RETENTION_EVENTS)
 
 BEGIN = "<!-- BEGIN GENERATED SCHEMAS: python -m aether_es.events.schema -->"
 END = "<!-- END GENERATED SCHEMAS -->"
@@ -43,7 +44,7 @@ class FeedMessage(BaseModel):
     cause: str = Field(description="The id of the command or report that caused it.")
     reason: str | None = Field(default=None, description="Why, when whoever issued the command gave a reason.")
     seq: int = Field(description="Sequence, in the history stream, of the commit the event belongs to.")
-    data: Annotated[AnyEvent | AnyCronEvent, Field(discriminator="type")] = Field(
+    data: Annotated[AnyEvent | AnyCronEvent | RunsPurged, Field(discriminator="type")] = Field(
         description="The event itself, as stored: fields equal to their defaults are left out."
     )
 

@@ -16,7 +16,8 @@ from aether_es.ports.event_store import EventStore
 from aether_es.projections.diff import Difference, differences
 from aether_es.projections.run_state import RunState, apply, fold, start
 
-CRON_PREFIX = "cron."
+NOT_RUNS = ("cron.", "retention.")
+"""Aggregates in the log that are not workflow runs: CronWorkflows and retention records."""
 
 
 @dataclass
@@ -31,13 +32,13 @@ class Replayed:
 
 
 async def replay_all(store: EventStore) -> Replayed:
-    """Every workflow run folded from one ordered pass over the whole log (cron aggregates are counted only)."""
+    """Every workflow run folded from one ordered pass over the whole log (other aggregates are counted only)."""
     replayed = Replayed()
     began = time.perf_counter()
     async for stored in store.load_all():
         for env in stored.commit.envelopes:
             replayed.events += 1
-            if env.run_id.startswith(CRON_PREFIX):
+            if env.run_id.startswith(NOT_RUNS):
                 continue
             state = replayed.states.get(env.run_id)
             if state is None:

@@ -39,7 +39,9 @@ from aether_es.engine.triggers import (
     WorkflowTimeout,
 )
 from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
-from aether_es.events.envelope import commit_of
+from aether_es.events.envelope import commit_of, make_envelopes
+from aether_es.events.retention_catalogue import AGGREGATE as RETENTION
+from aether_es.events.retention_catalogue import RunsPurged
 from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
@@ -289,6 +291,29 @@ class Engine:
             ),
         )
         self._finished.pop(run_id, None)
+
+    async def purge(self, run_ids: Sequence[str], *, archive: str = "", actor: str = "", reason: str = "") -> str:
+        """Remove finished runs from the log (retention), recorded as a `RunsPurged` commit of its own.
+
+        Every run must exist and be finished, or nothing is removed. Returns the retention aggregate's id.
+        """
+        runs = [await self._existing(run_id) for run_id in run_ids]
+        for run in runs:
+            assert run.state is not None
+            if not run.state.terminal or run.draining or run.mailbox:
+                raise InvalidStateError(
+                    f'workflow run "{run.run_id}" is {run.state.phase}: only finished runs are purged'
+                )
+        purge_id = f"{RETENTION}.{self.ids.generate(IdContext(workflow_kind='Retention'))}"
+        events = [RunsPurged(run_ids=list(run_ids), archive=archive)]
+        envelopes = make_envelopes(purge_id, 1, events, clock.now(), actor or self.actor, f"purge:{purge_id}", reason)
+        await self.store.append(commit_of(purge_id, envelopes), 0)
+        for run in runs:
+            await self.store.purge(run.run_id)
+            await self.store.delete_summary(run.run_id)
+            self._runs.pop(run.run_id, None)
+            self._finished.pop(run.run_id, None)
+        return purge_id
 
     async def cancel(self, run_id: str, *, actor: str = "", reason: str = "") -> None:
         run = await self._existing(run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,24 @@ async def test_the_stack_creates_its_streams_with_the_replicas_asked_for(nats_se
         await stack.close()
     with pytest.raises(Exception, match="replicas"):
         await open_stack(StackOptions(nats_url=nats_server.url, workers=0, replicas=3, prefix="rep3"))
+
+
+async def test_purge_removes_only_finished_runs_and_records_itself(stack: Stack) -> None:
+    done = await stack.engine.submit(workflow(name="done"))
+    await stack.engine.wait(done, timeout=10)
+    waiting = await stack.engine.submit(workflow({"name": "suspend", "value": True}, name="waiting"))
+    for _ in range(100):
+        if (await stack.engine.state(waiting)).phase == "Running":
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(InvalidStateError, match="only finished runs"):
+        await stack.engine.purge([done, waiting])
+    assert await stack.store.load(done)  # nothing was removed
+    purge_id = await stack.engine.purge([done], actor="user:ops", reason="old")
+    assert await stack.store.load(done) == []
+    with pytest.raises(NotFoundError):
+        await stack.engine.get(done)
+    assert done not in {s.run_id for s in await stack.store.summaries()}
+    (record,) = [env for stored in await stack.store.load(purge_id) for env in stored.commit.envelopes]
+    assert (record.type, record.actor, record.reason) == ("RunsPurged", "user:ops", "old")
+    assert record.event.run_ids == [done]  # type: ignore[attr-defined]

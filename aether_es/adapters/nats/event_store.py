@@ -222,6 +222,14 @@ class NatsEventStore:
             drained.set()
             await sub.unsubscribe()
 
+    async def purge(self, aggregate_id: str) -> None:
+        subject = self._layout.run_subject(aggregate_id)
+        await retrying(
+            functools.partial(self._js.purge_stream, self._layout.runs_stream, subject=subject),
+            what=f"purge {subject}",
+            budget=self._budget,
+        )
+
     # --- run summaries -------------------------------------------------------------------------------
 
     async def put_summary(self, summary: RunSummary) -> None:
@@ -233,6 +241,15 @@ class NatsEventStore:
             await self._js.publish(subject, data, timeout=self._timeout)
 
         await retrying(put, what=f"put summary of {key}", budget=self._budget)
+
+    async def delete_summary(self, run_id: str) -> None:
+        key = check_id("run id", run_id)
+
+        async def delete() -> None:
+            bucket = await self._js.key_value(self._layout.summaries_bucket)
+            await bucket.purge(key)
+
+        await retrying(delete, what=f"delete summary of {key}", budget=self._budget)
 
     async def summaries(self) -> list[RunSummary]:
         try:
