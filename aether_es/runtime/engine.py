@@ -58,10 +58,12 @@ from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.leases import Leases
 from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretProvider
+from aether_es.ports.snapshots import SnapshotStore
 from aether_es.ports.vars import VarsSource
 from aether_es.ports.wire import Report, TaskResult
 from aether_es.ports.worker_registry import WorkerRegistry
-from aether_es.projections.run_state import RunState, fold
+from aether_es.projections.run_state import RunState, apply, fold
+from aether_es.projections.snapshot import decode_snapshot, encode_snapshot
 from aether_es.runtime.crons import CronService
 from aether_es.runtime.effects import EffectRunner
 
@@ -117,6 +119,8 @@ class Engine:
         cron_scheduler: CronScheduler | None = None,
         worker_registry: WorkerRegistry | None = None,
         leases: Leases | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_min_events: int = 1000,
     ) -> None:
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
@@ -142,6 +146,8 @@ class Engine:
         self._started = False
         self.crons = CronService(self, cron_scheduler, leases) if cron_scheduler is not None else None
         self.workers = worker_registry
+        self.snapshots = snapshots
+        self._snapshot_min = snapshot_min_events
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
@@ -174,6 +180,12 @@ class Engine:
             self._consumer = None
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for run_id, run in list(self._runs.items()):  # the next start rehydrates long runs quickly
+            if run.state is not None and not run.state.terminal:
+                try:
+                    await self.snapshot(run_id)
+                except Exception as exc:
+                    log.warning("run %s: snapshot not stored at stop: %r", run_id, exc)
 
     async def _recover(self) -> None:
         for summary in await self.store.summaries():
@@ -311,6 +323,8 @@ class Engine:
         for run in runs:
             await self.store.purge(run.run_id)
             await self.store.delete_summary(run.run_id)
+            if self.snapshots is not None:
+                await self.snapshots.delete(run.run_id)
             self._runs.pop(run.run_id, None)
             self._finished.pop(run.run_id, None)
         return purge_id
@@ -375,19 +389,50 @@ class Engine:
             del self._runs[run.run_id]
 
     async def rebuild(self, run_id: str) -> RunState:
-        """The run folded afresh from its whole history in the store, ignoring what is in memory."""
-        state = await self._load(run_id)
+        """The run folded afresh from its whole history in the store, ignoring memory and snapshots."""
+        state = await self._fold_history(run_id)
         if state is None:
             raise NotFoundError(f'workflow run "{run_id}" not found')
         return state
 
-    async def _load(self, run_id: str) -> RunState | None:
+    async def _fold_history(self, run_id: str) -> RunState | None:
         commits = await self.store.load(run_id)
         if not commits:
             return None
         state = fold([env for stored in commits for env in stored.commit.envelopes])
         state.seq = commits[-1].seq
         return state
+
+    async def _load(self, run_id: str) -> RunState | None:
+        """The run from its snapshot plus the events after it, or folded from its whole history."""
+        state = await self._from_snapshot(run_id)
+        return state if state is not None else await self._fold_history(run_id)
+
+    async def _from_snapshot(self, run_id: str) -> RunState | None:
+        if self.snapshots is None:
+            return None
+        try:
+            data = await self.snapshots.get(run_id)
+            state = decode_snapshot(data) if data else None
+            if state is None or state.run_id != run_id:
+                return None
+            for stored in await self.store.load(run_id, after_seq=state.seq):
+                for env in stored.commit.envelopes:
+                    apply(state, env)
+                state.seq = stored.seq
+        except Exception as exc:  # a snapshot is only a cache: the history is always there
+            log.warning("run %s: snapshot not used (%r); folding its history", run_id, exc)
+            return None
+        return state
+
+    async def snapshot(self, run_id: str) -> bool:
+        """Store the run's committed state as its snapshot if it is long enough to be worth one."""
+        run = self._runs.get(run_id)
+        state = run.state if run is not None else None
+        if self.snapshots is None or state is None or state.events < self._snapshot_min:
+            return False
+        await self.snapshots.put(run_id, encode_snapshot(state))
+        return True
 
     async def _ensure_loaded(self, run: _Run) -> None:
         if run.loaded:

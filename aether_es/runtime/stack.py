@@ -28,6 +28,7 @@ from aether_es.adapters.nats.leases import NatsLeases
 from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.adapters.nats.snapshots import NatsSnapshotStore
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
@@ -173,6 +174,7 @@ async def open_stack(options: StackOptions) -> Stack:
             cron_scheduler=options.cron_scheduler,
             worker_registry=registry,
             leases=NatsLeases(connection.js, layout, owner=options.ids.generate(IdContext(workflow_kind="Engine"))),
+            snapshots=NatsSnapshotStore(NatsObjectStoreRepository(connection.js, layout.snapshots_bucket)),
         )
         pool = None
         if options.workers > 0:

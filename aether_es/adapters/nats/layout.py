@@ -97,6 +97,11 @@ class Layout:
         return f"{self.prefix}_summaries"
 
     @property
+    def snapshots_bucket(self) -> str:
+        """The object store bucket of run snapshots (created on the first one)."""
+        return f"{self.prefix}_snapshots"
+
+    @property
     def deadlines_bucket(self) -> str:
         return f"{self.prefix}_deadlines"
 

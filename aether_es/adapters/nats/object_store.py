@@ -46,6 +46,15 @@ class NatsObjectStoreRepository:
         await (await self._store(bucket, create=True)).put(key, data)
         return {"bucket": bucket, "key": key}
 
+    async def delete(self, config: dict[str, Any]) -> None:
+        """Remove the object; nothing happens when it or its bucket does not exist."""
+        key = self._key(config)
+        bucket = str(config.get("bucket") or self.bucket)
+        try:
+            await (await self._store(bucket, create=False)).delete(key)
+        except (ArtifactError, ObjectNotFoundError, NotFoundError):
+            return
+
     async def download(self, config: dict[str, Any]) -> bytes:
         key = self._key(config)
         bucket = str(config.get("bucket") or self.bucket)
