@@ -229,8 +229,8 @@ def _retry(decision: Decision, task: TaskRunView, policy: Retry, phase: str, mes
             task_id=task.id,
             attempt=task.attempt,
             retry_count=retry_count,
-            failed_phase=phase,
-            failed_message=message,
+            phase=phase,
+            message=message,
             not_before=not_before,
             retry_limit=policy.limit if not_before else 0,
         )

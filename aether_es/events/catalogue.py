@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aether_es.events.values import Metrics, ResultOutputs
 from aether_es.model.documents import Artifact, Parameter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: TaskRetried names the failed attempt's phase and message `phase` and `message` (see upcasting.py)."""
 
 
 class Event(BaseModel):
@@ -179,8 +180,10 @@ class TaskRetried(Event):
     task_id: str
     attempt: int
     retry_count: int
-    failed_phase: str
-    failed_message: str = ""
+    phase: str
+    """The failed attempt's phase."""
+    message: str = ""
+    """The failed attempt's message."""
     not_before: str = ""
     retry_limit: int = 0
     """The policy's `retry.limit`, recorded with a backoff so the waiting record can say how far it is."""

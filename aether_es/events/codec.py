@@ -14,6 +14,7 @@ from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
 from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.envelope import Commit, Envelope
 from aether_es.events.retention_catalogue import RETENTION_EVENTS
+from aether_es.events.upcasting import upcast
 
 _CLASSES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls for cls in (*get_args(AnyEvent), *get_args(AnyCronEvent), *RETENTION_EVENTS)
@@ -157,7 +158,7 @@ def _decode_envelope(run_id: str, item: dict[str, Any]) -> Envelope:
         time=item.get("time", ""),
         actor=item.get("actor", ""),
         causation_id=item.get("cause", ""),
-        event=_event(item["data"]),
+        event=_event(upcast(item["data"], version)),
         version=SCHEMA_VERSION,
         reason=item.get("reason", ""),
     )

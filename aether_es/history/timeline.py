@@ -88,7 +88,7 @@ def describe(envelope: Envelope, names: dict[str, str]) -> str:
         case ev.TaskFinished():
             return f"{name!r} {event.phase}{suffix}"
         case ev.TaskRetried():
-            return f"{name!r} attempt {event.attempt} {event.failed_phase}, retry {event.retry_count}"
+            return f"{name!r} attempt {event.attempt} {event.phase}, retry {event.retry_count}"
         case ev.TaskSuspended():
             return f"{name!r} suspended{suffix}"
         case ev.TaskResumed():

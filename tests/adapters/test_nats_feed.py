@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.events.catalogue import SCHEMA_VERSION
 from aether_es.events.codec import encode_commit
 from aether_es.events.schema import feed_schema
 from aether_es.model import phases as ph
@@ -134,7 +135,7 @@ async def test_a_plain_consumer_receives_every_event_of_the_run_in_order(
     for msg, got, want in zip(received, bodies, expected, strict=True):
         assert msg.subject == f"aether.events.{run_id}.{want['type']}"
         assert msg.headers is not None and msg.headers["Nats-Msg-Id"] == want["id"]
-        assert got["run"] == run_id and got["v"] == 1 and got["data"] == want["data"]
+        assert got["run"] == run_id and got["v"] == SCHEMA_VERSION and got["data"] == want["data"]
         assert set(schema["required"]) <= set(got) <= set(schema["properties"])
         assert set(schema["properties"]) - set(schema["required"]) == {"reason"}  # only when a command gave one
         event_schema = schema["$defs"][got["type"]]

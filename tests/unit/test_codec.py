@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from aether_es.events import catalogue as ev
+from aether_es.events.catalogue import SCHEMA_VERSION
 from aether_es.events.codec import CodecError, decode_commit, encode_commit
 from aether_es.events.cron_catalogue import CronFired
 from aether_es.events.envelope import Commit, Envelope, commit_of, make_envelopes
@@ -57,14 +58,17 @@ def test_missing_envelope_fields_take_their_defaults() -> None:
         for key in ("v", "time", "actor", "cause"):
             del item[key]
     decoded = decode_commit(orjson.dumps(data))
-    assert {(env.version, env.time, env.actor, env.causation_id) for env in decoded.envelopes} == {(1, "", "", "")}
+    # A missing version means the first one, read (upcast) as the current one.
+    assert {(env.version, env.time, env.actor, env.causation_id) for env in decoded.envelopes} == {
+        (SCHEMA_VERSION, "", "", "")
+    }
 
 
 @pytest.mark.parametrize("position", [0, 3, 4])
 def test_a_newer_schema_version_is_refused(position: int) -> None:
     data = raw(a_commit())
-    data["events"][position]["v"] = 2
-    with pytest.raises(CodecError, match="schema version 2, newer than 1"):
+    data["events"][position]["v"] = SCHEMA_VERSION + 1
+    with pytest.raises(CodecError, match=f"schema version {SCHEMA_VERSION + 1}, newer than {SCHEMA_VERSION}"):
         decode_commit(orjson.dumps(data))
 
 
