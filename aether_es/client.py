@@ -167,10 +167,17 @@ class Client:
         request = m.CancelRunRequest.model_construct(run_id=run_id, actor=self.actor, reason=reason)
         await self.call("runs.cancel", request)
 
-    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), *, reason: str = "") -> None:
-        """Run a finished run's failed task runs (all, or these) again in the same history."""
+    async def retry(
+        self, run_id: str, task_run_ids: Sequence[str] = (), *, from_task: str = "", reason: str = ""
+    ) -> None:
+        """Run a finished run's failed task runs (all, or these) again in the same history; with `from_task`,
+        that task run and every DAG node that depends on it."""
         request = m.RetryRunRequest.model_construct(
-            run_id=run_id, task_run_ids=list(task_run_ids), actor=self.actor, reason=reason
+            run_id=run_id,
+            task_run_ids=list(task_run_ids),
+            from_task_run_id=from_task,
+            actor=self.actor,
+            reason=reason,
         )
         await self.call("runs.retry", request)
 

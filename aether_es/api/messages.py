@@ -113,6 +113,9 @@ class RetryRunRequest(Audited):
     task_run_ids: list[str] = Field(
         default_factory=list, description="only these task runs (default: every failed one)"
     )
+    from_task_run_id: str = Field(
+        default="", description="run this finished task run again, and every DAG node that depends on it"
+    )
 
 
 class PurgeRunsRequest(Audited):

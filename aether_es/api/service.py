@@ -407,7 +407,8 @@ class ApiService:
     async def _retry(self, request: m.RetryRunRequest) -> m.Empty:
         task_run_ids = [_checked_id("taskRunIds", task_id) for task_id in request.task_run_ids]
         run_id = _checked_id("runId", request.run_id)
-        await self.engine.retry(run_id, task_run_ids, actor=_who(request), reason=request.reason)
+        from_task = _checked_id("fromTaskRunId", request.from_task_run_id) if request.from_task_run_id else ""
+        await self.engine.retry(run_id, task_run_ids, from_task=from_task, actor=_who(request), reason=request.reason)
         return m.Empty()
 
     async def _purge(self, request: m.PurgeRunsRequest) -> m.PurgeRunsReply:

@@ -59,7 +59,14 @@ def register(commands: Any) -> None:
     cancel.add_argument("run_id")
     retry = commands.add_parser("retry", help="run a finished run's failed steps again, keeping what succeeded")
     retry.add_argument("run_id")
-    retry.add_argument("--task", action="append", dest="tasks", metavar="TASK_RUN", help="only this task run")
+    picked = retry.add_mutually_exclusive_group()
+    picked.add_argument("--task", action="append", dest="tasks", metavar="TASK_RUN", help="only this failed task run")
+    picked.add_argument(
+        "--from",
+        dest="from_task",
+        metavar="TASK_RUN",
+        help="this task run, even if it succeeded, and what depends on it",
+    )
     retry.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     for parser, action in (
         (submit, _submit),
@@ -213,7 +220,7 @@ async def _cancel(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _retry(args: argparse.Namespace, client: Client) -> int:
-    await client.retry(args.run_id, args.tasks or (), reason=args.reason)
+    await client.retry(args.run_id, args.tasks or (), from_task=args.from_task or "", reason=args.reason)
     if args.wait:
         return await _follow(args, client, args.run_id)
     _done(args, {"runId": args.run_id, "retried": True}, f"{args.run_id} retried")

@@ -394,23 +394,11 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
     state = decision.state
     if not state.terminal:
         raise InvalidStateError(f'workflow "{state.run_id}" is {state.phase}: only a finished run can be retried')
-    for task_id in trigger.task_ids:
-        task = state.tasks.get(task_id)
-        if task is None:
-            raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
-        if task.template_type != "task" or task.phase not in RETRYABLE:
-            raise InvalidStateError(
-                f'task "{task_id}" is a {task.template_type} in phase {task.phase}: '
-                "only a failed, errored, timed-out or cancelled task can be retried"
-            )
-    wanted = set(trigger.task_ids)
-    leaves = [
-        state.tasks[i]
-        for i in state.order
-        if state.tasks[i].template_type == "task" and state.tasks[i].phase in RETRYABLE and (not wanted or i in wanted)
-    ]
-    if not leaves:
-        raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
+    superseded: list[TaskRunView] = []
+    if trigger.from_task:
+        leaves = [_retry_from(decision, trigger.from_task, superseded)]
+    else:
+        leaves = _failed_leaves(decision, trigger.task_ids)
     seconds = parse_duration(decision.workflow.spec.timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     decision.emit(ev.RunReopened(deadline=deadline))
@@ -424,6 +412,9 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
         container = state.tasks[container_id]
         if container.phase in ph.TERMINAL:
             decision.emit(ev.TaskReset(task_id=container_id, phase=ph.RUNNING, retry_count=container.retry_count))
+    for record in superseded:
+        decision.emit(ev.TaskSuperseded(task_id=record.id))
+        decision.state.memo.get("dag_waiting", {}).pop(record.parent_id, None)  # derived: rebuilt without it
     for leaf in leaves:
         decision.emit(ev.TaskReset(task_id=leaf.id, phase=ph.CREATED, retry_count=leaf.retry_count + 1))
     if deadline:
@@ -431,6 +422,57 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
     for scope in dict.fromkeys(leaf.parent_id for leaf in reversed(leaves)):
         if not state.terminal:
             scheduler.advance(decision, scope)
+
+
+def _retry_from(decision: Decision, task_id: str, superseded: list[TaskRunView]) -> TaskRunView:
+    """The leaf to run again, adding to `superseded` the records of the DAG nodes that depend on it."""
+    state = decision.state
+    task = state.tasks.get(task_id)
+    if task is None:
+        raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
+    if task.template_type != "task" or task.phase not in ph.TERMINAL or task.phase == ph.SKIPPED:
+        raise InvalidStateError(
+            f'task "{task_id}" is a {task.template_type} in phase {task.phase}: a run is retried from a finished task'
+        )
+    parent = decision.parent(task)
+    dag = decision.dag_of(parent) if parent is not None and parent.template_type == "dag" else None
+    if parent is not None and dag is not None:
+        index = decision.dag_index(parent.template_name, dag)
+        dependents: set[str] = set()
+        frontier = [task.task_name]
+        while frontier:
+            name = frontier.pop()
+            for node in index.nodes.values():
+                if name in node.dependencies and node.name not in dependents:
+                    dependents.add(node.name)
+                    frontier.append(node.name)
+        by_name = parent.kids.by_name
+        superseded.extend(
+            state.tasks[by_name[n]] for n in sorted(dependents, key=index.position.__getitem__) if n in by_name
+        )
+    return task
+
+
+def _failed_leaves(decision: Decision, task_ids: tuple[str, ...]) -> list[TaskRunView]:
+    state = decision.state
+    for task_id in task_ids:
+        task = state.tasks.get(task_id)
+        if task is None:
+            raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
+        if task.template_type != "task" or task.phase not in RETRYABLE:
+            raise InvalidStateError(
+                f'task "{task_id}" is a {task.template_type} in phase {task.phase}: '
+                "only a failed, errored, timed-out or cancelled task can be retried"
+            )
+    wanted = set(task_ids)
+    leaves = [
+        state.tasks[i]
+        for i in state.order
+        if state.tasks[i].template_type == "task" and state.tasks[i].phase in RETRYABLE and (not wanted or i in wanted)
+    ]
+    if not leaves:
+        raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
+    return leaves
 
 
 def _continue(decision: Decision, trigger: Continue) -> None:

@@ -87,6 +87,8 @@ class RetryRun(Trigger):
     """Run a finished run's failed steps again; `task_ids` narrows it to those task runs (default: all)."""
 
     task_ids: tuple[str, ...] = ()
+    from_task: str = ""
+    """Run this task run again even if it succeeded, and everything that depends on it in its DAG."""
 
 
 @dataclass(frozen=True, slots=True)

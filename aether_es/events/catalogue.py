@@ -239,10 +239,19 @@ class TaskReset(Event):
     retry_count: int = 0
 
 
+class TaskSuperseded(Event):
+    """A finished DAG node's record is replaced by a new one when a run is retried from a step it depends on:
+    kept as history, it no longer counts in its scope, and the node is created again once it is eligible."""
+
+    type: Literal["TaskSuperseded"] = "TaskSuperseded"
+    task_id: str
+
+
 AnyEvent = (
     RunSubmitted
     | RunReopened
     | TaskReset
+    | TaskSuperseded
     | RunReady
     | RunStarted
     | RunFinished

@@ -440,8 +440,22 @@ def _task_reset(state: RunState, event: ev.TaskReset, time: str) -> None:
     _set_phase(state, task, event.phase, time)
 
 
+def _task_superseded(state: RunState, event: ev.TaskSuperseded, time: str) -> None:
+    task = _task(state, event.task_id)
+    scope = state.scope(task.parent_id)
+    scope.children.remove(task.id)
+    if task.phase in ph.TERMINAL:
+        scope.terminal -= 1
+    scope.created.pop(task.id, None)
+    if scope.by_name.get(task.task_name) == task.id:
+        del scope.by_name[task.task_name]
+    task.message = "superseded by a retry"
+    task.updated_at = time
+
+
 _HANDLERS: dict[type, Any] = {
     ev.RunReopened: _run_reopened,
+    ev.TaskSuperseded: _task_superseded,
     ev.TaskReset: _task_reset,
     ev.RunReady: _run_ready,
     ev.RunStarted: _run_started,

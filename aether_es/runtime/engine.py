@@ -289,8 +289,17 @@ class Engine:
             ),
         )
 
-    async def retry(self, run_id: str, task_run_ids: Sequence[str] = (), *, actor: str = "", reason: str = "") -> None:
-        """Run a finished run's failed task runs (all, or these) again in the same history."""
+    async def retry(
+        self,
+        run_id: str,
+        task_run_ids: Sequence[str] = (),
+        *,
+        from_task: str = "",
+        actor: str = "",
+        reason: str = "",
+    ) -> None:
+        """Run a finished run's failed task runs (all, or these) again in the same history; with `from_task`,
+        that task run (even if it succeeded) and every DAG node that depends on it."""
         run = await self._existing(run_id)
         await self._call(
             run,
@@ -299,6 +308,7 @@ class Engine:
                 cause=f"retry:{run_id}:{run.state.events if run.state else 0}",
                 at=clock.now(),
                 task_ids=tuple(task_run_ids),
+                from_task=from_task,
                 reason=reason,
             ),
         )

@@ -176,3 +176,18 @@ def test_every_kind_of_command_is_audited_with_its_actor_and_reason(served: Serv
     assert later == []
     assert "ACTOR" in served.run("audit").stdout
     assert served.run("audit", "--since", "yesterday").returncode == 2
+
+
+def test_retry_from_a_step_reruns_it_and_its_dependents(served: Served) -> None:
+    view = _json(served.run("submit", str(EXAMPLE), "--wait", "--json"))
+    run_id = view["runID"]
+    greet = next(t["runID"] for t in view["tasks"] if t["taskName"] == "greet")
+    retried = served.run("retry", run_id, "--from", greet, "--reason", "re-run the pipeline", "--wait", "--json")
+    assert retried.returncode == 0, retried.stderr
+    after = json.loads(retried.stdout)
+    assert after["status"] == "Succeeded" and after["outputs"] == view["outputs"]
+    superseded = [t for t in after["tasks"] if t["message"] == "superseded by a retry"]
+    assert superseded and all(t["taskName"] != "greet" for t in superseded)
+    types = [e["type"] for e in _json(served.run("history", run_id, "--json"))]
+    assert types.count("TaskSuperseded") == len(superseded) and types.count("RunFinished") == 2
+    assert _json(served.run("replay", "--run", run_id, "--verify", "--json"))["differences"] == {}

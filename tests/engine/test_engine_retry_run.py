@@ -110,3 +110,31 @@ def test_a_cancelled_run_is_retried_from_its_cancelled_tasks() -> None:
     assert driver.task("a").phase == ph.SUSPENDED  # it suspends again, as its definition says
     assert driver.resume(driver.task("a").id, {"__resumed": True}) is None
     assert driver.run().phase == ph.SUCCEEDED
+
+
+def test_retry_from_a_step_reruns_it_and_what_depends_on_it_only() -> None:
+    driver = Driver()
+    driver.submit(_pipeline(fail_count=0))
+    assert driver.run().phase == ph.SUCCEEDED
+    old_c = driver.task("c").id
+    assert driver.deliver(RetryRun(actor="user", cause="retry", at=driver.now(), from_task=driver.task("b").id)) is None
+    state = driver.run()
+    assert state.phase == ph.SUCCEEDED, state.message
+    assert (_dispatches(driver, "a"), _dispatches(driver, "b"), _dispatches(driver, "d")) == (1, 2, 1)
+    assert _dispatches(driver, "c") == 2  # its old record and the new one
+    new_c = driver.task("c")
+    assert new_c.id != old_c and new_c.phase == ph.SUCCEEDED
+    assert state.tasks[old_c].message == "superseded by a retry"
+    assert old_c not in state.tasks[new_c.parent_id].kids.children
+    assert driver.replayed().to_dict() == state.to_dict()
+
+
+def test_retry_from_needs_a_finished_leaf() -> None:
+    driver = Driver()
+    driver.submit(_pipeline(fail_count=0))
+    driver.run()
+    dag_id = driver.task("a").parent_id
+    with pytest.raises(InvalidStateError, match="retried from a finished task"):
+        raise driver.deliver(RetryRun(actor="user", cause="r", at=driver.now(), from_task=dag_id))  # type: ignore[misc]
+    with pytest.raises(InvalidStateError, match="does not belong"):
+        raise driver.deliver(RetryRun(actor="user", cause="r", at=driver.now(), from_task="nope"))  # type: ignore[misc]
