@@ -308,13 +308,8 @@ async def test_a_batch_message_is_acked_once_every_report_in_it_is(
     assert await settled_count(js, layout.reports_stream, 0) == 0
 
 
-async def test_a_worker_of_many_types_probes_the_busy_type_first(
-    broker: NatsBroker, channel: NatsWorkerChannel, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    types = ["idle1", "idle2", "busy"]
-    for executor_type in types:  # the consumers exist, as for a worker that serves these types
-        assert await channel.fetch([executor_type], 1, 0.05) == []
-    await broker.dispatch([assignment(n, "busy") for n in range(6)])
+def _count_pulls(channel: NatsWorkerChannel, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The executor types the channel pulls from, in order, from now on."""
     pulls: list[str] = []
     real_pull = channel._pull
 
@@ -323,6 +318,17 @@ async def test_a_worker_of_many_types_probes_the_busy_type_first(
         return await real_pull(executor_type, batch, timeout)
 
     monkeypatch.setattr(channel, "_pull", counting)
+    return pulls
+
+
+async def test_a_worker_of_many_types_probes_the_busy_type_first(
+    broker: NatsBroker, channel: NatsWorkerChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    types = ["idle1", "idle2", "busy"]
+    for executor_type in types:  # the consumers exist, as for a worker that serves these types
+        assert await channel.fetch([executor_type], 1, 0.05) == []
+    await broker.dispatch([assignment(n, "busy") for n in range(6)])
+    pulls = _count_pulls(channel, monkeypatch)
     monkeypatch.setattr(broker_module, "GLANCE_EVERY", 3600.0)
     first = await channel.fetch(types, 2, 2.0)
     assert {d.assignment.executor_type for d in first} == {"busy"}
@@ -346,14 +352,7 @@ async def test_a_long_poll_left_in_flight_is_collected_by_the_next_fetch(
     types = ["left", "right"]
     for executor_type in types:
         assert await channel.fetch([executor_type], 1, 0.05) == []
-    pulls: list[str] = []
-    real_pull = channel._pull
-
-    async def counting(executor_type: str, batch: int, timeout: float) -> list[Any]:
-        pulls.append(executor_type)
-        return await real_pull(executor_type, batch, timeout)
-
-    monkeypatch.setattr(channel, "_pull", counting)
+    pulls = _count_pulls(channel, monkeypatch)
     monkeypatch.setattr(broker_module, "GLANCE_EVERY", 3600.0)
 
     async def dispatch_later(executor_type: str, n: int) -> None:

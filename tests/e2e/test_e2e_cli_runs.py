@@ -9,27 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
+from support.cli import EXAMPLE, FAILING, SUSPENDING, Served, aether, serve, write
 
 from bench.scenarios import loop_workflow
-
-SUSPENDING = {
-    "apiVersion": "aether/v1",
-    "kind": "Workflow",
-    "metadata": {"name": "approval", "labels": {"team": "ops"}},
-    "spec": {
-        "entrypoint": "main",
-        "templates": [
-            {
-                "task": {
-                    "name": "main",
-                    "inputs": {"parameters": [{"name": "suspend", "value": True}]},
-                    "executor": {"type": "echo"},
-                }
-            }
-        ],
-    },
-}
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import EXAMPLE, FAILING, Served, aether, write
+from support.cli import EXAMPLE, FAILING, SUSPENDING, Served, aether, write
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 
@@ -118,24 +118,7 @@ CRON = {
 
 def test_every_kind_of_command_is_audited_with_its_actor_and_reason(served: Served, tmp_path: Path) -> None:
     who = ("--actor", "alice")
-    suspending = {
-        "apiVersion": "aether/v1",
-        "kind": "Workflow",
-        "metadata": {"name": "audited"},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
-                {
-                    "task": {
-                        "name": "main",
-                        "inputs": {"parameters": [{"name": "suspend", "value": True}]},
-                        "executor": {"type": "echo"},
-                    }
-                }
-            ],
-        },
-    }
-    path = write(tmp_path, "audited.json", suspending)
+    path = write(tmp_path, "audited.json", SUSPENDING)
     run_id = served.run("submit", str(path), *who, "--reason", "nightly import").stdout.strip()
     task = ""
     for _ in range(100):

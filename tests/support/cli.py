@@ -50,6 +50,26 @@ def write(tmp: Path, name: str, document: Any) -> Path:
     return path
 
 
+SUSPENDING: dict[str, Any] = {
+    "apiVersion": "aether/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "approval", "labels": {"team": "ops"}},
+    "spec": {
+        "entrypoint": "main",
+        "templates": [
+            {
+                "task": {
+                    "name": "main",
+                    "inputs": {"parameters": [{"name": "suspend", "value": True}]},
+                    "executor": {"type": "echo"},
+                }
+            }
+        ],
+    },
+}
+"""One task that suspends until resumed with `__resumed` (echo's suspend gate), labelled team=ops."""
+
+
 class Served:
     """A running `aether-es serve` process and the URL it serves on."""
 
