@@ -27,7 +27,7 @@ from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import Layout
-from aether_es.adapters.nats.retry import publish_idempotent, retrying
+from aether_es.adapters.nats.retry import fetch, publish_idempotent, retrying
 from aether_es.events.codec import CodecError, event_records
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class FeedProjector:
         timeout = 4 * self._heartbeat
         while True:
             try:
-                msgs = await sub.fetch(self._batch, timeout=timeout, heartbeat=self._heartbeat)
+                msgs = await fetch(sub, self._batch, timeout=timeout, heartbeat=self._heartbeat)
             except FetchTimeoutError:
                 continue  # heartbeats arrived: the consumer is alive and the history has nothing new
             if not msgs:

@@ -26,7 +26,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import TypeAdapter, ValidationError
 
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
-from aether_es.adapters.nats.retry import TRANSIENT, gather_chunked, publish_idempotent, retrying
+from aether_es.adapters.nats.retry import TRANSIENT, fetch, gather_chunked, publish_idempotent, retrying
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment
 
@@ -183,7 +183,7 @@ class NatsBroker(_Reporter):
                     sub = await self._js.pull_subscribe_bind(
                         consumer=layout.engine_consumer, stream=layout.reports_stream
                     )
-                msgs = await sub.fetch(self._report_batch, timeout=self._fetch_timeout)
+                msgs = await fetch(sub, self._report_batch, timeout=self._fetch_timeout)
             except TimeoutError:
                 continue  # idle (or server away: the next fetch tells)
             except nats.errors.ConnectionClosedError:
@@ -354,7 +354,7 @@ class NatsWorkerChannel(_Reporter):
         """`fetch` from the type's consumer; an idle timeout or a transient error means "nothing now"."""
         try:
             sub = await self._bind(executor_type)
-            return await sub.fetch(batch, timeout=timeout)
+            return await fetch(sub, batch, timeout=timeout)
         except (TimeoutError, nats.errors.ConnectionClosedError):
             return []  # nothing now; a long poll still in flight when the connection closes ends empty
         except _PULL_ERRORS as exc:

@@ -18,6 +18,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
+from aether_es.adapters.nats.retry import fetch as pull
+
 log = logging.getLogger(__name__)
 
 _KV_OPERATION = "KV-Operation"
@@ -95,7 +97,7 @@ class _Reader:
 
     async def fetch(self, timeout: float, heartbeat: float | None) -> list[Msg]:
         assert self._sub is not None
-        return await self._sub.fetch(self._batch, timeout=timeout, heartbeat=heartbeat)
+        return await pull(self._sub, self._batch, timeout=timeout, heartbeat=heartbeat)
 
     def changes(self, msgs: list[Msg]) -> list[KvChange]:
         return [_change(self._prefix, msg) for msg in msgs]

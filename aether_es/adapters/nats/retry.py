@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import Header, PubAck
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
@@ -61,6 +62,22 @@ async def retrying(
                 log.debug("%s: %r, retrying", what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+async def fetch(sub: JetStreamContext.PullSubscription, batch: int, **options: Any) -> list[Msg]:
+    """`sub.fetch` that honours a cancellation of the calling task.
+
+    Under Python 3.11 a cancellation that arrives as a message does (inside nats-py's `asyncio.wait_for`)
+    can be swallowed, and a loop around the fetch then never stops; the task's pending cancellation is
+    checked when the fetch returns or fails, and raised.
+    """
+    try:
+        msgs: list[Msg] = await sub.fetch(batch, **options)
+        return msgs
+    finally:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
 
 
 async def gather_chunked(operations: Iterable[Awaitable[T]], chunk: int = 1000) -> list[T]:
