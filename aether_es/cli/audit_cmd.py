@@ -6,10 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.history.audit import audit_entries
@@ -40,7 +39,7 @@ async def handle(args: argparse.Namespace) -> int:
         return fail(error)
     if args.json:
         data = [entry.to_dict() for entry in entries]
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(data)
     elif not entries:
         print("no commands")
     else:

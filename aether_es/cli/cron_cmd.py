@@ -11,13 +11,12 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
 from aether_es.adapters.cron_croniter import ManualCronScheduler
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import ensure
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
@@ -104,7 +103,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(data)
     else:
         print(text)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aether_es.errors import AetherError, ApiError, NotFoundError
+
 OK = 0
 FAILED = 1
 """The system could not be reached, or the command itself failed."""
@@ -12,3 +14,12 @@ NOT_SUCCEEDED = 4
 """The run it waited for ended in another phase than Succeeded."""
 DIFFERENT = 5
 """Replay verification found rebuilt views that differ from the live ones."""
+
+
+def of_error(exc: AetherError) -> int:
+    """The exit code for an error a command reports: not found, unreachable/failed, else invalid input."""
+    if isinstance(exc, NotFoundError):
+        return NOT_FOUND
+    if isinstance(exc, ApiError):
+        return FAILED
+    return INVALID

@@ -17,6 +17,7 @@ import orjson
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import check_id, ensure
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.events.codec import CodecError
@@ -63,7 +64,7 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.OK
     if args.json:
         records = [orjson.loads(line) for line in export_lines(commits)]
-        sys.stdout.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(records)
         return exits.OK
     names: dict[str, str] = {}
     rows = [

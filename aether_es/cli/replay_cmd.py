@@ -10,10 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.client import Client
 from aether_es.errors import AetherError
@@ -59,7 +58,7 @@ async def handle(args: argparse.Namespace) -> int:
         "differences": {run: [str(d) for d in diffs] for run, diffs in found.items()},
     }
     if args.json:
-        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(summary)
     else:
         print(
             f"replayed {replayed.events:,} events of {len(replayed.states):,} runs in {replayed.seconds:.2f}s "

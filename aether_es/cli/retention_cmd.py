@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.client import Client
-from aether_es.errors import AetherError, ApiError
+from aether_es.errors import AetherError
 from aether_es.history.exchange import export_lines
 from aether_es.model import phases as ph
 from aether_es.model.clock import parse_time
@@ -76,12 +75,12 @@ async def handle(args: argparse.Namespace) -> int:
                         purge_ids.append(await client.purge(part, archive=archive, reason=args.reason))
             except AetherError as exc:
                 print(exc, file=sys.stderr)
-                return exits.FAILED if isinstance(exc, ApiError) else exits.INVALID
+                return exits.of_error(exc)
     except RemoteError as error:
         return fail(error)
     if args.json:
         result = {"runs": chosen, "purged": not args.dry_run, "records": purge_ids}
-        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(result)
     else:
         verb = "would remove" if args.dry_run else "removed"
         print(

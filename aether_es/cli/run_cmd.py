@@ -20,6 +20,7 @@ import nats.errors
 import orjson
 
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_auth_options, auth_options, fail
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import AetherError
@@ -68,7 +69,7 @@ async def handle(args: argparse.Namespace) -> int:
     finally:
         await stack.close()
     if args.json:
-        sys.stdout.write(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(view)
     else:
         _summary(view, time.monotonic() - began)
     return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
@@ -77,16 +78,11 @@ async def handle(args: argparse.Namespace) -> int:
 async def _follow(engine: Any, run_id: str, timeout: float | None, quiet: bool) -> dict[str, Any]:
     """Print every task phase change until the run is terminal (or the timeout passes)."""
     seen: dict[str, str] = {}
-    paths: dict[str, str] = {}
     stop_at = None if timeout is None else time.monotonic() + timeout
     while True:
         view: dict[str, Any] = await engine.get(run_id)
         if not quiet:
-            for task in view["tasks"]:
-                if seen.get(task["runID"]) != task["status"]:
-                    seen[task["runID"]] = task["status"]
-                    path = task_path(task, paths)
-                    print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
+            print_changes(view, seen)
         if view["status"] in ph.TERMINAL:
             return view
         remaining = None if stop_at is None else stop_at - time.monotonic()
@@ -108,11 +104,26 @@ def task_path(task: dict[str, Any], paths: dict[str, str]) -> str:
     return path
 
 
+def print_changes(view: dict[str, Any], seen: dict[str, str]) -> None:
+    """A line for every task run whose phase changed since `seen` (which it updates)."""
+    paths: dict[str, str] = {}
+    for task in view["tasks"]:
+        path = task_path(task, paths)
+        if seen.get(task["runID"]) != task["status"]:
+            seen[task["runID"]] = task["status"]
+            print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
+
+
+def outputs_lines(view: dict[str, Any]) -> list[str]:
+    """`outputs:` and a `name = value` line per output parameter of the run, or nothing."""
+    params = (view.get("outputs") or {}).get("parameters") or []
+    if not params:
+        return []
+    return ["outputs:"] + [f"  {p['name']} = {orjson.dumps(p.get('value')).decode()}" for p in params]
+
+
 def _summary(view: dict[str, Any], seconds: float) -> None:
     message = f" ({view['message']})" if view.get("message") else ""
     print(f"{view['status']}{message} in {seconds:.2f}s")
-    outputs = (view.get("outputs") or {}).get("parameters") or []
-    if outputs:
-        print("outputs:")
-        for param in outputs:
-            print(f"  {param['name']} = {orjson.dumps(param.get('value')).decode()}")
+    for line in outputs_lines(view):
+        print(line)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,13 @@ import orjson
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
-from aether_es.cli.run_cmd import task_path
+from aether_es.cli.run_cmd import outputs_lines, print_changes, task_path
 from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
-from aether_es.errors import AetherError, ApiError, NotFoundError
+from aether_es.errors import AetherError, NotFoundError
 from aether_es.history.timeline import entries, state_at
 from aether_es.model import phases as ph
 
@@ -96,23 +96,11 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
                     return await action(args, client)
                 except AetherError as exc:
                     print(exc, file=sys.stderr)
-                    return _exit_code(exc)
+                    return exits.of_error(exc)
         except RemoteError as error:
             return fail(error)
 
     return handle
-
-
-def _exit_code(exc: AetherError) -> int:
-    if isinstance(exc, NotFoundError):
-        return exits.NOT_FOUND
-    if isinstance(exc, ApiError):
-        return exits.FAILED
-    return exits.INVALID
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -125,7 +113,7 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
     run_id = await client.submit(document, idempotency_key=args.idempotency_key, reason=args.reason)
     if not args.wait:
         if args.json:
-            _print_json({"runId": run_id})
+            print_json({"runId": run_id})
         else:
             print(run_id)
         return exits.OK
@@ -139,7 +127,7 @@ async def _get(args: argparse.Namespace, client: Client) -> int:
         return await _get_at(args, client)
     view = await client.get(args.run_id)
     if args.json:
-        _print_json(view)
+        print_json(view)
     else:
         print("\n".join(describe(view)))
     return exits.OK
@@ -158,7 +146,7 @@ async def _get_at(args: argparse.Namespace, client: Client) -> int:
         return exits.INVALID
     view = state.to_dict()
     if args.json:
-        _print_json(view)
+        print_json(view)
     else:
         print(f"as of event {state.events} ({state.updated_at}):")
         print("\n".join(describe(view)))
@@ -185,7 +173,7 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
     )
     runs = [run.model_dump(by_alias=True) for run in page.runs]
     if args.json:
-        _print_json({"runs": runs, "nextPageToken": page.next_page_token})
+        print_json({"runs": runs, "nextPageToken": page.next_page_token})
         return exits.OK
     print(runs_table(runs))
     if page.next_page_token:
@@ -229,7 +217,7 @@ async def _retry(args: argparse.Namespace, client: Client) -> int:
 
 def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         print(text)
 
@@ -248,28 +236,18 @@ async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
             sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(describe(view, bar=True)) + "\n")
             sys.stdout.flush()
         elif not args.json:
-            _print_changes(view, seen)
+            print_changes(view, seen)
         if view["status"] in ph.TERMINAL:
             break
-        with contextlib.suppress(TimeoutError):
-            await asyncio.sleep(WATCH_POLL)
+        await asyncio.sleep(WATCH_POLL)
     if args.json:
-        _print_json(view)
+        print_json(view)
     else:
         if not live:
             print(f"{view['status']} in {time.monotonic() - began:.2f}s")
         for line in outputs_lines(view):
             print(line)
     return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
-
-
-def _print_changes(view: dict[str, Any], seen: dict[str, str]) -> None:
-    paths: dict[str, str] = {}
-    for task in view["tasks"]:
-        path = task_path(task, paths)
-        if seen.get(task["runID"]) != task["status"]:
-            seen[task["runID"]] = task["status"]
-            print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -296,13 +274,6 @@ def describe(view: dict[str, Any], bar: bool = False) -> list[str]:
         note = f"  {task['message']}" if task.get("message") else ""
         lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
     return lines
-
-
-def outputs_lines(view: dict[str, Any]) -> list[str]:
-    params = (view.get("outputs") or {}).get("parameters") or []
-    if not params:
-        return []
-    return ["outputs:"] + [f"  {p['name']} = {orjson.dumps(p.get('value')).decode()}" for p in params]
 
 
 def runs_table(runs: list[dict[str, Any]]) -> str:

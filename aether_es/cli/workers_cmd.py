@@ -11,10 +11,10 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
 from nats.js.errors import BucketNotFoundError
 
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry, info_to_dict
+from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.ports.worker_registry import WorkerInfo
@@ -49,7 +49,7 @@ async def handle(args: argparse.Namespace) -> int:
     except RemoteError as error:
         return fail(error)
     if args.json:
-        sys.stdout.write(orjson.dumps([info_to_dict(w) for w in workers], option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json([info_to_dict(w) for w in workers])
     else:
         print_table(workers)
     return 0
