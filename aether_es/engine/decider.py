@@ -172,7 +172,7 @@ def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: 
         code=result.code,
         message=result.message,
         parameters=[Parameter(name=p.name, type=p.type, value=p.value) for p in result.parameters],
-        artifacts=[Artifact.model_validate(a, strict=False) for a in result.artifacts],
+        artifacts=[Artifact(name=a.name, source=a.source) for a in result.artifacts],
     )
     base = ph.code_to_phase(result.code)
     phase = evaluate_phase_conditions(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.alias_generators import to_camel
+
+from aether_es.model.documents import ArtifactSource
 
 
 class WireModel(BaseModel):
@@ -19,8 +21,8 @@ class WireModel(BaseModel):
 class WireParameter(WireModel):
     """A resolved parameter: name, type and a JSON value (absent when unresolved)."""
 
-    name: str
-    type: str = ""
+    name: StrictStr
+    type: StrictStr = ""
     value: Any = None
     secret: bool = False
     """Resolved from a secret: workers must keep its value out of anything they report."""
@@ -58,13 +60,25 @@ class TaskAssignment(WireModel):
     """On an attempt dispatched by a resume: the resume payload's keys (possibly none); None on other attempts."""
 
 
-class TaskResult(WireModel):
-    """An executor's result, Aether's ExecOutputs: 0 success, 1 suspended, 2 failed, 3 error, 4 timeout."""
+class ResultArtifact(WireModel):
+    """An artifact a result names: as the executor made it (`path`, relative to the attempt's workdir or
+    absolute), or once stored (`source`: the repository type and where in it)."""
 
-    code: int = 0
-    message: str = ""
+    name: StrictStr
+    path: StrictStr = ""
+    source: ArtifactSource | None = None
+
+
+class TaskResult(WireModel):
+    """An executor's result, Aether's ExecOutputs: 0 success, 1 suspended, 2 failed, 3 error, 4 timeout.
+
+    Strict where the engine relies on a type: a report that does not fit is refused when it is read, never
+    half-decided."""
+
+    code: StrictInt = 0
+    message: StrictStr = ""
     parameters: list[WireParameter] = Field(default_factory=list)
-    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    artifacts: list[ResultArtifact] = Field(default_factory=list)
 
 
 ReportKind = Literal["started", "completed", "task-timeout", "workflow-timeout", "retry-due"]

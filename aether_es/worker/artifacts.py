@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from aether_es.model.documents import ArtifactSource
 from aether_es.ports.artifacts import ArtifactError, ArtifactRepository
-from aether_es.ports.wire import TaskAssignment, TaskResult
+from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult
 
 
 class ArtifactStager:
@@ -61,11 +62,11 @@ class ArtifactStager:
             return result
         declared = {a.name: a.source for a in assignment.output_artifacts}
         workdir = self.workdir(assignment)
-        published: list[dict[str, Any]] = []
+        published: list[ResultArtifact] = []
         for produced in result.artifacts:
-            name, path = produced.get("name"), produced.get("path")
-            if not isinstance(name, str) or not isinstance(path, str):
-                published.append(produced)  # already a stored artifact (or not one we can move)
+            name, path = produced.name, produced.path
+            if not path:
+                published.append(produced)  # already a stored artifact
                 continue
             file = Path(path) if Path(path).is_absolute() else workdir / path
             try:
@@ -77,7 +78,7 @@ class ArtifactStager:
             if not config:
                 config = _default_config(repository.type(), assignment, name)
             stored = await repository.upload(config, data)
-            published.append({"name": name, "source": {"type": repository.type(), "config": stored}})
+            published.append(ResultArtifact(name=name, source=ArtifactSource(type=repository.type(), config=stored)))
         return result.model_copy(update={"artifacts": published})
 
     async def clean(self, assignment: TaskAssignment) -> None:

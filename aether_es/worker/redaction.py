@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aether_es.ports.wire import TaskAssignment, TaskResult
+from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult
 
 REDACTED = "[redacted]"
 
@@ -40,6 +40,6 @@ def redact(result: TaskResult, assignment: TaskAssignment) -> TaskResult:
         update={
             "message": _scrub(result.message, secrets),
             "parameters": [p.model_copy(update={"value": _scrub(p.value, secrets)}) for p in result.parameters],
-            "artifacts": [_scrub(a, secrets) for a in result.artifacts],
+            "artifacts": [ResultArtifact.model_validate(_scrub(a.model_dump(), secrets)) for a in result.artifacts],
         }
     )
