@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aether_es.events.catalogue import SCHEMA_VERSION, Event
 
@@ -37,6 +38,9 @@ class Commit:
     commit_id: str
     run_id: str
     envelopes: tuple[Envelope, ...] = field(default_factory=tuple)
+    outbox: tuple[dict[str, Any], ...] = ()
+    """What the decision asks of the outside world that its events alone do not say (hook notifications,
+    error reports), carried with the commit so they are durable with it; never folded, never in the feed."""
 
 
 def make_envelopes(
@@ -63,12 +67,15 @@ def make_envelopes(
     ]
 
 
-def commit_of(aggregate_id: str, decided: Sequence[Envelope]) -> Commit:
+def commit_of(aggregate_id: str, decided: Sequence[Envelope], outbox: Sequence[dict[str, Any]] = ()) -> Commit:
     """The commit of one decision; its id is stable across retries of the decision and unique to it."""
     digest = hashlib.blake2b(digest_size=8)
     for env in decided:
         digest.update(f"{env.event_id}|{env.type}|{env.time}|{env.causation_id}\n".encode())
     first = decided[0].event_id.rsplit(":", 1)[-1]
     return Commit(
-        commit_id=f"{aggregate_id}:{first}:{digest.hexdigest()}", run_id=aggregate_id, envelopes=tuple(decided)
+        commit_id=f"{aggregate_id}:{first}:{digest.hexdigest()}",
+        run_id=aggregate_id,
+        envelopes=tuple(decided),
+        outbox=tuple(outbox),
     )

@@ -18,7 +18,7 @@ import orjson
 from aether_es.events.codec import CodecError, commit_of_records, encode_commit, event_records
 from aether_es.ports.event_store import ConcurrencyConflict, EventStore, StoredCommit
 from aether_es.projections.run_state import fold
-from aether_es.runtime.engine import summary_of
+from aether_es.runtime.repository import summary_of
 
 
 def export_lines(commits: list[StoredCommit]) -> Iterator[bytes]:

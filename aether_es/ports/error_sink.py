@@ -21,6 +21,9 @@ class ErrorReport:
     severity: Severity
     workflow_run_id: str = ""
     task_run_id: str = ""
+    id: str = ""
+    """Set when the report comes from a commit's outbox: the same for every repeat of it, so a sink can
+    recognise a report delivered again after a crash."""
 
 
 class ErrorSink(Protocol):

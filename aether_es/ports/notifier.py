@@ -16,6 +16,9 @@ class HookEvent:
     task_run_id: str = ""
     task_name: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    """Set when the notification comes from a commit's outbox: the same for every repeat of it, so a listener
+    (and the NATS hooks stream) can recognise a notification delivered again after a crash."""
 
 
 class HookNotifier(Protocol):

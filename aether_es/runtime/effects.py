@@ -1,13 +1,15 @@
 """Carrying out a decision's effects once its commit is durable.
 
 Effects are grouped by kind so one decision costs one pipelined round of broker and KV calls, not one
-round trip per task. Failures of notifications and error reports never reach the scheduler.
+round trip per task. Failures of notifications and error reports never reach the scheduler. Every effect is
+safe to repeat, so when a call fails the engine runs the whole group again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aether_es.engine.effects import (
     CancelTasks,
@@ -22,10 +24,19 @@ from aether_es.ports.broker import TaskBroker
 from aether_es.ports.deadlines import Deadline, DeadlineStore
 from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
 from aether_es.ports.notifier import HookNotifier
-from aether_es.ports.secrets import SecretProvider
+from aether_es.ports.secrets import SecretNotFound, SecretProvider
 from aether_es.ports.wire import TaskAssignment
 
 log = logging.getLogger("aether_es.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Undispatched:
+    """An attempt that was not sent because its secrets could not be resolved: it must end as failed."""
+
+    task_run_id: str
+    attempt: int
+    message: str
 
 
 class EffectRunner:
@@ -43,7 +54,9 @@ class EffectRunner:
         self.error_sink = error_sink
         self.secrets = secrets
 
-    async def run(self, effects: Sequence[Effect]) -> None:
+    async def run(self, effects: Sequence[Effect]) -> list[Undispatched]:
+        """Carry the effects out; returns the attempts left unsent (a broker or KV failure raises)."""
+        undispatched: list[Undispatched] = []
         dispatches: list[TaskAssignment] = []
         cancels: list[str] = []
         set_deadlines: dict[str, Deadline] = {}
@@ -51,7 +64,9 @@ class EffectRunner:
         for effect in effects:
             if isinstance(effect, DispatchTask):
                 assignment = await self._with_secrets(effect)
-                if assignment is not None:
+                if isinstance(assignment, Undispatched):
+                    undispatched.append(assignment)
+                else:
                     dispatches.append(assignment)
             elif isinstance(effect, CancelTasks):
                 cancels.extend(effect.task_run_ids)
@@ -76,37 +91,26 @@ class EffectRunner:
                 await self.deadlines.set(list(set_deadlines.values()))
         if dispatches:
             await self.broker.dispatch(dispatches)
+        return undispatched
 
-    async def _with_secrets(self, effect: DispatchTask) -> TaskAssignment | None:
-        """Resolve secret parameters into this assignment only; the log keeps just the reference."""
+    async def _with_secrets(self, effect: DispatchTask) -> TaskAssignment | Undispatched:
+        """Resolve secret parameters into this assignment only; the log keeps just the reference. A secret
+        that cannot be resolved leaves the attempt unsent, named (never its value) for its failure message."""
         assignment = effect.assignment
         if not effect.secret_refs:
             return assignment
-        if self.secrets is None:
-            await self.report(
-                ErrorReport(
-                    "dispatch.secret",
-                    "a secretKeyRef needs a secret provider",
-                    Severity.ERROR,
-                    assignment.workflow_run_id,
-                    assignment.task_run_id,
-                )
-            )
-            return assignment
+        assert self.secrets is not None, "the decider leaves secret references only when a provider is configured"
         values: dict[str, str] = {}
         for param_name, secret_name, secret_key in effect.secret_refs:
             try:
                 values[param_name] = await self.secrets.get(secret_name, secret_key)
+                continue
+            except SecretNotFound as exc:  # its detail says where it was looked for, never a value
+                why = f"not found ({exc.detail})" if exc.detail else "not found"
             except Exception as exc:
-                await self.report(
-                    ErrorReport(
-                        f"dispatch.secret.{param_name}",
-                        f"secret {secret_name!r} key {secret_key!r}: {type(exc).__name__}",
-                        Severity.ERROR,
-                        assignment.workflow_run_id,
-                        assignment.task_run_id,
-                    )
-                )
+                why = f"cannot be read ({type(exc).__name__})"
+            message = f'input "{param_name}": secret "{secret_name}" key "{secret_key}" {why}'
+            return Undispatched(assignment.task_run_id, assignment.attempt, message)
         inputs = [
             p.model_copy(update={"value": values[p.name], "secret": True}) if p.name in values else p
             for p in assignment.inputs

@@ -5,6 +5,11 @@ per run: every trigger waiting is decided against the in-memory state, all their
 commit guarded by the run's last sequence, then effects run and reports are acked. Different runs drain
 concurrently, so their appends are pipelined. A conflicting append means another writer decided first: the
 run is reloaded from its history and the triggers decided again.
+
+Once a commit is durable its callers are answered and its reports acked; its effects are then carried out,
+again and again until they are (a restarted engine derives dispatches and deadlines from the run's state,
+and a commit's outbox carries its notifications). A decision that raises leaves nothing behind: the run
+goes back to its committed state, and a trigger that cannot be decided on its own is recorded and dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
-from aether_es.engine.effects import DispatchTask
+from aether_es.engine.effects import DispatchTask, Effect
 from aether_es.engine.input_schema import check_schema
 from aether_es.engine.requirements import expression_uses
 from aether_es.engine.triggers import (
@@ -38,12 +43,18 @@ from aether_es.engine.triggers import (
     Trigger,
     WorkflowTimeout,
 )
-from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.errors import (
+    AetherError,
+    ApiError,
+    InvalidStateError,
+    NotFoundError,
+    NotSupportedError,
+    ValidationError,
+)
 from aether_es.events.envelope import commit_of, make_envelopes
 from aether_es.events.retention_catalogue import AGGREGATE as RETENTION
 from aether_es.events.retention_catalogue import RunsPurged
 from aether_es.model import clock
-from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Workflow
 from aether_es.model.loading import load_workflow, parse_object
@@ -53,7 +64,7 @@ from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.deadlines import DeadlineStore, TimeoutWatcher
 from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
 from aether_es.ports.evaluator import Evaluator
-from aether_es.ports.event_store import ConcurrencyConflict, EventStore, RunSummary
+from aether_es.ports.event_store import ConcurrencyConflict, EventStore
 from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.leases import Leases
 from aether_es.ports.notifier import HookNotifier
@@ -62,15 +73,19 @@ from aether_es.ports.snapshots import SnapshotStore
 from aether_es.ports.vars import VarsSource
 from aether_es.ports.wire import Report, TaskResult
 from aether_es.ports.worker_registry import WorkerRegistry
-from aether_es.projections.run_state import RunState, apply, fold
-from aether_es.projections.snapshot import decode_snapshot, encode_snapshot
+from aether_es.projections.run_state import RunState
 from aether_es.runtime.crons import CronService
-from aether_es.runtime.effects import EffectRunner
+from aether_es.runtime.effects import EffectRunner, Undispatched
+from aether_es.runtime.outbox import encode_outbox, split_outbox
+from aether_es.runtime.repository import RunRepository
 
 log = logging.getLogger("aether_es.engine")
 
 SCHEMAS_FOR = 3.0
 """Seconds the engine trusts its copy of the executors' input schemas before reading the registry again."""
+
+EFFECT_RETRY_MAX = 5.0
+"""Longest wait, in seconds, between two tries of effects that failed (the first waits 0.1 s)."""
 
 Ack = Callable[[], Awaitable[None]]
 
@@ -121,7 +136,11 @@ class Engine:
         leases: Leases | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_min_events: int = 1000,
+        outbox: bool = False,
     ) -> None:
+        """`outbox`: commits carry their hook notifications and error reports, and an outbox relay running
+        beside the engine carries them out (so a crash loses none); without it the engine sends them itself
+        right after the commit."""
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
         if ids is None:
@@ -129,6 +148,7 @@ class Engine:
         if broker is None:
             raise ValidationError("TaskBroker is required, use Engine(broker=...)")
         self.store = store
+        self.repo = RunRepository(store, snapshots, snapshot_min_events)
         self.broker = broker
         self.ids = ids
         self.evaluator = evaluator
@@ -147,7 +167,8 @@ class Engine:
         self.crons = CronService(self, cron_scheduler, leases) if cron_scheduler is not None else None
         self.workers = worker_registry
         self.snapshots = snapshots
-        self._snapshot_min = snapshot_min_events
+        self.outbox = outbox
+        self._stopped = asyncio.Event()
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
@@ -159,6 +180,7 @@ class Engine:
         if self._started:
             raise InvalidStateError("engine already started, call stop() first")
         self._started = True
+        self._stopped = asyncio.Event()
         await self._recover()
         self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
         if self.watcher is not None:
@@ -171,6 +193,7 @@ class Engine:
         if not self._started:
             return
         self._started = False
+        self._stopped.set()  # effects still failing are left to the next start, which derives them again
         if self.crons is not None:
             await self.crons.stop()
         if self.watcher is not None:
@@ -188,14 +211,12 @@ class Engine:
                     log.warning("run %s: snapshot not stored at stop: %r", run_id, exc)
 
     async def _recover(self) -> None:
-        for summary in await self.store.summaries():
-            if summary.phase in ph.TERMINAL:
-                continue
-            run = self._run(summary.run_id)
+        for run_id in await self.repo.unfinished():
+            run = self._run(run_id)
             await self._ensure_loaded(run)
             if run.state is None or run.state.terminal:
                 continue
-            await self.effects.run(pending_effects(Decision(run.state, self._context())))
+            await self._carry_out(run, pending_effects(Decision(run.state, self._context())))
             self._enqueue(run, _Pending(Continue(actor="engine", cause="recover", at=clock.now())))
 
     # --- public API ----------------------------------------------------------------------------------
@@ -262,6 +283,7 @@ class Engine:
         run = self._runs.get(run_id) or self._run(run_id)
         await self._ensure_loaded(run)
         await run.settled.wait()
+        await self._ensure_loaded(run)  # a failed decision may have sent the run back to its log
         if run.state is None:
             self._forget_absent(run)
             raise NotFoundError(f'workflow run "{run_id}" not found')
@@ -329,12 +351,9 @@ class Engine:
         purge_id = f"{RETENTION}.{self.ids.generate(IdContext(workflow_kind='Retention'))}"
         events = [RunsPurged(run_ids=list(run_ids), archive=archive)]
         envelopes = make_envelopes(purge_id, 1, events, clock.now(), actor or self.actor, f"purge:{purge_id}", reason)
-        await self.store.append(commit_of(purge_id, envelopes), 0)
+        await self.repo.append(commit_of(purge_id, envelopes), 0)
         for run in runs:
-            await self.store.purge(run.run_id)
-            await self.store.delete_summary(run.run_id)
-            if self.snapshots is not None:
-                await self.snapshots.delete(run.run_id)
+            await self.repo.remove(run.run_id)
             self._runs.pop(run.run_id, None)
             self._finished.pop(run.run_id, None)
         return purge_id
@@ -400,54 +419,20 @@ class Engine:
 
     async def rebuild(self, run_id: str) -> RunState:
         """The run folded afresh from its whole history in the store, ignoring memory and snapshots."""
-        state = await self._fold_history(run_id)
+        state = await self.repo.fold_history(run_id)
         if state is None:
             raise NotFoundError(f'workflow run "{run_id}" not found')
-        return state
-
-    async def _fold_history(self, run_id: str) -> RunState | None:
-        commits = await self.store.load(run_id)
-        if not commits:
-            return None
-        state = fold([env for stored in commits for env in stored.commit.envelopes])
-        state.seq = commits[-1].seq
-        return state
-
-    async def _load(self, run_id: str) -> RunState | None:
-        """The run from its snapshot plus the events after it, or folded from its whole history."""
-        state = await self._from_snapshot(run_id)
-        return state if state is not None else await self._fold_history(run_id)
-
-    async def _from_snapshot(self, run_id: str) -> RunState | None:
-        if self.snapshots is None:
-            return None
-        try:
-            data = await self.snapshots.get(run_id)
-            state = decode_snapshot(data) if data else None
-            if state is None or state.run_id != run_id:
-                return None
-            for stored in await self.store.load(run_id, after_seq=state.seq):
-                for env in stored.commit.envelopes:
-                    apply(state, env)
-                state.seq = stored.seq
-        except Exception as exc:  # a snapshot is only a cache: the history is always there
-            log.warning("run %s: snapshot not used (%r); folding its history", run_id, exc)
-            return None
         return state
 
     async def snapshot(self, run_id: str) -> bool:
         """Store the run's committed state as its snapshot if it is long enough to be worth one."""
         run = self._runs.get(run_id)
-        state = run.state if run is not None else None
-        if self.snapshots is None or state is None or state.events < self._snapshot_min:
-            return False
-        await self.snapshots.put(run_id, encode_snapshot(state))
-        return True
+        return run is not None and run.state is not None and await self.repo.snapshot(run.state)
 
     async def _ensure_loaded(self, run: _Run) -> None:
         if run.loaded:
             return
-        run.state = await self._load(run.run_id)
+        run.state = await self.repo.load(run.run_id)
         run.loaded = True
 
     async def _call(self, run: _Run, trigger: Trigger) -> None:
@@ -502,7 +487,11 @@ class Engine:
         try:
             while run.mailbox:
                 batch, run.mailbox = run.mailbox, []
-                await self._process(run, batch)
+                try:
+                    await self._process(run, batch)
+                except BaseException as exc:  # every caller of the batch in flight gets an answer
+                    self._fail(batch, exc if isinstance(exc, Exception) else InvalidStateError("engine stopping"))
+                    raise
                 if run.mailbox:
                     # Let readers waiting for a committed state see this one before the next batch.
                     run.settled.set()
@@ -510,10 +499,9 @@ class Engine:
                     run.settled.clear()
         except Exception as exc:  # a bug must not leave callers waiting forever
             log.exception("run %s: drain failed", run.run_id)
-            for pending in run.mailbox:
-                if pending.reply is not None and not pending.reply.done():
-                    pending.reply.set_exception(exc)
+            self._fail(run.mailbox, exc)
             run.mailbox = []
+            self._forget_state(run)
         finally:
             run.draining = False
             run.settled.set()
@@ -522,40 +510,46 @@ class Engine:
         try:
             await self._ensure_loaded(run)
         except Exception as exc:
+            log.warning("run %s: cannot be loaded (%r); its reports are delivered again later", run.run_id, exc)
             self._fail(batch, exc)
             return
         before = run.state.phase if run.state is not None else ""
         await self._refresh_schemas()
         decision = Decision(run.state, self._context())
-        errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
+        try:
+            errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
+        except Exception as exc:
+            self._forget_state(run)  # the decision changed the state in place: back to what is committed
+            if len(batch) > 1:
+                for pending in batch:  # find the one that cannot be decided; the others go ahead
+                    await self._process(run, [pending])
+            else:
+                await self._reject(run, batch[0], exc)
+            return
+        effects, outbox = (
+            split_outbox(decision.effects) if self.outbox and decision.envelopes else (decision.effects, [])
+        )
         if decision.envelopes:
+            expected = run.state.seq if run.state else 0
             try:
-                seq = await self.store.append(
-                    commit_of(run.run_id, decision.envelopes), run.state.seq if run.state else 0
-                )
+                seq = await self.repo.append(commit_of(run.run_id, decision.envelopes, encode_outbox(outbox)), expected)
             except ConcurrencyConflict:
-                await self._reload(run)
+                self._forget_state(run)  # another writer decided first: decide again on what it committed
                 run.mailbox[:0] = batch
                 return
             except Exception as exc:
-                log.warning("run %s: append failed: %s", run.run_id, exc)
-                await self._reload(run)
-                self._fail([p for p in batch if p.reply is not None], exc)
+                log.warning("run %s: append failed (%r); nothing of this decision was kept", run.run_id, exc)
+                self._forget_state(run)
+                self._fail(batch, exc)
                 return
             run.state = decision.state
             run.state.seq = seq
-        await self.effects.run(decision.effects)
+        for pending, error in zip(batch, errors, strict=True):
+            await self._answer(pending, error)
+        await self._carry_out(run, effects)
         await self._note_unserved(run, decision)
         if run.state is not None and run.state.phase != before:
             await self._summarise(run.state)
-        for pending, error in zip(batch, errors, strict=True):
-            if pending.reply is not None and not pending.reply.done():
-                if error is None:
-                    pending.reply.set_result(None)
-                else:
-                    pending.reply.set_exception(error)
-            if pending.ack is not None:
-                await pending.ack()
         if decision.resume_points:
             run.mailbox.append(
                 _Pending(
@@ -566,6 +560,64 @@ class Engine:
         changed.set()
         if run.state is not None and run.state.terminal:
             self._retire(run.run_id)
+
+    async def _answer(self, pending: _Pending, error: Exception | None) -> None:
+        """Tell the caller how its trigger was decided, or ack the report: the decision is durable."""
+        if pending.reply is not None and not pending.reply.done():
+            if error is None:
+                pending.reply.set_result(None)
+            else:
+                pending.reply.set_exception(error)
+        if pending.ack is not None:
+            try:
+                await pending.ack()
+            except Exception as exc:  # a repeat of a decided report changes nothing
+                log.info("ack failed (%r); the report will be delivered again and ignored", exc)
+
+    async def _carry_out(self, run: _Run, effects: list[Effect]) -> None:
+        """Carry out a committed decision's effects, trying again until they are (or the engine stops: the
+        next start derives them from the run's state). Attempts left unsent end as failed."""
+        delay = 0.1
+        while True:
+            try:
+                undispatched = await self.effects.run(effects)
+                break
+            except Exception as exc:
+                if self._stopped.is_set():
+                    log.warning("run %s: effects not carried out at stop (%r); the next start will", run.run_id, exc)
+                    return
+                log.warning("run %s: effects not carried out (%r); trying again in %.1fs", run.run_id, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                delay = min(delay * 2, EFFECT_RETRY_MAX)
+        for attempt in undispatched:
+            run.mailbox.append(_Pending(_failed_unsent(attempt)))
+
+    async def _reject(self, run: _Run, pending: _Pending, exc: Exception) -> None:
+        """A trigger whose decision raises on its own. Deciding it again would raise again (the decider is a
+        pure function of the state and the trigger), so it is reported and dropped, never redelivered for
+        ever. A report's attempt ends as an error naming the cause, through the normal failure path (the
+        report is acked once that is committed); a caller gets the cause as an internal error."""
+        trigger = pending.trigger
+        cause = f"{type(trigger).__name__} {trigger.cause!r} could not be decided: {_short(repr(exc))}"
+        log.error("run %s: %s", run.run_id, cause)
+        log.debug("run %s: where it failed", run.run_id, exc_info=exc)
+        task_id: str = getattr(trigger, "task_id", "")
+        await self.effects.report(ErrorReport("decide", cause, Severity.ERROR, run.run_id, task_id))
+        attempt: int | None = getattr(trigger, "attempt", None)
+        if pending.ack is not None and task_id and attempt is not None and not trigger.cause.endswith(_REJECTED):
+            result = TaskResult(code=3, message=f"report rejected: {cause}")  # 3: Error
+            replacement = Completed(
+                actor="engine",
+                cause=trigger.cause + _REJECTED,
+                at=trigger.at,
+                task_id=task_id,
+                attempt=attempt,
+                result=result,
+            )
+            run.mailbox.insert(0, _Pending(replacement, ack=pending.ack))
+            return
+        await self._answer(pending, ApiError("internal", cause))
 
     def _retire(self, run_id: str) -> None:
         """Finished runs stay in memory up to `keep_finished`; older ones are reloaded from the log on demand."""
@@ -609,36 +661,45 @@ class Engine:
             self._served[executor_type] = (now, served)
         return served
 
-    async def _reload(self, run: _Run) -> None:
+    def _forget_state(self, run: _Run) -> None:
+        """Drop the in-memory state; the next decision or reader loads what is committed."""
         run.loaded = False
         run.state = None
-        await self._ensure_loaded(run)
 
     def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        """Give every caller of the batch the error; reports stay unacked and are delivered again."""
         for pending in batch:
             if pending.reply is not None and not pending.reply.done():
                 pending.reply.set_exception(exc)
 
     async def _summarise(self, state: RunState) -> None:
         try:
-            await self.store.put_summary(summary_of(state))
+            await self.repo.summarise(state)
         except Exception as exc:
             await self.effects.report(
                 ErrorReport("summary", f"run summary not stored: {exc}", Severity.WARNING, state.run_id)
             )
 
 
-def summary_of(state: RunState) -> RunSummary:
-    """The run-summary record of a run's state (what listing and recovery read)."""
-    return RunSummary(
-        run_id=state.run_id,
-        name=state.workflow.metadata.name,
-        namespace=state.workflow.metadata.namespace,
-        phase=state.phase,
-        created_at=state.created_at,
-        finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
-        cron_id=state.cron_id,
-        labels=dict(state.workflow.metadata.labels),
+_REJECTED = ".rejected"
+"""Cause suffix of the error completion that stands for a report that could not be decided."""
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _failed_unsent(attempt: Undispatched) -> Completed:
+    """The end of an attempt that was never sent, as a worker's Error result would be (an operator can still
+    provide the secret, so the retries of a policy without an expression apply); continueOn and hooks apply
+    as to any failure."""
+    return Completed(
+        actor="engine",
+        cause=f"{attempt.task_run_id}.{attempt.attempt}.unsent",
+        at=clock.now(),
+        task_id=attempt.task_run_id,
+        attempt=attempt.attempt,
+        result=TaskResult(code=3, message=attempt.message),  # 3: Error
     )
 
 

@@ -80,6 +80,7 @@ def _event_of(payload: dict[str, object]) -> HookEvent:
         "taskName",
         "template",
         "context",
+        "id",
     }
     context = payload["context"]
     assert isinstance(context, dict)
@@ -92,6 +93,7 @@ def _event_of(payload: dict[str, object]) -> HookEvent:
         task_run_id=str(payload["taskRunID"]),
         task_name=str(payload["taskName"]),
         context=context,
+        id=str(payload["id"]),
     )
 
 

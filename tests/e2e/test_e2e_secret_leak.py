@@ -1,7 +1,7 @@
 """A secret used by a workflow appears nowhere but in the assignment its task receives.
 
 The run binds a secret into a task's input, passes that task's (echoed) outputs downstream, tries to
-export the secret as a DAG output, fires hooks, and has a second task whose secret is missing. Then the
+export the secret as a DAG output, fires hooks, and has a second task whose secret is missing (it fails, naming the secret). Then the
 whole run-history stream, every view, every hook event, every error report and every log line are searched.
 """
 
@@ -98,8 +98,11 @@ async def test_no_secret_anywhere(
     finally:
         await stack.close()
 
-    assert view["status"] == "Succeeded", view
+    assert view["status"] == "Error", view  # the task whose secret is missing cannot run
     tasks = {t["taskName"]: t for t in view["tasks"]}
+    assert tasks["missing"]["status"] == "Error"
+    assert tasks["missing"]["message"].startswith('input "nothing": secret "vault" key "absent" not found')
+    assert tasks["after"]["status"] == "Succeeded"
     echoed = {p["name"]: p.get("value") for p in tasks["use"]["outputs"]["parameters"]}
     assert echoed["token"] == "[redacted]"  # the executor had the value, and the worker scrubbed it
     assert "leak" not in {p["name"] for p in (view["outputs"] or {}).get("parameters", [])}
@@ -114,4 +117,3 @@ async def test_no_secret_anywhere(
     }
     for place, content in places.items():
         assert SECRET.encode() not in content, f"the secret leaked into the {place}"
-    assert any(r.operation.startswith("dispatch.secret") for r in errors.reports)  # the missing one was reported

@@ -72,7 +72,7 @@ async def test_a_restarted_engine_rehydrates_from_the_snapshot_and_finishes_the_
         assert second.engine.snapshots is not None and await second.engine.snapshots.get(run_id)
         rehydrated = await second.engine.state(run_id)
         assert rehydrated.to_dict() == (await second.engine.rebuild(run_id)).to_dict()
-        from_snapshot = await second.engine._from_snapshot(run_id)
+        from_snapshot = await second.engine.repo.from_snapshot(run_id)
         assert from_snapshot is not None and from_snapshot.to_dict() == rehydrated.to_dict()
         await second.engine.resume(run_id, task, {"__resumed": True})
         view = await second.engine.wait(run_id, timeout=30)

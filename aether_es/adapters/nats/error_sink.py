@@ -114,6 +114,20 @@ class NatsErrorSink:
         if self._queue:
             log.warning("error sink stopped with %d reports unpublished", len(self._queue))
 
+    async def publish(self, report: ErrorReport) -> None:
+        """Publish one report now, waiting for the stream's acknowledgement; raises when it is not stored.
+
+        For reports that must not be lost (a commit's outbox): their id is the message id, so a repeat is
+        stored once."""
+        item = _Queued(0, report, datetime.now(UTC))
+        await self.js.publish(
+            self.layout.error_subject(report.severity.name.lower()),
+            self.payload(item),
+            timeout=self.publish_timeout,
+            headers={Header.MSG_ID.value: report.id or f"{self._instance}-now-{uuid.uuid4().hex}"},
+        )
+        self.published += 1
+
     def payload(self, item: _Queued) -> bytes:
         report = item.report
         message = report.message
@@ -146,7 +160,7 @@ class NatsErrorSink:
                     self.layout.error_subject(item.report.severity.name.lower()),
                     self.payload(item),
                     timeout=self.publish_timeout,
-                    headers={Header.MSG_ID.value: f"{self._instance}-{item.seq}"},
+                    headers={Header.MSG_ID.value: item.report.id or f"{self._instance}-{item.seq}"},
                 )
             except asyncio.CancelledError:
                 raise

@@ -30,6 +30,10 @@ from aether_es.events.codec import decode_commit, encode_commit
 from aether_es.events.envelope import Commit
 from aether_es.ports.event_store import ConcurrencyConflict, RunSummary, StoredCommit
 
+OUTBOX_HEADER = "Aether-Outbox"
+"""The header holding a commit's outbox items as JSON (absent when it has none): the outbox relay reads
+headers only, never a commit's events."""
+
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 _TRAILING_NUMBER = re.compile(r"(\d+)\s*$")
 _STATUS = "Status"
@@ -61,7 +65,8 @@ class NatsEventStore:
     async def append(self, commit: Commit, expected_seq: int) -> int:
         subject = self._layout.run_subject(commit.run_id)
         data = encode_commit(commit)
-        if self._nc.max_payload and len(data) > self._nc.max_payload:
+        outbox = orjson.dumps(list(commit.outbox)).decode() if commit.outbox else ""
+        if self._nc.max_payload and len(data) + len(outbox) > self._nc.max_payload:
             raise ValueError(
                 f"commit {commit.commit_id} of run {commit.run_id} is {len(data)} bytes, "
                 f"above the server's max payload of {self._nc.max_payload} bytes"
@@ -72,6 +77,8 @@ class NatsEventStore:
                 Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(expected_seq),
                 Header.MSG_ID.value: commit.commit_id,
             }
+            if outbox:
+                headers[OUTBOX_HEADER] = outbox
             ack = await self._js.publish(subject, data, timeout=self._timeout, headers=headers)
             return ack.seq
 

@@ -89,8 +89,18 @@ class Layout:
         return f"{self.prefix.upper()}_ERRORS"
 
     @property
+    def hooks_stream(self) -> str:
+        """Every hook notification, kept so a listener that was away can catch up and repeats are dropped."""
+        return f"{self.prefix.upper()}_HOOKS"
+
+    @property
     def engine_consumer(self) -> str:
         return "engine"
+
+    @property
+    def outbox_consumer(self) -> str:
+        """The durable consumer on the runs stream through which engines carry out commits' outboxes."""
+        return "outbox"
 
     @property
     def summaries_bucket(self) -> str:
@@ -214,6 +224,35 @@ class Layout:
             max_age=self.errors_max_age,
             discard=DiscardPolicy.OLD,
             duplicate_window=self.duplicate_window,
+            num_replicas=self.replicas,
+        )
+
+    def hooks_stream_config(self) -> StreamConfig:
+        """Hook notifications: bounded like error reports; the outbox ids are message ids, so a notification
+        repeated after a crash is stored once."""
+        return StreamConfig(
+            name=self.hooks_stream,
+            subjects=[self.hook_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=self.errors_max_msgs,
+            max_age=self.errors_max_age,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=self.duplicate_window,
+            num_replicas=self.replicas,
+        )
+
+    def outbox_consumer_config(self) -> ConsumerConfig:
+        """Headers only: the outbox travels in a header, so the relay never reads a commit's events. New
+        commits only: a system that had none before does not send its past notifications again."""
+        return ConsumerConfig(
+            name=self.outbox_consumer,
+            durable_name=self.outbox_consumer,
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.report_ack_wait,
+            max_ack_pending=self.report_max_ack_pending,
+            headers_only=True,
             num_replicas=self.replicas,
         )
 
@@ -383,6 +422,7 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_stream(js, layout.tasks_stream_config())
     await ensure_stream(js, layout.reports_stream_config())
     await ensure_stream(js, layout.errors_stream_config())
+    await ensure_stream(js, layout.hooks_stream_config())
     await ensure_consumer(js, layout.reports_stream, layout.engine_consumer_config())
     await ensure_bucket(js, layout.summaries_kv_config())
     await ensure_bucket(js, layout.deadlines_kv_config())

@@ -1,7 +1,9 @@
-"""Hook notifications as core NATS messages (at most once, for whoever listens); see docs/hooks.md.
+"""Hook notifications as NATS messages, also kept in the `<PREFIX>_HOOKS` stream; see docs/hooks.md.
 
 Subject `<prefix>.hooks.<workflowRunID>.<hookType>`; payload JSON with the camelCase fields `hookType`,
-`scope`, `workflowRunID`, `workflowName`, `taskRunID`, `taskName`, `template`, `context`.
+`scope`, `workflowRunID`, `workflowName`, `taskRunID`, `taskName`, `template`, `context`, and `id`: the
+notification's outbox id, the same on a repeat after a crash (also its `Nats-Msg-Id`, so the stream keeps
+it once).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import orjson
 from nats.aio.client import Client
+from nats.js.api import Header
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.ports.notifier import HookEvent
@@ -26,6 +29,7 @@ def hook_payload(event: HookEvent) -> dict[str, Any]:
         "taskName": event.task_name,
         "template": event.template,
         "context": event.context,
+        "id": event.id,
     }
 
 
@@ -43,4 +47,4 @@ class NatsHookNotifier:
     async def notify(self, event: HookEvent) -> None:
         subject = self.layout.hook_subject(event.workflow_run_id, event.hook_type)
         data = orjson.dumps(hook_payload(event), default=str)
-        await self.nc.publish(subject, data)
+        await self.nc.publish(subject, data, headers={Header.MSG_ID.value: event.id} if event.id else None)
