@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aether_es.adapters.nats.connection import connect
-from aether_es.adapters.nats.layout import Layout
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
 from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail, served_url
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, default_executors, resolve_url
@@ -59,8 +59,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--task-ack-wait",
         type=float,
-        default=30.0,
-        help="the system's task ack wait in seconds, as its engine was started with (default 30)",
+        default=DEFAULT_ACK_WAIT,
+        help="the system's task ack wait in seconds, as its engine was started with (default %(default)s)",
     )
     parser.add_argument("--worker-id", help="the id to register under (default: host-pid-random)")
     parser.add_argument(

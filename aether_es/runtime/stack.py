@@ -23,7 +23,7 @@ from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.deadlines import NatsDeadlines
 from aether_es.adapters.nats.error_sink import NatsErrorSink
 from aether_es.adapters.nats.event_store import NatsEventStore
-from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure
 from aether_es.adapters.nats.leases import NatsLeases
 from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
@@ -98,9 +98,10 @@ class StackOptions:
     """Credentials and TLS for a given NATS server; None reads `AETHER_NATS_*` (unused by the embedded server)."""
     feed: bool = False
     """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
-    task_ack_wait: float = 30.0
-    """Seconds before an unacked assignment goes to another worker (a worker that died); the executor consumers
-    are created once with it, so engine and workers must agree."""
+    task_ack_wait: float = DEFAULT_ACK_WAIT
+    """Seconds before an unacked assignment goes to another worker (a worker that died; live ones signal
+    progress every third of it); whoever binds an executor consumer last sets it, so engine and workers must
+    agree."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
@@ -44,8 +45,9 @@ def default_worker_id() -> str:
 class WorkerPool:
     """Runs up to `concurrency` tasks at once for the executor types in `executors`.
 
-    `ack_wait` must match the executor consumers' ack wait: running tasks signal progress every third of
-    it, so a long task is not redelivered to another worker while this one still runs it.
+    `ack_wait` must match the executor consumers' ack wait: every held task is signalled in progress every
+    third of it, so a long task is not redelivered to another worker while this one still runs it, while
+    the tasks of a worker that died go to another within the ack wait.
 
     With a `registry`, the pool registers itself on start (id, executor types, `tags`), heartbeats every
     third of the registry's TTL (`registry_ttl`, else the registry's `ttl` attribute, else 15 s) and
@@ -64,7 +66,7 @@ class WorkerPool:
         concurrency: int = 4,
         worker_id: str | None = None,
         *,
-        ack_wait: float = 30.0,
+        ack_wait: float = DEFAULT_ACK_WAIT,
         fetch_timeout: float = 1.0,
         registry: WorkerRegistry | None = None,
         tags: Mapping[str, str] | None = None,
@@ -87,7 +89,7 @@ class WorkerPool:
         self._start_report_after = start_report_after
         self._fetch_timeout = fetch_timeout
         self._held: set[asyncio.Task[None]] = set()
-        self._in_flight: dict[str, tuple[TaskDelivery, float]] = {}  # by task run id, with when it was taken
+        self._in_flight: dict[str, TaskDelivery] = {}  # by task run id
         self._holding: set[str] = set()  # task run ids of held deliveries, known before their handler runs
         self._work: dict[str, asyncio.Task[TaskResult]] = {}
         self._cancel_requested: set[str] = set()
@@ -142,7 +144,7 @@ class WorkerPool:
         if self._held:
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             _, late = await asyncio.wait(set(self._held), timeout=remaining)
-            unfinished = [delivery for delivery, _ in self._in_flight.values()]
+            unfinished = list(self._in_flight.values())
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -250,7 +252,7 @@ class WorkerPool:
     async def _handle(self, delivery: TaskDelivery) -> None:
         assignment = delivery.assignment
         task_run_id = assignment.task_run_id
-        self._in_flight[task_run_id] = (delivery, asyncio.get_running_loop().time())
+        self._in_flight[task_run_id] = delivery
         execution: asyncio.Future[TaskResult | None] | None = None
         try:
             if task_run_id in self._cancel_requested:
@@ -329,13 +331,14 @@ class WorkerPool:
             log.warning("started report for %s failed: %r", assignment.task_run_id, exc)
 
     async def _keep_alive(self) -> None:
-        """Tell the server every held task is still in progress, once per heartbeat, with one timer for all."""
-        loop = asyncio.get_running_loop()
+        """Tell the server every held task is still in progress, once per heartbeat, with one timer for all.
+
+        Every held task, however recent: its first signal then comes within a third of the ack wait, which
+        leaves two thirds for a busy event loop to be late.
+        """
         while True:
             await asyncio.sleep(self._heartbeat)
-            due = loop.time() - self._heartbeat
-            held = [delivery for delivery, taken in list(self._in_flight.values()) if taken <= due]
-            for delivery in held:
+            for delivery in list(self._in_flight.values()):
                 try:
                     await delivery.in_progress()
                 except Exception as exc:

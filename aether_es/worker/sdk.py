@@ -22,7 +22,7 @@ from pydantic_core import to_jsonable_python
 
 from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
-from aether_es.adapters.nats.layout import Layout, ensure_bucket, ensure_stream
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_stream
 from aether_es.adapters.nats.worker_registry import DEFAULT_TTL, NatsWorkerRegistry
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 from aether_es.worker.executor import Executor
@@ -183,7 +183,7 @@ async def run(
     worker_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     drain_timeout: float = 30.0,
-    task_ack_wait: float = 30.0,
+    task_ack_wait: float = DEFAULT_ACK_WAIT,
     registry_ttl: float = DEFAULT_TTL,
     replicas: int = 1,
     auth: NatsAuth | None = None,
@@ -194,7 +194,7 @@ async def run(
 
     Then it drains: it stops fetching, unregisters, lets held tasks finish for up to `drain_timeout`
     seconds and hands the rest back to JetStream for another worker. `task_ack_wait` must be the one the
-    engine's layout uses (the executor consumers are created once, with the first one's setting), as must
+    engine's layout uses (whoever binds an executor consumer last sets it, logging the change), as must
     `replicas` should the worker be the first to create the tasks stream or the worker registry.
     """
     chosen = dict(registered() if executors is None else executors)

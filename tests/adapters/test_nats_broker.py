@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -20,7 +22,7 @@ from aether_es.adapters.nats.broker import (
     decode_reports,
     report_messages,
 )
-from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure, ensure_consumer
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.broker import Delivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult, WireParameter
@@ -374,3 +376,109 @@ async def test_a_long_poll_left_in_flight_is_collected_by_the_next_fetch(
         await delivery.ack()
     await channel.close()
     assert channel._polls == {}
+
+
+# --- short ack waits kept alive by in-progress signals, and hand-backs ------------------------------------
+
+
+class Holder:
+    """A report handler that acks nothing: the engine keeping reports in its mailboxes."""
+
+    def __init__(self) -> None:
+        self.held: list[Delivery] = []
+        self.got = asyncio.Event()
+
+    async def __call__(self, deliveries: list[Delivery]) -> None:
+        self.held += deliveries
+        self.got.set()
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_report_an_engine_died_holding_comes_back_within_the_ack_wait(
+    nats_server: EmbeddedNatsServer, js: JetStreamContext, nc: Client
+) -> None:
+    layout = Layout(prefix="dies", report_ack_wait=1.0)
+    await ensure(js, layout)
+    broker = NatsBroker(js, nc, layout, fetch_timeout=0.3)
+    dead = await nats.connect(nats_server.url)
+    sub = await dead.jetstream().pull_subscribe_bind(consumer=layout.engine_consumer, stream=layout.reports_stream)
+    await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})])
+    assert len(await sub.fetch(1, timeout=5)) == 1
+    await dead.close()  # died holding it: never acked, never handed back
+    collector = Collector()
+    task = asyncio.create_task(broker.consume_reports(collector))
+    try:
+        await collector.until(lambda reports: len(reports) == 1, timeout=layout.report_ack_wait + 10)
+    finally:
+        await _stopped(task)
+    assert await settled_count(js, layout.reports_stream, 0) == 0
+
+
+async def test_a_report_a_live_engine_holds_past_the_ack_wait_is_not_redelivered(
+    nats_server: EmbeddedNatsServer, js: JetStreamContext, nc: Client
+) -> None:
+    layout = Layout(prefix="holds", report_ack_wait=0.6)
+    await ensure(js, layout)
+    holder = Holder()
+    rival = Collector()
+    other = await nats.connect(nats_server.url)
+    holding = asyncio.create_task(NatsBroker(js, nc, layout, fetch_timeout=0.3).consume_reports(holder))
+    competing: asyncio.Task[None] | None = None
+    try:
+        await NatsBroker(js, nc, layout).report([Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})])
+        await asyncio.wait_for(holder.got.wait(), 10)
+        rival_broker = NatsBroker(other.jetstream(), other, layout, fetch_timeout=0.3)
+        competing = asyncio.create_task(rival_broker.consume_reports(rival))
+        await asyncio.sleep(5 * layout.report_ack_wait)
+        assert rival.reports == []  # kept by in-progress signals
+        assert len(holder.held) == 1
+        await holder.held[0].ack()
+        assert await settled_count(js, layout.reports_stream, 0) == 0
+    finally:
+        await _stopped(holding)
+        if competing is not None:
+            await _stopped(competing)
+        await other.close()
+
+
+async def test_a_stopping_engine_hands_back_the_reports_it_holds(js: JetStreamContext, nc: Client) -> None:
+    layout = Layout(prefix="handback", report_ack_wait=30.0)  # only the nak brings it back this soon
+    await ensure(js, layout)
+    broker = NatsBroker(js, nc, layout, fetch_timeout=0.3)
+    holder = Holder()
+    holding = asyncio.create_task(broker.consume_reports(holder))
+    await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})])
+    await asyncio.wait_for(holder.got.wait(), 10)
+    await _stopped(holding)
+    await holder.held[0].ack()  # decided after the hand-back: dropped, not an error
+    collector = Collector()
+    task = asyncio.create_task(NatsBroker(js, nc, layout, fetch_timeout=0.3).consume_reports(collector))
+    try:
+        await collector.until(lambda reports: len(reports) == 1, timeout=5)
+    finally:
+        await _stopped(task)
+    assert await settled_count(js, layout.reports_stream, 0) == 0
+
+
+async def test_ensure_brings_existing_consumers_to_the_layouts_ack_wait(
+    js: JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = Layout(prefix="upgrade", task_ack_wait=30.0, report_ack_wait=30.0)
+    await ensure(js, old)
+    await ensure_consumer(js, old.tasks_stream, old.executor_consumer_config("echo"))
+    new = Layout(prefix="upgrade")
+    with caplog.at_level(logging.INFO, logger="aether_es.adapters.nats.layout"):
+        await ensure(js, new)
+        await ensure_consumer(js, new.tasks_stream, new.executor_consumer_config("echo"))
+    for stream, consumer in [(new.reports_stream, new.engine_consumer), (new.tasks_stream, "exec_echo")]:
+        assert (await js.consumer_info(stream, consumer)).config.ack_wait == DEFAULT_ACK_WAIT
+    updates = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "updated" in r.getMessage()]
+    assert len(updates) == 2 and all("ack wait 30.0s" in message for message in updates), updates
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aether_es.adapters.nats.layout"):
+        await ensure(js, new)
+    assert not [r for r in caplog.records if "updated" in r.getMessage()]

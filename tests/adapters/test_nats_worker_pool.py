@@ -1,15 +1,18 @@
-"""The worker pool on the NATS channel: long tasks stay leased, stop drains what the pool holds."""
+"""The worker pool on the NATS channel: long tasks stay leased, a dead pool's tasks come back within the ack
+wait, stop drains what the pool holds."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel, decode_reports
 from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.broker import Delivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 from aether_es.worker.pool import WorkerPool
@@ -82,6 +85,36 @@ async def test_long_task_is_kept_alive_past_ack_wait(js: JetStreamContext, nc: C
     assert [r.kind for r in reports] == ["started", "completed"]
 
 
+async def test_the_task_of_a_dead_pool_goes_to_another_within_the_ack_wait(
+    nats_server: EmbeddedNatsServer, js: JetStreamContext, nc: Client
+) -> None:
+    layout = Layout(task_ack_wait=1.0)
+    await ensure(js, layout)
+    broker = NatsBroker(js, nc, layout, fetch_timeout=0.5)
+    dying = await nats.connect(nats_server.url)
+    stuck = Slow(60)
+    first = WorkerPool(
+        NatsWorkerChannel(dying.jetstream(), dying, layout), {"slow": stuck}, ack_wait=1.0, fetch_timeout=0.3
+    )
+    await first.start()
+    quick = Slow(0)
+    second = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": quick}, ack_wait=1.0, fetch_timeout=0.3)
+    try:
+        await broker.dispatch([assignment(1)])
+        for _ in range(100):
+            if stuck.runs:
+                break
+            await asyncio.sleep(0.02)
+        assert stuck.runs == ["t1"]
+        await dying.close()  # the pool's process is gone: no more in-progress signals, no hand-back
+        await second.start()
+        assert await settled_count(js, layout.tasks_stream, 0, timeout=layout.task_ack_wait + 10) == 0
+        assert quick.runs == ["t1"]
+    finally:
+        await second.stop(timeout=5)
+        await first.stop(timeout=0)
+
+
 async def test_stop_drains_held_tasks(js: JetStreamContext, nc: Client) -> None:
     layout = Layout()
     await ensure(js, layout)
@@ -108,11 +141,11 @@ async def test_stop_drains_held_tasks(js: JetStreamContext, nc: Client) -> None:
 
 
 async def test_stop_hands_back_what_outlasts_the_timeout(js: JetStreamContext, nc: Client) -> None:
-    layout = Layout()  # a 30 s ack wait: only the nak gets the task to the next pool this soon
+    layout = Layout(task_ack_wait=30.0)  # only the nak gets the task to the next pool this soon
     await ensure(js, layout)
     broker = NatsBroker(js, nc, layout, fetch_timeout=0.5)
     stuck = Slow(60)
-    first = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": stuck}, fetch_timeout=0.3)
+    first = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": stuck}, ack_wait=30.0, fetch_timeout=0.3)
     await first.start()
     await broker.dispatch([assignment(1)])
     for _ in range(100):
@@ -123,7 +156,7 @@ async def test_stop_hands_back_what_outlasts_the_timeout(js: JetStreamContext, n
     await first.stop(timeout=0.2)
     assert first.active == 0
     quick = Slow(0)
-    second = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": quick}, fetch_timeout=0.3)
+    second = WorkerPool(NatsWorkerChannel(js, nc, layout), {"slow": quick}, ack_wait=30.0, fetch_timeout=0.3)
     await second.start()
     try:
         assert await settled_count(js, layout.tasks_stream, 0, timeout=5) == 0

@@ -22,6 +22,7 @@ from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ACK_WAIT = 3.0
+LONG_ACK_WAIT = 60.0
 
 MODULE = """
 import asyncio
@@ -172,10 +173,15 @@ async def test_sigterm_drains_the_held_task_and_unregisters(
 async def test_a_task_outlasting_the_drain_is_handed_back_at_once(
     nats_server: EmbeddedNatsServer, module: Path, tmp_path: Path
 ) -> None:
-    # The default 30 s ack wait: only the hand-back (a nak) gets the task to another worker within seconds.
-    engine = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=0, tune_gc=False))
+    # A long ack wait: only the hand-back (a nak) gets the task to another worker within seconds.
+    engine = await open_stack(
+        StackOptions(
+            nats_url=nats_server.url, state_dir=tmp_path, workers=0, task_ack_wait=LONG_ACK_WAIT, tune_gc=False
+        )
+    )
     marker = tmp_path / "marker"
-    first = Worker(nats_server.url, module, "--drain-timeout", "0.3")
+    long_wait = ("--task-ack-wait", str(LONG_ACK_WAIT))
+    first = Worker(nats_server.url, module, "--drain-timeout", "0.3", *long_wait)
     second: Worker | None = None
     try:
         await first.serving()
@@ -183,7 +189,7 @@ async def test_a_task_outlasting_the_drain_is_handed_back_at_once(
         await running(marker, first)
         first.process.send_signal(signal.SIGTERM)
         assert await first.exited(10) == 0
-        second = Worker(nats_server.url, module)
+        second = Worker(nats_server.url, module, *long_wait)
         await second.serving()
         await running(marker, second, timeout=10)
         view = await engine.engine.wait(run_id, timeout=10)

@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from pydantic import TypeAdapter, ValidationError
 
+from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
 from aether_es.adapters.nats.retry import TRANSIENT, fetch, gather_chunked, publish_idempotent, retrying
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
@@ -136,6 +137,8 @@ class NatsBroker(_Reporter):
         self._report_batch = report_batch
         self._fetch_timeout = fetch_timeout
         self._consumers: set[str] = set()
+        self._held: dict[int, Msg] = {}  # report messages handed to the engine and not yet acked
+        self._serial = itertools.count()
 
     async def dispatch(self, assignments: Sequence[TaskAssignment]) -> None:
         types = {check_token("executor type", a.executor_type) for a in assignments}
@@ -171,45 +174,64 @@ class NatsBroker(_Reporter):
         """Fetch reports in batches and hand them to `handler` until cancelled; survives server restarts.
 
         Undecodable reports are logged and terminated. If `handler` raises, the error is logged and the
-        reports it did not ack are redelivered a second later.
+        reports it did not ack are redelivered a second later. The engine may hold a report in a run's
+        mailbox longer than the short ack wait, so every message it holds is signalled in progress every
+        third of the ack wait; when the loop stops, what is still held is handed back (nak'ed) for another
+        engine to take at once, and an ack of it afterwards is dropped (the next engine decides it again,
+        which changes nothing).
         """
+        keeper = asyncio.create_task(self._keep_held(), name="reports-in-progress")
+        try:
+            await self._consume(handler)
+        finally:
+            await cancel_and_wait(keeper)
+            await self._hand_back()
+
+    async def _consume(self, handler: ReportHandler) -> None:
+        """The fetch loop. Its subscription goes when it ends: the server would deliver what is handed back
+        to a pull of it still waiting, where nothing reads it until the ack wait runs out."""
         layout = self._layout
         sub: JetStreamContext.PullSubscription | None = None
-        while True:
-            try:
-                if sub is None:
-                    await ensure_stream(self._js, layout.reports_stream_config())
-                    await ensure_consumer(self._js, layout.reports_stream, layout.engine_consumer_config())
-                    sub = await self._js.pull_subscribe_bind(
-                        consumer=layout.engine_consumer, stream=layout.reports_stream
-                    )
-                msgs = await fetch(sub, self._report_batch, timeout=self._fetch_timeout)
-            except TimeoutError:
-                continue  # idle (or server away: the next fetch tells)
-            except nats.errors.ConnectionClosedError:
-                raise
-            except NotFoundError as exc:
-                log.warning("report consumer missing (%r); recreating", exc)
-                await _drop(sub)
-                sub = None
-                await asyncio.sleep(0.25)
-                continue
-            except Exception as exc:
-                log.warning("fetching reports failed (%r); retrying", exc)
-                await asyncio.sleep(0.25)
-                continue
-            if not msgs:
-                await asyncio.sleep(0.05)
-                continue
-            decoded = [pair for pair in [await _decode_message(m) for m in msgs] if pair is not None]
-            if decoded:
-                await self._handle(handler, decoded)
+        try:
+            while True:
+                try:
+                    if sub is None:
+                        await ensure_stream(self._js, layout.reports_stream_config())
+                        await ensure_consumer(self._js, layout.reports_stream, layout.engine_consumer_config())
+                        sub = await self._js.pull_subscribe_bind(
+                            consumer=layout.engine_consumer, stream=layout.reports_stream
+                        )
+                    msgs = await fetch(sub, self._report_batch, timeout=self._fetch_timeout)
+                except TimeoutError:
+                    continue  # idle (or server away: the next fetch tells)
+                except nats.errors.ConnectionClosedError:
+                    raise
+                except NotFoundError as exc:
+                    log.warning("report consumer missing (%r); recreating", exc)
+                    await _drop(sub)
+                    sub = None
+                    await asyncio.sleep(0.25)
+                    continue
+                except Exception as exc:
+                    log.warning("fetching reports failed (%r); retrying", exc)
+                    await asyncio.sleep(0.25)
+                    continue
+                if not msgs:
+                    await asyncio.sleep(0.05)
+                    continue
+                decoded = [pair for pair in [await _decode_message(m) for m in msgs] if pair is not None]
+                if decoded:
+                    await self._handle(handler, decoded)
+        finally:
+            await _drop(sub)
 
     async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, list[Report]]]) -> None:
         """Hand every report to `handler`; a message is acked once all the reports it carries are."""
-        unacked = {i: len(reports) for i, (_, reports) in enumerate(decoded)}
+        keys = [next(self._serial) for _ in decoded]
+        left = {key: len(reports) for key, (_, reports) in zip(keys, decoded, strict=True)}
+        self._held.update((key, msg) for key, (msg, _) in zip(keys, decoded, strict=True))
 
-        def ack_of(index: int, msg: Msg) -> Callable[[], Awaitable[None]]:
+        def ack_of(key: int) -> Callable[[], Awaitable[None]]:
             done = False
 
             async def ack() -> None:
@@ -217,16 +239,17 @@ class NatsBroker(_Reporter):
                 if done:
                     return
                 done = True
-                unacked[index] -= 1
-                if unacked[index] == 0:
-                    del unacked[index]
-                    await msg.ack()
+                left[key] -= 1
+                if left[key] == 0:
+                    msg = self._held.pop(key, None)
+                    if msg is not None:  # else handed back already
+                        await msg.ack()
 
             return ack
 
         deliveries = [
-            Delivery(report=report, ack=ack_of(i, msg))
-            for i, (msg, reports) in enumerate(decoded)
+            Delivery(report=report, ack=ack_of(key))
+            for key, (_, reports) in zip(keys, decoded, strict=True)
             for report in reports
         ]
         try:
@@ -235,8 +258,28 @@ class NatsBroker(_Reporter):
             raise
         except Exception:
             log.exception("report handler failed on %d reports; the unacked ones come back in 1 s", len(deliveries))
-            for i in list(unacked):
-                await _quietly(functools.partial(decoded[i][0].nak, delay=1.0))
+            for key in keys:
+                msg = self._held.pop(key, None)
+                if msg is not None:
+                    await _quietly(functools.partial(msg.nak, delay=1.0))
+
+    async def _keep_held(self) -> None:
+        """Signal every held report message in progress once per third of the ack wait, one timer for all."""
+        while True:
+            await asyncio.sleep(self._layout.report_ack_wait / 3)
+            for msg in list(self._held.values()):
+                await _quietly(msg.in_progress)
+
+    async def _hand_back(self) -> None:
+        """Nak what the engine still holds, so that another engine takes it now rather than after the ack wait."""
+        held = list(self._held.values())
+        self._held.clear()
+        if not held:
+            return
+        log.info("handing back %d report messages not yet decided", len(held))
+        for msg in held:
+            await _quietly(msg.nak)
+        await _quietly(functools.partial(self._nc.flush, timeout=1))
 
 
 async def _decode_message(msg: Msg) -> tuple[Msg, list[Report]] | None:
@@ -402,11 +445,17 @@ class NatsWorkerChannel(_Reporter):
             await _quietly(sub.unsubscribe)
 
     async def close(self) -> None:
-        """Unbind from the executor consumers (messages delivered but not returned are redelivered later)."""
+        """Unbind from the executor consumers, then hand back what long polls took but no fetch returned.
+
+        Unbinding first keeps the server from delivering a handed-back task to a pull of ours still waiting.
+        """
         polls, self._polls = list(self._polls.values()), {}
         for poll in polls:
             poll.cancel()
-        await asyncio.gather(*polls, return_exceptions=True)
         subs, self._subs = list(self._subs.values()), {}
         for sub in subs:
             await _quietly(sub.unsubscribe)
+        for result in await asyncio.gather(*polls, return_exceptions=True):
+            if isinstance(result, list):
+                for msg in result:
+                    await _quietly(msg.nak)

@@ -6,6 +6,7 @@ prefix lets several independent engines (or tests) share one server without seei
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
@@ -30,6 +32,11 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _ID = re.compile(r"^[A-Za-z0-9_=/-]+(?:\.[A-Za-z0-9_=/-]+)*$")
 
 _STREAM_NAME_IN_USE = 10058
+
+DEFAULT_ACK_WAIT = 5.0
+"""Seconds before an unacked task or report goes to another holder. Holders that are alive keep theirs with
+in-progress signals every third of it, so it only bounds how long the work of a crashed worker or engine
+waits: short, so that work resumes within seconds."""
 
 
 def check_token(what: str, value: str) -> str:
@@ -55,9 +62,9 @@ class Layout:
 
     prefix: str = "aether"
     duplicate_window: float = 120.0
-    task_ack_wait: float = 30.0
+    task_ack_wait: float = DEFAULT_ACK_WAIT
     task_max_ack_pending: int = 10_000
-    report_ack_wait: float = 30.0
+    report_ack_wait: float = DEFAULT_ACK_WAIT
     report_max_ack_pending: int = 50_000
     replicas: int = 1
     errors_max_age: float = 7 * 24 * 3600.0
@@ -401,12 +408,52 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
-    """Create the durable consumer unless it exists (creating an identical one concurrently is a no-op)."""
+    """Create the durable consumer, or bring an existing one to `config`'s ack wait and ack-pending limit.
+
+    The layout's values win over those of whoever created the consumer first (an older version, another
+    setting): a worker that signals progress every third of its ack wait must not face a shorter one, and a
+    consumer left on a long one would keep a crashed holder's work waiting. Creating an identical consumer
+    concurrently is a no-op.
+    """
     assert config.durable_name
     try:
-        await js.consumer_info(stream, config.durable_name)
+        info = await js.consumer_info(stream, config.durable_name)
     except NotFoundError:
         await js.add_consumer(stream, config)
+        return
+    current = info.config
+    if _same(current.ack_wait, config.ack_wait) and current.max_ack_pending == config.max_ack_pending:
+        return
+    log.info(
+        "consumer %s on %s: ack wait %ss and max ack pending %s updated to %ss and %s",
+        config.durable_name,
+        stream,
+        current.ack_wait,
+        current.max_ack_pending,
+        config.ack_wait,
+        config.max_ack_pending,
+    )
+    await update_consumer(js, stream, config)
+
+
+def _same(current: float | None, wanted: float | None) -> bool:
+    return current is not None and wanted is not None and abs(current - wanted) < 1e-3
+
+
+async def update_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerInfo:
+    """Change an existing consumer to `config`, or fail if the server cannot (or the consumer is gone).
+
+    nats-py 2.16 has no update call, and what its create does with an existing durable depends on the
+    client and server versions (updated, refused, or left as it was), so this is the API's explicit
+    `update` action.
+    """
+    name = config.durable_name or config.name
+    assert name
+    request = {"stream_name": stream, "config": config.as_dict(), "action": "update"}
+    response = await js._api_request(
+        f"{js._prefix}.CONSUMER.CREATE.{stream}.{name}", json.dumps(request).encode(), timeout=js._timeout
+    )
+    return ConsumerInfo.from_response(response)
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
