@@ -482,3 +482,34 @@ async def test_ensure_brings_existing_consumers_to_the_layouts_ack_wait(
     with caplog.at_level(logging.INFO, logger="aether_es.adapters.nats.layout"):
         await ensure(js, new)
     assert not [r for r in caplog.records if "updated" in r.getMessage()]
+
+
+async def test_what_a_long_poll_takes_while_no_fetch_runs_is_handed_back(js: JetStreamContext, nc: Client) -> None:
+    layout = Layout(prefix="unclaimed", task_ack_wait=30.0)  # only the nak gets it to the other worker this soon
+    await ensure(js, layout)
+    broker = NatsBroker(js, nc, layout)
+    full = NatsWorkerChannel(js, nc, layout)
+    other = NatsWorkerChannel(js, nc, layout)
+    try:
+        await broker.dispatch([assignment(1, "right"), assignment(0, "left")])
+        for executor_type in ("right", "left"):  # bind both, leaving nothing waiting
+            [delivery] = await full.fetch([executor_type], 1, 5.0)
+            await delivery.ack()
+
+        async def dispatch_later(executor_type: str, n: int) -> None:
+            await asyncio.sleep(0.2)
+            await broker.dispatch([assignment(n, executor_type)])
+
+        later = asyncio.create_task(dispatch_later("right", 2))
+        [taken] = await full.fetch(["right", "left"], 1, 5.0)  # a long poll of "left" stays in flight
+        await later
+        assert taken.assignment.task_run_id == "t2" and "left" in full._polls
+        await broker.dispatch([assignment(3, "left")])  # taken by that poll while the pool runs "t2"
+        [handed_back] = await other.fetch(["left"], 1, 10.0)
+        assert handed_back.assignment.task_run_id == "t3"
+        assert "left" not in full._polls
+        await taken.ack()
+        await handed_back.ack()
+    finally:
+        await full.close()
+        await other.close()

@@ -298,6 +298,11 @@ async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
         log.debug("ack-type reply failed: %r", exc)
 
 
+async def _nak_all(msgs: list[Msg]) -> None:
+    for msg in msgs:
+        await _quietly(msg.nak)
+
+
 async def _drop(sub: JetStreamContext.PullSubscription | None) -> None:
     if sub is not None:
         await _quietly(sub.unsubscribe)
@@ -320,6 +325,8 @@ class NatsWorkerChannel(_Reporter):
         self._probe_timeout = probe_timeout
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._polls: dict[str, asyncio.Future[list[Msg]]] = {}
+        self._fetching = False
+        self._returns: set[asyncio.Future[None]] = set()
         self._turn = itertools.count()
         self._last = ""
         self._glanced = 0.0
@@ -334,7 +341,15 @@ class NatsWorkerChannel(_Reporter):
         poll that has not answered stays in flight and is collected by a later fetch: a pull cannot be
         called off (nats-py finishes it anyway), and two pulls on one subscription would take each other's
         messages. Probing every type on every fetch would cost a worker of many types more than its tasks.
+        What a long poll takes while no fetch runs (the pool is full) is handed back at once.
         """
+        self._fetching = True
+        try:
+            return await self._fetch(executor_types, batch, timeout)
+        finally:
+            self._fetching = False
+
+    async def _fetch(self, executor_types: Sequence[str], batch: int, timeout: float) -> list[TaskDelivery]:
         types = list(dict.fromkeys(check_token("executor type", t) for t in executor_types))
         if batch < 1 or not types:
             return []
@@ -376,9 +391,23 @@ class NatsWorkerChannel(_Reporter):
             return []
         for executor_type in types:
             if executor_type not in self._polls:
-                self._polls[executor_type] = asyncio.ensure_future(self._pull(executor_type, 1, timeout))
+                poll = asyncio.ensure_future(self._pull(executor_type, 1, timeout))
+                poll.add_done_callback(functools.partial(self._unclaimed, executor_type))
+                self._polls[executor_type] = poll
         await asyncio.wait([self._polls[t] for t in types], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         return self._collect(types)
+
+    def _unclaimed(self, executor_type: str, poll: asyncio.Future[list[Msg]]) -> None:
+        """Nak what a long poll took while no fetch runs: nobody would signal it in progress, so it would go
+        to another worker after the ack wait and then run here too, once a fetch collected it."""
+        if self._fetching or self._polls.get(executor_type) is not poll:
+            return
+        del self._polls[executor_type]
+        if poll.cancelled() or poll.exception() is not None or not poll.result():
+            return
+        returning = asyncio.ensure_future(_nak_all(poll.result()))
+        self._returns.add(returning)
+        returning.add_done_callback(self._returns.discard)
 
     def _collect(self, types: list[str]) -> list[Msg]:
         """The messages of the long polls that have answered, which are then no longer in flight."""
@@ -457,5 +486,5 @@ class NatsWorkerChannel(_Reporter):
             await _quietly(sub.unsubscribe)
         for result in await asyncio.gather(*polls, return_exceptions=True):
             if isinstance(result, list):
-                for msg in result:
-                    await _quietly(msg.nak)
+                await _nak_all(result)
+        await asyncio.gather(*self._returns)
