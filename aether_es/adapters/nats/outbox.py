@@ -90,14 +90,24 @@ class NatsOutboxRelay:
                         msgs = await fetch(sub, self._batch, timeout=4 * self._heartbeat, heartbeat=self._heartbeat)
                     except FetchTimeoutError:
                         continue
-                    for msg in msgs:
-                        await self._relay(msg)
+                    await self._relay_batch(msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("outbox relay interrupted at runs-stream sequence %d (%r); resuming", self.position, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def _relay_batch(self, msgs: list[Msg]) -> None:
+        """Relay in order; the commits still waiting are kept from redelivery while earlier ones take long."""
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        for index, msg in enumerate(msgs):
+            if loop.time() - signalled > self._layout.report_ack_wait / 3:
+                for waiting in msgs[index:]:
+                    await waiting.in_progress()
+                signalled = loop.time()
+            await self._relay(msg)
 
     async def _relay(self, msg: Msg) -> None:
         headers = msg.headers or {}
