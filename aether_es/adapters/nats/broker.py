@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import nats.errors
+import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -29,7 +30,7 @@ from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
 from aether_es.adapters.nats.retry import TRANSIENT, fetch, gather_chunked, publish_idempotent, retrying
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
-from aether_es.ports.wire import Report, TaskAssignment
+from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -286,9 +287,56 @@ async def _decode_message(msg: Msg) -> tuple[Msg, list[Report]] | None:
     try:
         return msg, decode_reports(msg.data)
     except ValidationError as exc:
-        log.error("terminating undecodable report on %s: %s", msg.subject, exc)
+        salvaged = refused_reports(msg.data)
+        outcome = "the attempts it names end as errors" if salvaged else "terminated"
+        log.error("report on %s does not fit the wire types (%s); %s", msg.subject, _first_error(exc), outcome)
+        if salvaged:
+            return msg, salvaged
         await _quietly(msg.term)
         return None
+
+
+def refused_reports(data: bytes) -> list[Report]:
+    """What a message whose reports do not fit the wire types can still say: each report that names its run,
+    task run and attempt becomes that attempt's Error completion naming the cause (recorded on the run, with
+    retries, continueOn and hooks as for any error); the reports that fit are kept as they are."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return []
+    salvaged: list[Report] = []
+    for item in parsed if isinstance(parsed, list) else [parsed]:
+        try:
+            salvaged.append(Report.model_validate(item))
+            continue
+        except ValidationError as exc:
+            cause = _first_error(exc)
+        if not isinstance(item, dict):
+            continue
+        run_id, task_run_id, attempt = item.get("runID"), item.get("taskRunID"), item.get("attempt")
+        if not (isinstance(run_id, str) and run_id and isinstance(task_run_id, str) and task_run_id):
+            continue
+        if not isinstance(attempt, int) or isinstance(attempt, bool):
+            continue
+        worker = item.get("workerID") if isinstance(item.get("workerID"), str) else ""
+        salvaged.append(
+            Report(
+                kind="completed",
+                run_id=run_id,
+                task_run_id=task_run_id,
+                attempt=attempt,
+                worker_id=worker,
+                result=TaskResult(code=3, message=f"report refused: {cause}"),  # 3: Error
+            )
+        )
+    return salvaged
+
+
+def _first_error(exc: ValidationError) -> str:
+    """The first problem of a validation error, as `field.path: message` (one line, no input echoed)."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 async def _quietly(action: Callable[[], Awaitable[None]]) -> None:

@@ -1,0 +1,66 @@
+"""Reports that can never be decided as sent: not redelivered for ever, but recorded on the run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from aether_es.adapters.nats.broker import refused_reports
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.runtime.stack import StackOptions, open_stack
+
+SINGLE: dict[str, Any] = {
+    "apiVersion": "aether/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "single"},
+    "spec": {"entrypoint": "say", "templates": [{"task": {"name": "say", "executor": {"type": "echo"}}}]},
+}
+
+
+async def test_a_report_that_does_not_fit_ends_its_attempt_as_an_error(nats_server: EmbeddedNatsServer) -> None:
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, workers=0))
+    try:
+        run_id = await stack.engine.submit(SINGLE)
+        (task,) = (await stack.engine.get(run_id))["tasks"]
+        poison = {
+            "kind": "completed",
+            "runID": run_id,
+            "taskRunID": task["runID"],
+            "attempt": 1,
+            "workerID": "w1",
+            "result": {"code": 0, "artifacts": [{"name": 5}]},
+        }
+        await stack.connection.js.publish(stack.layout.report_subject(run_id), orjson.dumps(poison))
+        view = await stack.engine.wait(run_id, timeout=10)
+        assert view["status"] == "Error"
+        (task,) = view["tasks"]
+        assert task["status"] == "Error"
+        assert task["message"] == "report refused: result.artifacts.0.name: Input should be a valid string"
+        await asyncio.sleep(stack.layout.report_ack_wait + 1)  # acked once decided: never delivered again
+        info = await stack.connection.js.consumer_info(stack.layout.reports_stream, stack.layout.engine_consumer)
+        assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    finally:
+        await stack.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"kind": "completed"}', b'[{"kind": "completed", "runID": "r", "taskRunID": 7, "attempt": 1}]'],
+)
+def test_reports_that_name_no_attempt_are_not_salvaged(body: bytes) -> None:
+    assert refused_reports(body) == []
+
+
+def test_the_reports_that_fit_beside_one_that_does_not_are_kept() -> None:
+    good = {"kind": "started", "runID": "r", "taskRunID": "r-1", "attempt": 1}
+    bad = {"kind": "completed", "runID": "r", "taskRunID": "r-2", "attempt": 2, "result": {"code": "0"}}
+    kept, refused = refused_reports(orjson.dumps([good, bad]))
+    assert kept.kind == "started" and kept.result is None
+    assert refused.task_run_id == "r-2" and refused.attempt == 2 and refused.result is not None
+    assert (
+        refused.result.code == 3
+        and refused.result.message == "report refused: result.code: Input should be a valid integer"
+    )
