@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aether-es", description="Event-sourced aether/v1 workflows on NATS JetStream"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log engine warnings and errors")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more on stderr: -v what the system does (INFO), -vv everything (DEBUG); problems are always logged",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate_cmd.register(commands)
     run_cmd.register(commands)
@@ -54,13 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def setup_logging(verbosity: int) -> None:
+    """Problems (WARNING and up) always reach stderr, one line each; stdout stays the command's own output.
+
+    `-v` adds this package's INFO lines; `-vv` adds DEBUG from everything, the NATS client included.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity >= 2 else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if verbosity == 1:
+        logging.getLogger("aether_es").setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.verbose else logging.CRITICAL,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     try:
         code: int = asyncio.run(args.handler(args)) if asyncio.iscoroutinefunction(args.handler) else args.handler(args)
     except KeyboardInterrupt:

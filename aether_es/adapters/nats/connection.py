@@ -11,15 +11,101 @@ import importlib.util
 import logging
 import os
 import ssl
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import ParseResult, urlparse
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 log = logging.getLogger(__name__)
+
+DEFAULT_RECONNECT_TIMEOUT = 30.0
+"""Seconds a long-running command keeps reconnecting to a lost server before it gives up and exits 1."""
+
+
+class LogThrottle:
+    """Logs each kind of warning at most once per `interval` seconds, counting the repeats it held back.
+
+    A fault that repeats every few milliseconds (a refused write, a reconnect attempt) is then one line a
+    while that still says how often it happened, not a flood that hides everything else.
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = 30.0) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held and last is not None:
+            self.logger.warning(f"{message} ({held} more like it in the last %.0f s)", *args, now - last)
+        else:
+            self.logger.warning(message, *args)
+
+
+def display_url(url: ParseResult | str) -> str:
+    """A server URL fit for a log line: scheme, host and port, never the credentials it may carry."""
+    parsed = urlparse(url) if isinstance(url, str) else url
+    host = parsed.hostname or ""
+    return f"{parsed.scheme}://{host}:{parsed.port}" if parsed.port else f"{parsed.scheme}://{host}"
+
+
+# What a lost connection raises into the error callback; the disconnect itself is the line worth logging.
+_CONNECTION_LOSS = (nats.errors.UnexpectedEOF, nats.errors.StaleConnectionError, OSError, TimeoutError)
+
+
+class ConnectionWatch:
+    """The client's callbacks: a lost connection and its return are one WARNING each, naming the server.
+
+    It also remembers since when the connection is down, so a supervisor can give up after a bounded time
+    instead of reconnecting forever in silence. Errors raised by reconnect attempts are logged at DEBUG:
+    the disconnect already said what is wrong, and they repeat every reconnect wait.
+    """
+
+    def __init__(self, servers: list[str]) -> None:
+        self.url = ", ".join(display_url(server) for server in servers)
+        self.down_since: float | None = None
+        self.nc: Client | None = None
+        self._throttle = LogThrottle(log)
+
+    def attach(self, nc: Client) -> None:
+        self.nc = nc
+        if nc.connected_url is not None:
+            self.url = display_url(nc.connected_url)
+
+    async def error(self, exc: Exception) -> None:
+        reconnecting = self.nc is not None and self.nc.is_reconnecting
+        if reconnecting or self.down_since is not None or isinstance(exc, _CONNECTION_LOSS):
+            log.debug("nats: %s: %r", self.url, exc)
+            return
+        self._throttle.warning(type(exc).__name__, "nats: %s: %s: %s", self.url, type(exc).__name__, exc)
+
+    async def disconnected(self) -> None:
+        if self.nc is None or self.nc.is_closed:
+            log.debug("nats: connection to %s closed", self.url)
+            return
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("nats: disconnected from %s; reconnecting", self.url)
+
+    async def reconnected(self) -> None:
+        down = 0.0 if self.down_since is None else time.monotonic() - self.down_since
+        self.down_since = None
+        if self.nc is not None and self.nc.connected_url is not None:
+            self.url = display_url(self.nc.connected_url)
+        log.warning("nats: reconnected to %s after %.1f s", self.url, down)
 
 
 @dataclass(slots=True)
@@ -28,6 +114,18 @@ class NatsConnection:
 
     nc: Client
     js: JetStreamContext
+    watch: ConnectionWatch = field(default_factory=lambda: ConnectionWatch([]))
+
+    @property
+    def url(self) -> str:
+        """The server this connection is (or was last) connected to, without credentials."""
+        return self.watch.url
+
+    @property
+    def down_for(self) -> float:
+        """Seconds since the connection was lost, 0 while it is up."""
+        since = self.watch.down_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def close(self) -> None:
         """Flush what is buffered (acks are fire-and-forget publishes), then close.
@@ -37,23 +135,15 @@ class NatsConnection:
         """
         if self.nc.is_closed:
             return
+        if self.nc.is_connected:
+            try:
+                await self.nc.flush(timeout=1)
+            except Exception as exc:
+                log.debug("nats: flush before close failed (%r)", exc)
         try:
-            await self.nc.flush(timeout=1)
-        except Exception as exc:
-            log.debug("nats: flush before close failed (%r)", exc)
-        await self.nc.close()
-
-
-async def _log_error(exc: Exception) -> None:
-    log.warning("nats: %s: %s", type(exc).__name__, exc)
-
-
-async def _log_disconnected() -> None:
-    log.info("nats: disconnected")
-
-
-async def _log_reconnected() -> None:
-    log.info("nats: reconnected")
+            await self.nc.close()
+        except Exception as exc:  # a lost connection fails to close cleanly; it is closed all the same
+            log.debug("nats: close failed (%r)", exc)
 
 
 class ConnectOptionError(ValueError):
@@ -206,7 +296,13 @@ class NatsAuth:
 async def connect(
     url: str | list[str], *, name: str = "aether-es", auth: NatsAuth | None = None, **options: Any
 ) -> NatsConnection:
-    """Connect with service defaults (endless reconnects every 0.2 s) and `auth`; `options` override any of them."""
+    """Connect with service defaults (endless reconnects every 0.2 s) and `auth`; `options` override any of them.
+
+    Endless: giving up is the caller's decision (`NatsConnection.down_for`), since only it knows how long its
+    work can wait.
+    """
+    servers = [url] if isinstance(url, str) else list(url)
+    watch = ConnectionWatch(servers)
     settings: dict[str, Any] = {
         "name": name,
         "max_reconnect_attempts": -1,
@@ -215,13 +311,15 @@ async def connect(
         "drain_timeout": 2,
         # Buffer big enough that one max-size message published during a reconnect still fits.
         "pending_size": 32 * 1024 * 1024,
-        "error_cb": _log_error,
-        "disconnected_cb": _log_disconnected,
-        "reconnected_cb": _log_reconnected,
+        "error_cb": watch.error,
+        "disconnected_cb": watch.disconnected,
+        "reconnected_cb": watch.reconnected,
     }
     if auth is not None:
         settings.update(auth.connect_kwargs())
     settings.update(options)
-    servers = [url] if isinstance(url, str) else list(url)
-    nc = await nats.connect(servers, **settings)
-    return NatsConnection(nc=nc, js=nc.jetstream())
+    nc = Client()
+    watch.attach(nc)
+    await nc.connect(servers, **settings)
+    watch.attach(nc)
+    return NatsConnection(nc=nc, js=nc.jetstream(), watch=watch)
