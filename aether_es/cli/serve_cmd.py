@@ -11,15 +11,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT
 from aether_es.api.service import start_api
 from aether_es.cli import exits
 from aether_es.cli.remote import URL_FILE, RemoteError, add_remote_options, auth_options, fail
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack
+from aether_es.runtime.shutdown import StopSignals, within
+from aether_es.runtime.stack import DEFAULT_STATE_DIR, Stack, StackOptions, open_stack
+from aether_es.runtime.supervisor import SupervisionFailed, Supervisor
+
+log = logging.getLogger("aether_es.serve")
+
+SHUTDOWN_GRACE = 5.0
+"""Seconds a shutdown may take beyond `--drain-timeout` (the API, the feed, closing the connection)."""
 
 
 def register(commands: Any) -> None:
@@ -33,6 +41,23 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--replicas", type=int, default=1, help="JetStream replicas of the streams and buckets it creates (default 1)"
     )
+    parser.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=DEFAULT_RECONNECT_TIMEOUT,
+        metavar="S",
+        help="seconds without a NATS connection before it gives up and exits 1 "
+        f"(default {DEFAULT_RECONNECT_TIMEOUT:g}); an embedded nats-server that dies is restarted, "
+        "at most 3 times a minute",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds SIGINT/SIGTERM waits for work in flight before it stops anyway, "
+        f"plus {SHUTDOWN_GRACE:g} to close (default 30); a second signal stops at once",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -42,6 +67,9 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     if not 1 <= args.replicas <= 5:
         print("aether: serve: --replicas must be from 1 to 5", file=sys.stderr)
+        return exits.INVALID
+    if not args.reconnect_timeout > 0 or args.drain_timeout < 0:
+        print("aether: serve: --reconnect-timeout must be positive, --drain-timeout 0 or more", file=sys.stderr)
         return exits.INVALID
     try:
         auth = auth_options("serve", args)
@@ -63,26 +91,52 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.FAILED
     url = stack.url
     url_file = args.state_dir / URL_FILE
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+    signals = StopSignals(on_force=lambda: _kill_server(stack)).install()
+    supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
+    code = exits.OK
     api = None
     try:
         api = await start_api(stack)
         url_file.parent.mkdir(parents=True, exist_ok=True)
         url_file.write_text(url + "\n")
         print(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
-        await stopping.wait()
+        if not await _serve_until_stopped(supervisor, signals.requested):
+            code = exits.FAILED
         print("stopping ...", flush=True)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
         if api is not None:
-            await api.stop()
-        await stack.close()
+            await within("stopping the API", api.stop(), SHUTDOWN_GRACE)
+        if not await within("stopping the engine and workers", stack.close(), args.drain_timeout + SHUTDOWN_GRACE):
+            # What close did not reach: the connection and the server child. Exit 1: work may be unfinished.
+            await within("closing the NATS connection", stack.connection.close(), 2.0)
+            _kill_server(stack)
+            code = exits.FAILED
         with contextlib.suppress(OSError):
             if url_file.read_text().strip() == url:
                 url_file.unlink()
+        signals.remove()
     print("stopped", flush=True)
-    return exits.OK
+    return code
+
+
+async def _serve_until_stopped(supervisor: Supervisor, requested: asyncio.Event) -> bool:
+    """Serve until a stop is requested (True) or the supervisor gives up (False, after a WARNING saying why)."""
+    watching = asyncio.create_task(supervisor.run())
+    stopping = asyncio.create_task(requested.wait())
+    try:
+        await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (watching, stopping):
+            task.cancel()
+        await asyncio.wait({watching, stopping}, timeout=1.0)
+    failure = watching.exception() if watching.done() and not watching.cancelled() else None
+    if failure is None:
+        return True
+    log.warning("serve: %s; stopping", failure if isinstance(failure, SupervisionFailed) else repr(failure))
+    return False
+
+
+def _kill_server(stack: Stack) -> None:
+    """Take the embedded nats-server down with us: a shutdown cut short must not leave it running."""
+    if stack.server is not None:
+        stack.server.kill()

@@ -4,7 +4,8 @@ It registers its types (with their input schemas) in the worker registry, pulls 
 and runs up to `--concurrency` tasks at once. SIGTERM or SIGINT drains it: it stops fetching, unregisters,
 gives held tasks `--drain-timeout` seconds to finish and hands back the rest for another worker, then
 exits 0. A worker killed outright loses nothing either: its unacked tasks are redelivered after the
-tasks' ack wait. Exit 1 when the server cannot be reached, 2 for bad flags or modules.
+tasks' ack wait. Exit 1 when the server cannot be reached, or is lost for longer than `--reconnect-timeout`
+(after a WARNING saying so), 2 for bad flags or modules.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from aether_es.adapters.nats.connection import connect
+from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT, NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
 from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail, served_url
+from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, default_executors, resolve_url
+from aether_es.runtime.supervisor import Supervisor
 from aether_es.worker import registered, run
 from aether_es.worker.executor import Executor
 from aether_es.worker.pool import WorkerPool
 
 CONNECT_TIMEOUT = 10.0
+
+log = logging.getLogger("aether_es.worker")
 
 
 class WorkerSetupError(Exception):
@@ -61,6 +67,14 @@ def register(commands: Any) -> None:
         type=float,
         default=DEFAULT_ACK_WAIT,
         help="the system's task ack wait in seconds, as its engine was started with (default %(default)s)",
+    )
+    parser.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=DEFAULT_RECONNECT_TIMEOUT,
+        metavar="S",
+        help="seconds without a NATS connection before it drains and exits 1 "
+        f"(default {DEFAULT_RECONNECT_TIMEOUT:g}); a second SIGTERM/SIGINT stops at once",
     )
     parser.add_argument("--worker-id", help="the id to register under (default: host-pid-random)")
     parser.add_argument(
@@ -98,6 +112,8 @@ async def handle(args: argparse.Namespace) -> int:
     async def started(pool: WorkerPool) -> None:
         print(f"worker {pool.worker_id} serving {', '.join(executors)} on {url}", flush=True)
 
+    stop = asyncio.Event()
+    watching = asyncio.create_task(_stop_when_lost(connection, args.reconnect_timeout, stop))
     try:
         await run(
             executors,
@@ -109,11 +125,23 @@ async def handle(args: argparse.Namespace) -> int:
             drain_timeout=args.drain_timeout,
             task_ack_wait=args.task_ack_wait,
             on_started=started,
+            stop=stop,
         )
     finally:
-        await connection.close()
+        lost = watching.done()
+        watching.cancel()
+        await within("closing the NATS connection", connection.close(), 5.0)
     print("worker stopped", flush=True)
-    return exits.OK
+    return exits.FAILED if lost else exits.OK
+
+
+async def _stop_when_lost(connection: NatsConnection, reconnect_timeout: float, stop: asyncio.Event) -> None:
+    """Set `stop` once the connection has been down for `reconnect_timeout` seconds (a WARNING says so)."""
+    try:
+        await Supervisor(connection, reconnect_timeout=reconnect_timeout).run()
+    except Exception as exc:
+        log.warning("worker: %s; draining and exiting", exc)
+        stop.set()
 
 
 def choose_executors(types: str, imports: list[str]) -> dict[str, Executor]:
@@ -174,3 +202,5 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise WorkerSetupError("--drain-timeout must be 0 or more")
     if not args.task_ack_wait > 0:
         raise WorkerSetupError("--task-ack-wait must be positive")
+    if not args.reconnect_timeout > 0:
+        raise WorkerSetupError("--reconnect-timeout must be positive")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, get_type_hints
 
@@ -25,6 +24,7 @@ from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_stream
 from aether_es.adapters.nats.worker_registry import DEFAULT_TTL, NatsWorkerRegistry
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
+from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.worker.executor import Executor
 from aether_es.worker.pool import WorkerPool
 
@@ -36,6 +36,9 @@ CODE_FAILED = 2
 CODE_ERROR = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CLOSE_GRACE = 5.0
+"""Seconds the drain may take beyond `drain_timeout` (unregistering, handing back) before it is abandoned."""
 
 _REGISTERED: dict[str, FunctionExecutor] = {}
 
@@ -193,7 +196,9 @@ async def run(
     """Serve `executors` (default: every `@executor` registered so far) until cancelled, SIGTERM/SIGINT or `stop`.
 
     Then it drains: it stops fetching, unregisters, lets held tasks finish for up to `drain_timeout`
-    seconds and hands the rest back to JetStream for another worker. `task_ack_wait` must be the one the
+    seconds and hands the rest back to JetStream for another worker; every step is bounded, so it returns
+    within about `drain_timeout + 2 * CLOSE_GRACE` seconds even with NATS gone. A second SIGTERM/SIGINT ends
+    the process at once (unacked tasks are redelivered after their ack wait). `task_ack_wait` must be the one the
     engine's layout uses (whoever binds an executor consumer last sets it, logging the change), as must
     `replicas` should the worker be the first to create the tasks stream or the worker registry.
     """
@@ -209,9 +214,8 @@ async def run(
     else:
         nc, js = nats, nats.jetstream()
     layout = Layout(prefix=prefix, task_ack_wait=task_ack_wait, replicas=replicas)
-    stopped = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = _watch_signals(loop, stopped)
+    signals = StopSignals(stop).install()
+    stopped = signals.requested
     channel = NatsWorkerChannel(js, nc, layout)
     try:
         # What a worker needs, should it start before the engine; the engine creates the rest.
@@ -232,22 +236,9 @@ async def run(
                 await on_started(pool)
             await stopped.wait()
         finally:
-            await pool.stop(timeout=drain_timeout)
+            await within("draining the worker", pool.stop(timeout=drain_timeout), drain_timeout + CLOSE_GRACE)
     finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-        await channel.close()
+        signals.remove()
+        await within("closing the executor consumers", channel.close(), CLOSE_GRACE)
         if owned is not None:
-            await owned.close()
-
-
-def _watch_signals(loop: asyncio.AbstractEventLoop, stopped: asyncio.Event) -> list[signal.Signals]:
-    """Set `stopped` on SIGTERM and SIGINT where the loop can handle signals (the main thread on Unix)."""
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stopped.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            continue
-        installed.append(sig)
-    return installed
+            await within("closing the NATS connection", owned.close(), CLOSE_GRACE)
