@@ -1,14 +1,16 @@
-"""The embedded nats-server: start, payload limit, restart on the same port and store."""
+"""The embedded nats-server: start, payload limit, restart on the same port and store, one server per store."""
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from pathlib import Path
 
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from aether_es.adapters.nats.connection import NatsConnection, connect
-from aether_es.adapters.nats.server import MAX_PAYLOAD, EmbeddedNatsServer, find_nats_server
+from aether_es.adapters.nats.server import MAX_PAYLOAD, PID_FILE, EmbeddedNatsServer, find_nats_server, servers_on
 
 
 def test_find_nats_server_returns_an_executable() -> None:
@@ -41,3 +43,45 @@ def test_user_config_is_included(tmp_path: Path) -> None:
     with EmbeddedNatsServer(tmp_path / "store", config_file=config) as server:
         assert server.url.startswith("nats://127.0.0.1:")
         assert "Using configuration file" in server.log_path.read_text()
+
+
+def test_the_run_folder_is_beside_the_store_cleared_at_start_and_removed_on_close(tmp_path: Path) -> None:
+    server = EmbeddedNatsServer(tmp_path / "store")
+    server.run_dir.mkdir()
+    (server.run_dir / "nats-server_1.ports").write_text("left by a dead owner")
+    with server:
+        assert server.run_dir == tmp_path / "store-run"
+        assert not (server.run_dir / "nats-server_1.ports").exists()
+        assert (server.run_dir / PID_FILE).read_text().strip() == str(server.pid)
+        assert servers_on(tmp_path / "store") == [server.pid]
+    assert not server.run_dir.exists()
+    assert servers_on(tmp_path / "store") == []
+
+
+def test_a_server_left_on_the_store_is_stopped_before_starting(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    orphan = subprocess.Popen(
+        [find_nats_server(), "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert servers_on(store) == [orphan.pid]
+        with EmbeddedNatsServer(store) as server:
+            assert orphan.wait(timeout=15) is not None
+            assert servers_on(store) == [server.pid]
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+async def test_a_server_started_from_a_passing_thread_outlives_it(tmp_path: Path) -> None:
+    with EmbeddedNatsServer(tmp_path / "store") as server:
+        server.stop()
+        thread = threading.Thread(target=server.start)
+        thread.start()
+        thread.join()
+        conn = await connect(server.url)
+        await conn.nc.flush()
+        await conn.close()
+        assert server.running

@@ -2,24 +2,41 @@
 
 The server picks a free port itself (`-p -1`) and reports it in a ports file, so there is no race for a port
 and no log parsing; a restart reuses that port and store directory, so clients reconnect to the same state.
+
+A store has one server. Its config, log, pid and ports files live in a run folder beside the store
+(`<store>-run`), so a dead owner's leftovers are found and cleared by the next one. On Linux the child asks
+the kernel for SIGKILL when its parent dies (`prctl(PR_SET_PDEATHSIG)`), so even `kill -9` of the owner
+leaves no server behind; where that is unavailable, or for a server an older owner left, `start` kills any
+nats-server still serving the store (found through /proc) before starting its own.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 
 MAX_PAYLOAD = 8 * 1024 * 1024
 """Largest message the server accepts: fat task assignments and big commits fit, runaway ones do not."""
+
+PID_FILE = "nats-server.pid"
+_PR_SET_PDEATHSIG = 1
+_ORPHAN_GRACE = 5.0
+"""Seconds an orphan server gets to shut down cleanly (SIGTERM) before it is killed."""
+
+log = logging.getLogger("aether_es.nats_server")
 
 
 class NatsServerNotFound(RuntimeError):
@@ -47,18 +64,20 @@ class EmbeddedNatsServer:
     """One JetStream-enabled nats-server bound to loopback, with its store in `store_dir`."""
 
     def __init__(self, store_dir: Path, port: int = -1, config_file: Path | None = None) -> None:
-        self.store_dir = Path(store_dir)
+        self.store_dir = Path(store_dir).resolve()
         self.port = port
         self.config_file = Path(config_file).resolve() if config_file else None
         self.url = ""
         self._binary = find_nats_server()
-        self._run_dir = Path(tempfile.mkdtemp(prefix="aether-nats-"))
+        self.run_dir = self.store_dir.with_name(f"{self.store_dir.name}-run")
+        """Config, log, pid and ports files: cleared at the first start, removed by `close`."""
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cleared = False
 
     @property
     def log_path(self) -> Path:
         """The server's combined stdout/stderr, kept for post-mortems of failed tests."""
-        return self._run_dir / "nats-server.log"
+        return self.run_dir / "nats-server.log"
 
     @property
     def pid(self) -> int | None:
@@ -72,6 +91,8 @@ class EmbeddedNatsServer:
         """Start the server and return its client URL once it accepts connections."""
         if self.running:
             return self.url
+        if not self._cleared:
+            self._clear_previous()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         while True:
@@ -85,6 +106,7 @@ class EmbeddedNatsServer:
                 time.sleep(0.05)
                 continue
             self._proc = proc
+            (self.run_dir / PID_FILE).write_text(f"{proc.pid}\n")
             self.port = int(self.url.rsplit(":", 1)[1])
             return self.url
 
@@ -107,7 +129,7 @@ class EmbeddedNatsServer:
     def close(self) -> None:
         """Stop the server and remove its run directory (not the store)."""
         self.stop()
-        shutil.rmtree(self._run_dir, ignore_errors=True)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedNatsServer:
         self.start()
@@ -120,6 +142,15 @@ class EmbeddedNatsServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _clear_previous(self) -> None:
+        """Kill a server a dead owner left on the store and empty the run folder it left behind."""
+        for pid in servers_on(self.store_dir):
+            log.info("stopping nats-server pid %d left on %s by an owner that is gone", pid, self.store_dir)
+            _end(pid)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True)
+        self._cleared = True
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         config = self._write_config()
@@ -135,23 +166,32 @@ class EmbeddedNatsServer:
             "-sd",
             str(self.store_dir),
             "--ports_file_dir",
-            str(self._run_dir),
+            str(self.run_dir),
         ]
-        with open(self.log_path, "ab") as log:
-            return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.log_path, "ab") as out:
+            spawned = _SPAWNER.submit(
+                subprocess.Popen,
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                preexec_fn=_die_with_parent(),
+            )
+            return spawned.result()
 
     def _write_config(self) -> Path:
         """A config setting our max payload; a user config is included after it, so its values win."""
-        path = self._run_dir / "server.conf"
+        path = self.run_dir / "server.conf"
         lines = [f"max_payload: {MAX_PAYLOAD}"]
         if self.config_file:
             # nats-server resolves includes relative to the including file, even absolute-looking ones.
-            lines.append(f'include "{os.path.relpath(self.config_file, self._run_dir)}"')
+            lines.append(f'include "{os.path.relpath(self.config_file, self.run_dir)}"')
         path.write_text("\n".join(lines) + "\n")
         return path
 
     def _await_ports_file(self, proc: subprocess.Popen[bytes], deadline: float) -> str:
-        ports_file = self._run_dir / f"{Path(self._binary).stem}_{proc.pid}.ports"
+        ports_file = self.run_dir / f"{Path(self._binary).stem}_{proc.pid}.ports"
         while time.monotonic() < deadline:
             if ports_file.exists():
                 try:
@@ -177,9 +217,91 @@ class EmbeddedNatsServer:
                 proc.kill()
                 proc.wait()
         self._proc = None
-        ports_file = self._run_dir / f"{Path(self._binary).stem}_{proc.pid}.ports"
-        ports_file.unlink(missing_ok=True)
+        (self.run_dir / f"{Path(self._binary).stem}_{proc.pid}.ports").unlink(missing_ok=True)
+        (self.run_dir / PID_FILE).unlink(missing_ok=True)
 
 
 class _EarlyExit(Exception):
     """The child exited before writing its ports file."""
+
+
+def servers_on(store_dir: Path) -> list[int]:
+    """Pids of the nats-server processes serving `store_dir` (`-sd`), read from /proc; none where there is none."""
+    store = Path(store_dir).resolve()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = [os.fsdecode(a) for a in (entry / "cmdline").read_bytes().split(b"\0")]
+            if not Path(args[0]).name.startswith("nats-server") or _is_zombie(entry):
+                continue
+            stores = [value for flag, value in pairwise(args) if flag in ("-sd", "--store_dir")]
+            if any(_resolve(entry, value) == store for value in stores):
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue  # gone meanwhile, or not ours to inspect
+    return found
+
+
+def _resolve(entry: Path, value: str) -> Path:
+    """A path argument of a process as an absolute path (a relative one is relative to its working folder)."""
+    path = Path(value)
+    return (path if path.is_absolute() else Path(os.readlink(entry / "cwd")) / path).resolve()
+
+
+def _is_zombie(entry: Path) -> bool:
+    """A process that has exited and only waits to be reaped (its state, after the parenthesised name, is Z)."""
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _end(pid: int) -> None:
+    """Stop a process that is not our child: SIGTERM, then SIGKILL after a grace period; return once it is gone."""
+    entry = Path(f"/proc/{pid}")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            raise RuntimeError(f"nats-server pid {pid} of another user serves the store; stop it first") from None
+        deadline = time.monotonic() + _ORPHAN_GRACE
+        while time.monotonic() < deadline:
+            try:
+                if _is_zombie(entry):
+                    return
+            except OSError:
+                return
+            time.sleep(0.02)
+    raise RuntimeError(f"nats-server pid {pid} still serves the store after SIGKILL")
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, resolved once here so the forked child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+_PRCTL = _load_prctl()
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-server-spawner")
+"""Every server is forked from this one thread, whichever thread asks for a (re)start: the parent-death signal
+follows the thread that forked, and this one lives as long as the process."""
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook making the child get SIGKILL when its parent dies (Linux), else None.
+
+    prctl in the child is the one way that also covers `kill -9` of the parent without a watchdog process in
+    between. The signal follows the *thread* that forked, hence `_SPAWNER`.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent, kill = os.getpid(), int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return hook
