@@ -8,16 +8,14 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import Layout
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
+from aether_es.runtime.state_dir import URL_FILE, served_url
 
 EXIT_UNREACHABLE = 1
 EXIT_INVALID = 2
-URL_FILE = "nats.url"
-"""Where `aether-es serve` writes the URL it serves on, inside its state folder."""
 
 
 class RemoteError(Exception):
@@ -69,14 +67,6 @@ def actor_of(args: argparse.Namespace) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
-
-
-def served_url(state_dir: Path) -> str | None:
-    """The URL a local `aether-es serve` wrote to its state folder, if there is one."""
-    try:
-        return (state_dir / URL_FILE).read_text().strip() or None
-    except OSError:
-        return None
 
 
 @asynccontextmanager

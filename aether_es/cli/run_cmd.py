@@ -1,9 +1,10 @@
 """`aether-es run FILE`: run one workflow end to end and show it happening.
 
 Starts an embedded nats-server (unless `--nats` or $AETHER_NATS_URL names one), the engine and an
-in-process worker pool; prints each task's phase changes, then the final phase and outputs. Exit 0 only
-when the run Succeeded, 4 when it ended otherwise, 1 when NATS cannot be reached, 2 for invalid input (an
-invalid document, in which case nothing is started or written).
+in-process worker pool; on a `--state-dir` a live process (`aether-es serve`) already serves, it submits to
+that system instead and follows the run there, as `submit --wait` does. Prints each task's phase changes,
+then the final phase and outputs. Exit 0 only when the run Succeeded, 4 when it ended otherwise, 1 when NATS
+cannot be reached, 2 for invalid input (an invalid document, in which case nothing is started or written).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,16 @@ import orjson
 
 from aether_es.cli import exits
 from aether_es.cli.io import print_json
-from aether_es.cli.remote import RemoteError, add_auth_options, auth_options, fail
+from aether_es.cli.remote import RemoteError, actor_of, add_auth_options, auth_options, fail, remote
 from aether_es.cli.validate_cmd import read_valid
+from aether_es.client import Client
 from aether_es.errors import AetherError
 from aether_es.model import phases as ph
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack
+from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack, resolve_url
+from aether_es.runtime.state_dir import StateDirBusy, served_system
+
+SERVED_POLL = 0.25
+"""Seconds between reads of a run followed on a served system."""
 
 
 def register(commands: Any) -> None:
@@ -33,9 +40,14 @@ def register(commands: Any) -> None:
     parser.add_argument("file", help="path to the workflow JSON, or - for standard input")
     parser.add_argument("--nats", help="NATS URL (default: $AETHER_NATS_URL, else an embedded server)")
     parser.add_argument(
-        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where the embedded server keeps its store"
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the embedded server keeps its store (a served folder's system is used instead)",
     )
-    parser.add_argument("--workers", type=int, default=4, help="in-process workers (default 4)")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="in-process workers (default 4; none on a served folder)"
+    )
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
     add_auth_options(parser)
@@ -48,26 +60,65 @@ async def handle(args: argparse.Namespace) -> int:
         return 2
     try:
         auth = auth_options("run", args)
+        served = None if resolve_url(args.nats) else await served_system(args.state_dir)
     except RemoteError as exc:
         return fail(exc)
+    except StateDirBusy as exc:
+        print(f"aether: run: {exc}", file=sys.stderr)
+        return 1
+    if served is not None:
+        return await _run_served(args, data, served)
     options = StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers, auth=auth)
     try:
         stack = await open_stack(options)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         print(f"aether: run: cannot connect to NATS: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
+    except StateDirBusy as exc:
+        print(f"aether: run: {exc}", file=sys.stderr)
+        return 1
     try:
-        began = time.monotonic()
-        try:
-            run_id = await stack.engine.submit(data)
-        except AetherError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        if not args.json:
-            print(f"run {run_id} submitted")
-        view = await _follow(stack.engine, run_id, args.timeout, quiet=args.json)
+        return await _run(args, data, stack.engine.submit, stack.engine.get, stack.engine.changes)
     finally:
         await stack.close()
+
+
+async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:
+    """Submit to the system that serves the state folder and follow the run there: that system's engine and
+    workers run it, so a folder keeps one engine (a second one on a system is what `--nats` asks for)."""
+    try:
+        async with remote("run", url, "aether", args) as (connection, layout):
+            client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
+            return await _run(args, data, client.submit, client.get, _poll)
+    except RemoteError as error:
+        return fail(error)
+    except AetherError as exc:
+        print(exc, file=sys.stderr)
+        return exits.of_error(exc)
+
+
+async def _poll(run_id: str) -> None:
+    """Between two reads of a run on a remote system, which sends no change notices."""
+    await asyncio.sleep(SERVED_POLL)
+
+
+async def _run(
+    args: argparse.Namespace,
+    data: bytes,
+    submit: Callable[[bytes], Awaitable[str]],
+    get: Callable[[str], Awaitable[dict[str, Any]]],
+    changed: Callable[[str], Awaitable[object]],
+) -> int:
+    """Submit, print the run's progress until it ends (or `--timeout`), then its phase and outputs."""
+    began = time.monotonic()
+    try:
+        run_id = await submit(data)
+    except AetherError as exc:
+        print(exc, file=sys.stderr)
+        return exits.of_error(exc)
+    if not args.json:
+        print(f"run {run_id} submitted")
+    view = await _follow(get, changed, run_id, args.timeout, quiet=args.json)
     if args.json:
         print_json(view)
     else:
@@ -75,12 +126,18 @@ async def handle(args: argparse.Namespace) -> int:
     return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
 
 
-async def _follow(engine: Any, run_id: str, timeout: float | None, quiet: bool) -> dict[str, Any]:
+async def _follow(
+    get: Callable[[str], Awaitable[dict[str, Any]]],
+    changed: Callable[[str], Awaitable[object]],
+    run_id: str,
+    timeout: float | None,
+    quiet: bool,
+) -> dict[str, Any]:
     """Print every task phase change until the run is terminal (or the timeout passes)."""
     seen: dict[str, str] = {}
     stop_at = None if timeout is None else time.monotonic() + timeout
     while True:
-        view: dict[str, Any] = await engine.get(run_id)
+        view = await get(run_id)
         if not quiet:
             print_changes(view, seen)
         if view["status"] in ph.TERMINAL:
@@ -89,7 +146,7 @@ async def _follow(engine: Any, run_id: str, timeout: float | None, quiet: bool) 
         if remaining is not None and remaining <= 0:
             return view
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(engine.changes(run_id), None if remaining is None else min(remaining, 1.0))
+            await asyncio.wait_for(changed(run_id), None if remaining is None else min(remaining, 1.0))
 
 
 def task_path(task: dict[str, Any], paths: dict[str, str]) -> str:

@@ -1,7 +1,8 @@
 """`aether-es serve`: run the engine, its request/reply API and event feed (and, optionally, workers).
 
 Against `--nats URL` / $AETHER_NATS_URL, or an embedded nats-server under `--state-dir` when none is given.
-The URL it serves on is written to `<state-dir>/nats.url`, where the other commands find it. SIGINT and
+It owns `--state-dir` while it runs and records its URL in `<state-dir>/nats.url`, where the other commands
+find it; a second `serve` there is refused (one server per store, `runtime.state_dir`). SIGINT and
 SIGTERM stop it cleanly: the API stops taking requests, workers finish (or give back) what they hold, and
 the engine completes every decision in flight before the connection closes; nothing acknowledged is lost.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT
 from aether_es.api.service import start_api
 from aether_es.cli import exits
-from aether_es.cli.remote import URL_FILE, RemoteError, add_remote_options, auth_options, fail
+from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, Stack, StackOptions, open_stack
 from aether_es.runtime.supervisor import SupervisionFailed, Supervisor
@@ -83,6 +83,7 @@ async def handle(args: argparse.Namespace) -> int:
         feed=not args.no_feed,
         auth=auth,
         replicas=args.replicas,
+        serving=True,
     )
     try:
         stack = await open_stack(options)
@@ -90,15 +91,12 @@ async def handle(args: argparse.Namespace) -> int:
         print(f"aether: serve: cannot start: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return exits.FAILED
     url = stack.url
-    url_file = args.state_dir / URL_FILE
     signals = StopSignals(on_force=lambda: _kill_server(stack)).install()
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     code = exits.OK
     api = None
     try:
         api = await start_api(stack)
-        url_file.parent.mkdir(parents=True, exist_ok=True)
-        url_file.write_text(url + "\n")
         print(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
         if not await _serve_until_stopped(supervisor, signals.requested):
             code = exits.FAILED
@@ -111,9 +109,6 @@ async def handle(args: argparse.Namespace) -> int:
             await within("closing the NATS connection", stack.connection.close(), 2.0)
             _kill_server(stack)
             code = exits.FAILED
-        with contextlib.suppress(OSError):
-            if url_file.read_text().strip() == url:
-                url_file.unlink()
         signals.remove()
     print("stopped", flush=True)
     return code

@@ -43,6 +43,7 @@ from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
 from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.gc_tuning import tune_for_engine
+from aether_es.runtime.state_dir import OwnerLock, claim_or_join, store_dir
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
 from aether_es.worker.executors.await_ import AwaitExecutor
@@ -98,6 +99,9 @@ class StackOptions:
     """Credentials and TLS for a given NATS server; None reads `AETHER_NATS_*` (unused by the embedded server)."""
     feed: bool = False
     """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
+    serving: bool = False
+    """This stack serves `state_dir` (`aether-es serve`): a folder another live process owns is refused rather
+    than used, and a given URL is recorded in a folder nobody owns (`runtime.state_dir`)."""
     task_ack_wait: float = DEFAULT_ACK_WAIT
     """Seconds before an unacked assignment goes to another worker (a worker that died; live ones signal
     progress every third of it); whoever binds an executor consumer last sets it, so engine and workers must
@@ -120,6 +124,8 @@ class Stack:
     registry: NatsWorkerRegistry | None = None
     errors: NatsErrorSink | None = None
     feed: FeedProjector | None = None
+    owner: OwnerLock | None = None
+    """The hold on `options.state_dir` while this stack serves it (`runtime.state_dir`)."""
 
     @property
     def url(self) -> str:
@@ -135,7 +141,9 @@ class Stack:
             await self.errors.stop()
         await self.connection.close()
         if self.server is not None:
-            self.server.stop()
+            self.server.close()
+        if self.owner is not None:
+            self.owner.release()  # after the server is gone, so no second one starts on the store meanwhile
 
 
 def resolve_url(explicit: str | None) -> str | None:
@@ -143,12 +151,38 @@ def resolve_url(explicit: str | None) -> str | None:
     return explicit or os.environ.get(NATS_URL_ENV) or None
 
 
-async def open_stack(options: StackOptions) -> Stack:
-    server: EmbeddedNatsServer | None = None
+async def _nats(options: StackOptions) -> tuple[str, EmbeddedNatsServer | None, OwnerLock | None]:
+    """The URL to connect to, and what the stack owns: the folder's embedded server and lock (`state_dir`).
+
+    Without a URL the stack becomes the owner of `state_dir` and starts its server, or, when a live process
+    owns it, uses that system as if its URL had been given (`serving` refuses instead): one server per store.
+    """
     url = resolve_url(options.nats_url)
-    if url is None:
-        server = EmbeddedNatsServer(options.state_dir / "nats")
-        url = server.start()
+    if url is not None:
+        owner = OwnerLock.acquire(options.state_dir) if options.serving else None
+        if owner is not None:
+            owner.publish(url)
+        elif options.serving:
+            log.info("%s: served by another process; not recording %s there", options.state_dir, url)
+        return url, None, owner
+    claim = await claim_or_join(options.state_dir, join=not options.serving)
+    if isinstance(claim, str):
+        return claim, None, None
+    try:
+        server = EmbeddedNatsServer(store_dir(options.state_dir))
+        try:
+            claim.publish(server.start())
+        except BaseException:
+            server.close()
+            raise
+    except BaseException:
+        claim.release()
+        raise
+    return server.url, server, claim
+
+
+async def open_stack(options: StackOptions) -> Stack:
+    url, server, owner = await _nats(options)
     try:
         auth = None if server is not None else options.auth or NatsAuth.from_env()
         connection = await connect(url, auth=auth)
@@ -200,8 +234,12 @@ async def open_stack(options: StackOptions) -> Stack:
             await feed.start()
     except BaseException:
         if server is not None:
-            server.stop()
+            server.close()
+        if owner is not None:
+            owner.release()
         raise
     if options.tune_gc:
         tune_for_engine()
-    return Stack(options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors, feed)
+    return Stack(
+        options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors, feed, owner
+    )
