@@ -27,6 +27,7 @@ from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure
 from aether_es.adapters.nats.leases import NatsLeases
 from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
+from aether_es.adapters.nats.outbox import NatsOutboxRelay
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.snapshots import NatsSnapshotStore
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
@@ -34,7 +35,7 @@ from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
 from aether_es.ports.artifacts import ArtifactRepository
 from aether_es.ports.cron_scheduler import CronScheduler
-from aether_es.ports.error_sink import ErrorSink
+from aether_es.ports.error_sink import ErrorReport, ErrorSink
 from aether_es.ports.evaluator import Evaluator
 from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.notifier import HookNotifier
@@ -43,6 +44,7 @@ from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
 from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.gc_tuning import tune_for_engine
+from aether_es.runtime.outbox import ErrorPublisher, OutboxDelivery
 from aether_es.runtime.state_dir import OwnerLock, claim_or_join, store_dir
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
@@ -124,6 +126,7 @@ class Stack:
     registry: NatsWorkerRegistry | None = None
     errors: NatsErrorSink | None = None
     feed: FeedProjector | None = None
+    relay: NatsOutboxRelay | None = None
     owner: OwnerLock | None = None
     """The hold on `options.state_dir` while this stack serves it (`runtime.state_dir`)."""
 
@@ -135,6 +138,8 @@ class Stack:
         if self.pool is not None:
             await self.pool.stop()
         await self.engine.stop()
+        if self.relay is not None:
+            await self.relay.stop(drain=2.0)
         if self.feed is not None:
             await self.feed.stop(drain=2.0)
         if self.errors is not None:
@@ -144,6 +149,19 @@ class Stack:
             self.server.close()
         if self.owner is not None:
             self.owner.release()  # after the server is gone, so no second one starts on the store meanwhile
+
+
+def _error_publisher(errors: NatsErrorSink, options: StackOptions) -> ErrorPublisher:
+    """How the outbox relay reports: logged, to the caller's sink, and durably to the errors stream."""
+    logged = LoggingErrorSink()
+
+    async def publish(report: ErrorReport) -> None:
+        await logged.on_error(report)
+        if options.error_sink is not None:
+            await options.error_sink.on_error(report)
+        await errors.publish(report)
+
+    return publish
 
 
 def resolve_url(explicit: str | None) -> str | None:
@@ -195,14 +213,18 @@ async def open_stack(options: StackOptions) -> Stack:
         errors = NatsErrorSink(connection.js, layout)
         errors.start()
         hooks = NatsHookNotifier(connection.nc, layout)
+        notifier = CompositeNotifier(hooks, options.notifier) if options.notifier is not None else hooks
+        relay = NatsOutboxRelay(connection.js, layout, OutboxDelivery(notifier, _error_publisher(errors, options)))
+        await relay.start()  # before the engine commits anything: the relay's consumer takes new commits only
         engine = Engine(
             store=store,
             broker=broker,
             ids=options.ids,
             evaluator=options.evaluator,
             secrets=options.secrets,
-            notifier=CompositeNotifier(hooks, options.notifier) if options.notifier is not None else hooks,
+            notifier=notifier,
             error_sink=CompositeErrorSink(LoggingErrorSink(), errors, *filter(None, [options.error_sink])),
+            outbox=True,
             deadlines=deadlines,
             watcher=deadlines,
             vars_sources=options.vars_sources,
@@ -241,5 +263,18 @@ async def open_stack(options: StackOptions) -> Stack:
     if options.tune_gc:
         tune_for_engine()
     return Stack(
-        options, connection, layout, engine, store, broker, deadlines, server, pool, registry, errors, feed, owner
+        options,
+        connection,
+        layout,
+        engine,
+        store,
+        broker,
+        deadlines,
+        server,
+        pool,
+        registry,
+        errors,
+        feed,
+        relay,
+        owner,
     )
