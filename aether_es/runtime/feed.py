@@ -26,6 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.retry import fetch, publish_idempotent, retrying
 from aether_es.events.codec import CodecError, event_records
@@ -73,6 +74,7 @@ class FeedProjector:
         self._budget = retry_budget
         self._checkpoint_subject = f"$KV.{layout.feed_bucket}.{CHECKPOINT_KEY}"
         self._instance = secrets.token_hex(6)
+        self._throttle = LogThrottle(log)
         self._batches = 0
         self._task: asyncio.Task[None] | None = None
         self._moved = asyncio.Event()
@@ -129,7 +131,9 @@ class FeedProjector:
                 raise
             except Exception as exc:
                 self.restarts += 1
-                log.warning("event feed interrupted at history sequence %s (%r); resuming", self.position, exc)
+                self._throttle.warning(
+                    "interrupted", "event feed interrupted at history sequence %s (%r); resuming", self.position, exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
             finally:

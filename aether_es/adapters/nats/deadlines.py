@@ -26,6 +26,7 @@ from nats.js.api import Header
 from nats.js.errors import BadRequestError
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.kv_feed import KvChange, KvFollower
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.adapters.nats.retry import gather_chunked, retrying
@@ -95,6 +96,7 @@ class NatsDeadlines:
         self._js = js
         self._layout = layout
         self._report = broker_report
+        self._throttle = LogThrottle(log)
         self._poll = poll_interval
         self._reemit = reemit_interval
         self._heartbeat = heartbeat
@@ -239,7 +241,7 @@ class NatsDeadlines:
             await self._report([timeout_report(entry.deadline) for entry in due])
             retry_at = self._clock() + self._reemit
         except Exception as exc:
-            log.warning("reporting %d timeouts failed (%r); retrying", len(due), exc)
+            self._throttle.warning("report", "reporting %d timeouts failed (%r); retrying", len(due), exc)
             retry_at = self._clock() + self._poll
         for entry in due:
             if self._view.get(entry.key) is entry:

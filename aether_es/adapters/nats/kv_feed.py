@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.retry import fetch as pull
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class KvFollower:
         self._on_snapshot = on_snapshot
         self._on_change = on_change
         self._heartbeat = heartbeat
+        self._throttle = LogThrottle(log)
         self._batch = batch
         self.rebuilds = 0
         self.synced = asyncio.Event()
@@ -164,7 +166,7 @@ class KvFollower:
             except Exception as exc:
                 self.synced.clear()
                 self.rebuilds += 1
-                log.warning("following bucket %s failed (%r); rebuilding", self._bucket, exc)
+                self._throttle.warning("follow", "following bucket %s failed (%r); rebuilding", self._bucket, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
             finally:

@@ -18,6 +18,7 @@ from nats.js.api import Header
 from nats.js.errors import FetchTimeoutError
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.event_store import OUTBOX_HEADER
 from aether_es.adapters.nats.layout import Layout, ensure_consumer
 from aether_es.adapters.nats.retry import fetch
@@ -44,6 +45,7 @@ class NatsOutboxRelay:
         self._heartbeat = heartbeat
         self._max_retry_delay = max_retry_delay
         self._task: asyncio.Task[None] | None = None
+        self._throttle = LogThrottle(log)
         self.position = 0
         """The last runs-stream sequence this relay has carried out (or found nothing to carry out in)."""
         self.delivered = 0
@@ -94,7 +96,12 @@ class NatsOutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay interrupted at runs-stream sequence %d (%r); resuming", self.position, exc)
+                self._throttle.warning(
+                    "interrupted",
+                    "outbox relay interrupted at runs-stream sequence %d (%r); resuming",
+                    self.position,
+                    exc,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -126,7 +133,9 @@ class NatsOutboxRelay:
                     await self._delivery.deliver(effects)
                     break
                 except Exception as exc:
-                    log.warning("commit %s: outbox not carried out (%r); trying again in %.1fs", commit_id, exc, delay)
+                    self._throttle.warning(
+                        "deliver", "commit %s: outbox not carried out (%r); trying again", commit_id, exc
+                    )
                     await msg.in_progress()
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._max_retry_delay)

@@ -70,7 +70,12 @@ async def fetch(sub: JetStreamContext.PullSubscription, batch: int, **options: A
     Under Python 3.11 a cancellation that arrives as a message does (inside nats-py's `asyncio.wait_for`)
     can be swallowed, and a loop around the fetch then never stops; the task's pending cancellation is
     checked when the fetch returns or fails, and raised.
+
+    When messages are already buffered, nats-py asks the server for more with a heartbeat but no expiry,
+    which the server refuses ("heartbeat value too large"); no heartbeat is asked for then.
     """
+    if options.get("heartbeat") and not sub._sub._pending_queue.empty():
+        options = {key: value for key, value in options.items() if key != "heartbeat"}
     try:
         msgs: list[Msg] = await sub.fetch(batch, **options)
         return msgs
