@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.engine.decider import handle, pending_effects
@@ -88,6 +88,7 @@ EFFECT_RETRY_MAX = 5.0
 """Longest wait, in seconds, between two tries of effects that failed (the first waits 0.1 s)."""
 
 Ack = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -211,10 +212,19 @@ class Engine:
                     log.warning("run %s: snapshot not stored at stop: %r", run_id, exc)
 
     async def _recover(self) -> None:
-        for run_id in await self.repo.unfinished():
-            run = self._run(run_id)
+        """Carry on with every run whose summary says it is unfinished. A submission writes its summary
+        before its first commit, so a run is found even when its engine died right after that commit; a
+        summary whose run never landed is removed, and one that lags its run's phase is brought up to date."""
+        for summary in await self.repo.unfinished():
+            run = self._run(summary.run_id)
             await self._ensure_loaded(run)
-            if run.state is None or run.state.terminal:
+            if run.state is None:
+                self._forget_absent(run)
+                await self.repo.forget(summary.run_id)
+                continue
+            if run.state.phase != summary.phase:
+                await self._summarise(run.state)
+            if run.state.terminal:
                 continue
             await self._carry_out(run, pending_effects(Decision(run.state, self._context())))
             self._enqueue(run, _Pending(Continue(actor="engine", cause="recover", at=clock.now())))
@@ -253,7 +263,8 @@ class Engine:
                 raise InvalidStateError(f'workflow run "{run_id}" already exists')
             run = self._run(run_id)
             run.loaded = True
-        await self._call(
+        await self.repo.announce(run_id, workflow, cron_id)
+        submitted = self._call(
             run,
             Submit(
                 actor=actor or self.actor,
@@ -265,6 +276,13 @@ class Engine:
                 reason=reason,
             ),
         )
+        try:
+            await submitted
+        except Exception:
+            with contextlib.suppress(Exception):  # what cannot be checked now, the next start's recovery checks
+                if not await self.store.load(run_id):  # nothing landed: no summary may say the run exists
+                    await self.repo.forget(run_id)
+            raise
         return run_id
 
     def cron(self) -> CronService:
@@ -577,21 +595,25 @@ class Engine:
     async def _carry_out(self, run: _Run, effects: list[Effect]) -> None:
         """Carry out a committed decision's effects, trying again until they are (or the engine stops: the
         next start derives them from the run's state). Attempts left unsent end as failed."""
+        undispatched = await self._until_done(run.run_id, "effects", lambda: self.effects.run(effects))
+        for attempt in undispatched or ():
+            run.mailbox.append(_Pending(_failed_unsent(attempt)))
+
+    async def _until_done(self, run_id: str, what: str, operation: Callable[[], Awaitable[T]]) -> T | None:
+        """`operation`, tried again with a growing wait until it succeeds; None if the engine stops first
+        (what was not done is then left to the next start, which derives it from the log)."""
         delay = 0.1
         while True:
             try:
-                undispatched = await self.effects.run(effects)
-                break
+                return await operation()
             except Exception as exc:
                 if self._stopped.is_set():
-                    log.warning("run %s: effects not carried out at stop (%r); the next start will", run.run_id, exc)
-                    return
-                log.warning("run %s: effects not carried out (%r); trying again in %.1fs", run.run_id, exc, delay)
+                    log.warning("run %s: %s not carried out at stop (%r); the next start will", run_id, what, exc)
+                    return None
+                log.warning("run %s: %s not carried out (%r); trying again in %.1fs", run_id, what, exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), delay)
                 delay = min(delay * 2, EFFECT_RETRY_MAX)
-        for attempt in undispatched:
-            run.mailbox.append(_Pending(_failed_unsent(attempt)))
 
     async def _reject(self, run: _Run, pending: _Pending, exc: Exception) -> None:
         """A trigger whose decision raises on its own. Deciding it again would raise again (the decider is a
@@ -673,12 +695,9 @@ class Engine:
                 pending.reply.set_exception(exc)
 
     async def _summarise(self, state: RunState) -> None:
-        try:
-            await self.repo.summarise(state)
-        except Exception as exc:
-            await self.effects.report(
-                ErrorReport("summary", f"run summary not stored: {exc}", Severity.WARNING, state.run_id)
-            )
+        """Keep the run's summary in step with its phase: listing reads it, and recovery finds unfinished
+        runs through it."""
+        await self._until_done(state.run_id, "summary", lambda: self.repo.summarise(state))
 
 
 _REJECTED = ".rejected"

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 
 from aether_es.events.envelope import Commit
+from aether_es.model import clock
 from aether_es.model import phases as ph
+from aether_es.model.documents import Workflow
 from aether_es.ports.event_store import EventStore, RunSummary
 from aether_es.ports.snapshots import SnapshotStore
 from aether_es.projections.run_state import RunState, apply, fold
@@ -64,12 +66,32 @@ class RunRepository:
         await self.snapshots.put(state.run_id, encode_snapshot(state))
         return True
 
-    async def unfinished(self) -> list[str]:
-        """Ids of the runs whose summary says they are not finished (what a starting engine recovers)."""
-        return [s.run_id for s in await self.store.summaries() if s.phase not in ph.TERMINAL]
+    async def unfinished(self) -> list[RunSummary]:
+        """The summaries that say their run is not finished (what a starting engine recovers)."""
+        return [s for s in await self.store.summaries() if s.phase not in ph.TERMINAL]
+
+    async def announce(self, run_id: str, workflow: Workflow, cron_id: str) -> None:
+        """Write a new run's summary before its first commit, so recovery finds the run however soon after
+        that commit its engine dies (a summary whose run never landed is removed by recovery)."""
+        metadata = workflow.metadata
+        await self.store.put_summary(
+            RunSummary(
+                run_id=run_id,
+                name=metadata.name,
+                namespace=metadata.namespace,
+                phase=ph.CREATED,
+                created_at=clock.now(),
+                cron_id=cron_id,
+                labels=dict(metadata.labels),
+            )
+        )
 
     async def summarise(self, state: RunState) -> None:
         await self.store.put_summary(summary_of(state))
+
+    async def forget(self, run_id: str) -> None:
+        """Remove the summary of a run that never landed."""
+        await self.store.delete_summary(run_id)
 
     async def remove(self, run_id: str) -> None:
         """Remove a finished run's history, summary and snapshot (retention; the caller records that it did)."""

@@ -142,6 +142,37 @@ async def test_a_refused_append_of_a_report_is_decided_when_it_comes_again(
     assert any("append failed" in r.getMessage() for r in caplog.records)  # it was refused once
 
 
+async def test_a_run_whose_engine_died_right_after_its_first_commit_is_recovered(system: System) -> None:
+    system.broker.fail_next("dispatch", 10_000)  # the engine dies before its effects and its summary update
+    system.store.fail_next("put_summary", 10_000, match=lambda summary: summary.phase != "Created")
+    run_id = await system.engine.submit(dag("a"))
+    await system.engine.stop()
+    assert [s.phase for s in await system.store.summaries()] == ["Created"]
+    system.broker.heal()
+    system.store.heal()
+    successor = Engine(store=system.store, broker=system.broker, ids=CounterIdGenerator())
+    await successor.start()
+    try:
+        view = await successor.wait(run_id, timeout=10)
+        assert view["status"] == "Succeeded"
+        assert [s.phase for s in await system.store.summaries()] == ["Succeeded"]
+    finally:
+        await successor.stop()
+
+
+async def test_recovery_removes_the_summary_of_a_run_that_never_landed(system: System) -> None:
+    system.store.fail_next("append", 1)
+    system.store.fail_next("delete_summary", 1)  # and the engine could not tidy up at once
+    with pytest.raises(ConnectionError):
+        await system.engine.submit(dag("a"))
+    assert len(await system.store.summaries()) == 1
+    await system.engine.stop()
+    successor = Engine(store=system.store, broker=system.broker, ids=CounterIdGenerator())
+    await successor.start()
+    await successor.stop()
+    assert await system.store.summaries() == []
+
+
 def raising_on(predicate: Callable[[Trigger], bool]) -> Callable[[Decision, Trigger, str], AetherError | None]:
     """The decider, except that it raises half-way through a trigger the predicate picks (its events are
     already applied to the state by then, as a bug deep in a decision would leave them)."""

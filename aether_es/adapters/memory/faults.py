@@ -47,6 +47,10 @@ class Faults:
         failure = error if error is not None else ConnectionError(f"injected failure of {operation}")
         self._faults.setdefault(operation, []).append(_Fault(n, failure, landed, match))
 
+    def heal(self) -> None:
+        """Forget every planned failure not met yet: the fault is over."""
+        self._faults.clear()
+
     def _fault(self, operation: str, subject: Any) -> BaseException | None:
         """Raise the planned failure this call meets, or return it if it is to be raised once the call landed."""
         planned = self._faults.get(operation, [])
