@@ -24,6 +24,7 @@ import orjson
 from aether_es.cli import exits
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_auth_options, auth_options, fail, remote
+from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
@@ -51,6 +52,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
     add_auth_options(parser)
+    add_secret_options(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -60,6 +62,7 @@ async def handle(args: argparse.Namespace) -> int:
         return 2
     try:
         auth = auth_options("run", args)
+        secrets = secret_provider("run", args)
         served = None if resolve_url(args.nats) else await served_system(args.state_dir)
     except RemoteError as exc:
         return fail(exc)
@@ -68,7 +71,9 @@ async def handle(args: argparse.Namespace) -> int:
         return 1
     if served is not None:
         return await _run_served(args, data, served)
-    options = StackOptions(nats_url=args.nats, state_dir=args.state_dir, workers=args.workers, auth=auth)
+    options = StackOptions(
+        nats_url=args.nats, state_dir=args.state_dir, workers=args.workers, auth=auth, secrets=secrets
+    )
     try:
         stack = await open_stack(options)
     except (nats.errors.Error, OSError, TimeoutError) as exc:

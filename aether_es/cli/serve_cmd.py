@@ -20,6 +20,7 @@ from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT
 from aether_es.api.service import start_api
 from aether_es.cli import exits
 from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail
+from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, Stack, StackOptions, open_stack
 from aether_es.runtime.supervisor import SupervisionFailed, Supervisor
@@ -33,6 +34,7 @@ SHUTDOWN_GRACE = 5.0
 def register(commands: Any) -> None:
     parser = commands.add_parser("serve", help="run the engine, its API and event feed until stopped")
     add_remote_options(parser)
+    add_secret_options(parser)
     parser.add_argument(
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the embedded server's store and the URL file"
     )
@@ -73,6 +75,7 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     try:
         auth = auth_options("serve", args)
+        secrets = secret_provider("serve", args)
     except RemoteError as error:
         return fail(error)
     options = StackOptions(
@@ -84,6 +87,7 @@ async def handle(args: argparse.Namespace) -> int:
         auth=auth,
         replicas=args.replicas,
         serving=True,
+        secrets=secrets,
     )
     try:
         stack = await open_stack(options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,9 @@ FAILING: dict[str, Any] = {
 
 
 def aether(
-    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path = ROOT
+    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path = ROOT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The command's run; `env` adds variables to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "aether_es.cli.main", *args],
         input=stdin.decode() if stdin is not None else None,
@@ -41,6 +43,7 @@ def aether(
         text=True,
         timeout=timeout,
         cwd=cwd,
+        env={**os.environ, **env} if env is not None else None,
     )
 
 
