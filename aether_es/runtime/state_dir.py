@@ -157,10 +157,8 @@ async def claim_or_join(state_dir: Path, *, join: bool, wait: float = STARTING_W
         if not join:
             current = owner(state_dir) or Owner(0, "")
             on = f" on {current.url}" if current.url else ""
-            adds = f"`--nats {current.url}`" if current.url else "`--nats URL`"
             raise StateDirBusy(
-                f"{_name(state_dir)} is already served by pid {_pid(current)}{on}; "
-                f"{adds} adds an engine to the running system"
+                f"{_name(state_dir)} is already served by pid {_pid(current)}{on}; use that system, or stop it first"
             )
         url = await served_system(state_dir, max(0.0, deadline - time.monotonic()))
         if url is not None:

@@ -1,8 +1,9 @@
 """A secret used by a workflow appears nowhere but in the assignment its task receives.
 
 The run binds a secret into a task's input, passes that task's (echoed) outputs downstream, tries to
-export the secret as a DAG output, fires hooks, and has a second task whose secret is missing (it fails, naming the secret). Then the
-whole run-history stream, every view, every hook event, every error report and every log line are searched.
+export the secret as a DAG output, fires hooks, and has a second task whose secret is missing (it fails,
+naming the secret). Then the whole run-history stream, every view, every hook event, every error report and
+every log line are searched.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_the_readme_commands_share_one_served_folder(tmp_path: Path) -> None:
         assert second.returncode == 1
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1, second.stderr
-        assert str(state.resolve()) in lines[0] and f"pid {process.pid}" in lines[0] and "--nats" in lines[0]
+        assert str(state.resolve()) in lines[0] and f"pid {process.pid}" in lines[0] and "stop it first" in lines[0]
         assert len(_servers(store)) == 1
 
         submitted = aether("submit", str(EXAMPLE), "--wait", cwd=tmp_path)
