@@ -11,7 +11,7 @@ import asyncio
 import fnmatch
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ from aether_es.model import phases as ph
 from aether_es.model.durations import parse_go_duration_strict
 from aether_es.runtime.engine import Engine
 from aether_es.runtime.stack import StackOptions, open_stack
+
+Settle = Callable[[], Awaitable[None]]
+"""Returns once every notification committed so far has been carried out (hooks leave through the outbox)."""
 
 DEPLOY_VARS = {"cluster": "prod-cluster", "region": "ap-east-1"}
 
@@ -106,12 +109,18 @@ async def run_corpus(
                 cron_scheduler=ManualCronScheduler(),
             )
         )
+        relay = stack.relay
+
+        async def settle() -> None:
+            if relay is not None:
+                await relay.caught_up(deadline)
+
         try:
             gate = asyncio.Semaphore(concurrency)
 
             async def one(case: Case) -> CaseResult:
                 async with gate:
-                    result = await run_case(stack.engine, case, notifier, errors, deadline)
+                    result = await run_case(stack.engine, case, notifier, errors, deadline, settle)
                 if on_result is not None:
                     on_result(result)
                 return result
@@ -122,7 +131,12 @@ async def run_corpus(
 
 
 async def run_case(
-    engine: Engine, case: Case, notifier: RecordingNotifier, errors: RecordingErrorSink, deadline: float
+    engine: Engine,
+    case: Case,
+    notifier: RecordingNotifier,
+    errors: RecordingErrorSink,
+    deadline: float,
+    settle: Settle,
 ) -> CaseResult:
     result = CaseResult(case)
     began = time.monotonic()
@@ -135,7 +149,7 @@ async def run_case(
         if isinstance(document, dict) and document.get("kind") == "CronWorkflow":
             await _run_cron(engine, document, assertion, result)
             return result
-        await _run_workflow(engine, document, assertion, result, notifier, errors, deadline)
+        await _run_workflow(engine, document, assertion, result, notifier, errors, deadline, settle)
     except Exception as exc:
         result.failures.append(f"{type(exc).__name__}: {exc}")
     finally:
@@ -151,6 +165,7 @@ async def _run_workflow(
     notifier: RecordingNotifier,
     errors: RecordingErrorSink,
     deadline: float,
+    settle: Settle,
 ) -> None:
     expected_error = assertion.get("expectSubmitError") or ""
     try:
@@ -167,8 +182,9 @@ async def _run_workflow(
     suspended_events: list[Any] | None = None
     resume_after, cancel_after = assertion.get("autoResumeAfter"), assertion.get("autoCancelAfter")
     if resume_after or cancel_after:
-        suspended_events = await _orchestrate(engine, run_id, resume_after, cancel_after, notifier, deadline)
+        suspended_events = await _orchestrate(engine, run_id, resume_after, cancel_after, notifier, deadline, settle)
     execution = await engine.wait(run_id, timeout=deadline)
+    await settle()
     result.failures += check_workflow(assertion, execution)
     result.failures += check_hooks(
         result.case.name, notifier.for_run(run_id), errors.for_run(run_id), execution, suspended_events
@@ -201,6 +217,7 @@ async def _orchestrate(
     cancel_after: str | None,
     notifier: RecordingNotifier,
     deadline: float,
+    settle: Settle,
 ) -> list[Any] | None:
     """Once a task is Suspended, wait the configured delay, then resume it or cancel the run (once)."""
     stop_at = time.monotonic() + deadline
@@ -211,6 +228,7 @@ async def _orchestrate(
         suspended = next((t for t in state.order if state.tasks[t].phase == ph.SUSPENDED), None)
         if suspended is not None:
             await asyncio.sleep(parse_go_duration_strict(resume_after or cancel_after or "0s"))
+            await settle()
             seen = list(notifier.for_run(run_id))
             if resume_after:
                 await engine.resume(run_id, suspended, {"__resumed": True})

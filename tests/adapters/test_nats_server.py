@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from nats.js import JetStreamContext
@@ -66,6 +67,9 @@ def test_a_server_left_on_the_store_is_stopped_before_starting(tmp_path: Path) -
         stderr=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + 10
+        while servers_on(store) != [orphan.pid] and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has exec'd the server
         assert servers_on(store) == [orphan.pid]
         with EmbeddedNatsServer(store) as server:
             assert orphan.wait(timeout=15) is not None

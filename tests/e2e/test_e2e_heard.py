@@ -59,10 +59,12 @@ class Process:
             raise AssertionError(f"still running; stderr:\n{self.stderr()}") from None
 
     def children(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        with contextlib.suppress(OSError):
-            return [int(pid) for pid in path.read_text().split()]
-        return []
+        """Its child processes, whichever of its threads started them (the server comes from a spawner thread)."""
+        pids: list[int] = []
+        for path in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids.extend(int(pid) for pid in path.read_text().split())
+        return pids
 
     def stop(self) -> None:
         """SIGKILL what is left of it, its nats-server child included."""

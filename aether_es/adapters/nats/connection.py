@@ -78,6 +78,8 @@ class ConnectionWatch:
         self.url = ", ".join(display_url(server) for server in servers)
         self.down_since: float | None = None
         self.nc: Client | None = None
+        self.established = False
+        """Whether the first connection was made (errors before it are the caller's to report)."""
         self._throttle = LogThrottle(log)
 
     def attach(self, nc: Client) -> None:
@@ -86,8 +88,10 @@ class ConnectionWatch:
             self.url = display_url(nc.connected_url)
 
     async def error(self, exc: Exception) -> None:
+        """Not before the first connection: a command reports a failed connect in its own one line."""
         reconnecting = self.nc is not None and self.nc.is_reconnecting
-        if reconnecting or self.down_since is not None or isinstance(exc, _CONNECTION_LOSS):
+        connecting = not self.established
+        if connecting or reconnecting or self.down_since is not None or isinstance(exc, _CONNECTION_LOSS):
             log.debug("nats: %s: %r", self.url, exc)
             return
         self._throttle.warning(type(exc).__name__, "nats: %s: %s: %s", self.url, type(exc).__name__, exc)
@@ -322,4 +326,5 @@ async def connect(
     watch.attach(nc)
     await nc.connect(servers, **settings)
     watch.attach(nc)
+    watch.established = True
     return NatsConnection(nc=nc, js=nc.jetstream(), watch=watch)
