@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
 
-from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.retry import fetch, publish_idempotent, retrying
@@ -95,13 +95,8 @@ class FeedProjector:
         """Stop, after first trying for up to `drain` seconds to publish everything committed so far."""
         if self._task is None:
             return
-        if drain > 0:
-            try:
-                await self.caught_up(drain)
-            except Exception as exc:  # stopping must not fail: the checkpoint makes the rest a later job
-                log.info("event feed stopped before catching up: %r", exc)
         task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await catch_up_then_cancel(task, self.caught_up, drain, "event feed")
 
     async def wait_for(self, seq: int, timeout: float) -> None:
         """Return once every commit up to history sequence `seq` is in the feed."""

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from support.reports import Collector, assignment
 
 from aether_es.adapters.nats import broker as broker_module
 from aether_es.adapters.nats.broker import (
@@ -41,19 +42,6 @@ async def settled_count(js: JetStreamContext, stream: str, expected: int, timeou
         await asyncio.sleep(0.02)
 
 
-def assignment(n: int, executor_type: str = "double", attempt: int = 1, run: str = "run1") -> TaskAssignment:
-    return TaskAssignment.model_validate(
-        {
-            "taskRunID": f"t{n}",
-            "workflowRunID": run,
-            "taskName": f"task{n}",
-            "executorType": executor_type,
-            "attempt": attempt,
-            "inputs": [{"name": "x", "type": "int", "value": n}],
-        }
-    )
-
-
 class Doubler:
     async def execute(self, assignment: TaskAssignment) -> TaskResult:
         x = assignment.inputs[0].value
@@ -76,31 +64,6 @@ class Sleeper:
             self.cancelled.append(assignment.task_run_id)
             raise
         return TaskResult()
-
-
-class Collector:
-    """A report handler that acks everything and lets a test wait for a condition on what it saw."""
-
-    def __init__(self) -> None:
-        self.reports: list[Report] = []
-        self._changed = asyncio.Event()
-
-    async def __call__(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            self.reports.append(delivery.report)
-            await delivery.ack()
-        self._changed.set()
-
-    async def until(self, condition: Callable[[list[Report]], bool], timeout: float = 10.0) -> None:
-        async def wait() -> None:
-            while not condition(self.reports):
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
-
-    def of(self, kind: str) -> list[Report]:
-        return [r for r in self.reports if r.kind == kind]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from support.reports import Collector, assignment
 
 from aether_es.adapters.memory import MemoryBroker
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
@@ -27,20 +28,6 @@ ACK_WAIT = 1.0
 """Both brokers' ack wait for tasks and reports, short so redelivery is quick to see."""
 SETTLE = 0.3
 """How long a test waits to see that nothing more arrives."""
-
-
-def assignment(n: int, executor_type: str = "double", attempt: int = 1, run: str = "run1") -> TaskAssignment:
-    return TaskAssignment.model_validate(
-        {
-            "taskRunID": f"t{n}",
-            "workflowRunID": run,
-            "taskName": f"task{n}",
-            "executorType": executor_type,
-            "attempt": attempt,
-            "inputs": [{"name": "x", "type": "int", "value": n}],
-            "config": {"command": ["echo", "{{inputs.parameters.x}}"]},
-        }
-    )
 
 
 def timeout_report(run: str, n: int = 0) -> Report:
@@ -97,31 +84,6 @@ async def harness(server: tuple[JetStreamContext, Client] | None) -> AsyncIterat
     await harness.close()
     for made in channels:
         await made.close()
-
-
-class Collector:
-    """A report handler that acks everything and lets a test wait for a condition on what it saw."""
-
-    def __init__(self) -> None:
-        self.reports: list[Report] = []
-        self._changed = asyncio.Event()
-
-    async def __call__(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            self.reports.append(delivery.report)
-            await delivery.ack()
-        self._changed.set()
-
-    async def until(self, condition: Callable[[list[Report]], bool], timeout: float = 10.0) -> None:
-        async def wait() -> None:
-            while not condition(self.reports):
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
-
-    def of(self, kind: str) -> list[Report]:
-        return [r for r in self.reports if r.kind == kind]
 
 
 async def fetch_all(

@@ -222,9 +222,14 @@ class Layout:
 
     def errors_stream_config(self) -> StreamConfig:
         """Error reports for operators: bounded by age and count, oldest dropped first."""
+        return self._for_operators(self.errors_stream, self.error_subjects)
+
+    def _for_operators(self, name: str, subjects: str) -> StreamConfig:
+        """A stream people read to see what happened: bounded by age and count, oldest dropped first, and
+        deduplicated by message id (a report or notification repeated after a crash is kept once)."""
         return StreamConfig(
-            name=self.errors_stream,
-            subjects=[self.error_subjects],
+            name=name,
+            subjects=[subjects],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_msgs=self.errors_max_msgs,
@@ -237,17 +242,7 @@ class Layout:
     def hooks_stream_config(self) -> StreamConfig:
         """Hook notifications: bounded like error reports; the outbox ids are message ids, so a notification
         repeated after a crash is stored once."""
-        return StreamConfig(
-            name=self.hooks_stream,
-            subjects=[self.hook_subjects],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_msgs=self.errors_max_msgs,
-            max_age=self.errors_max_age,
-            discard=DiscardPolicy.OLD,
-            duplicate_window=self.duplicate_window,
-            num_replicas=self.replicas,
-        )
+        return self._for_operators(self.hooks_stream, self.hook_subjects)
 
     def outbox_consumer_config(self) -> ConsumerConfig:
         """Headers only: the outbox travels in a header, so the relay never reads a commit's events. New

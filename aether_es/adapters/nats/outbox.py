@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import FetchTimeoutError
 
-from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.event_store import OUTBOX_HEADER
 from aether_es.adapters.nats.layout import Layout, ensure_consumer
@@ -60,13 +60,8 @@ class NatsOutboxRelay:
         """Stop, after first trying for up to `drain` seconds to carry out everything committed so far."""
         if self._task is None:
             return
-        if drain > 0:
-            try:
-                await self.caught_up(drain)
-            except Exception as exc:  # the consumer keeps the rest for the next relay
-                log.info("outbox relay stopped before catching up: %r", exc)
         task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await catch_up_then_cancel(task, self.caught_up, drain, "outbox relay")
 
     async def caught_up(self, timeout: float) -> None:
         """Return once every commit in the runs stream when called has had its outbox carried out, by this
