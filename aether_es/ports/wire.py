@@ -86,16 +86,16 @@ ReportKind = Literal["started", "completed", "task-timeout", "workflow-timeout",
 
 
 class Report(WireModel):
-    """A fact reported to the engine by a worker or the timeout watcher."""
+    """A fact reported to the engine by a worker or the timeout watcher (strict like its result)."""
 
     kind: ReportKind
-    run_id: str = Field(alias="runID")
-    task_run_id: str = Field(default="", alias="taskRunID")
-    attempt: int = 0
-    at: str = ""
-    worker_id: str = Field(default="", alias="workerID")
+    run_id: StrictStr = Field(alias="runID")
+    task_run_id: StrictStr = Field(default="", alias="taskRunID")
+    attempt: StrictInt = 0
+    at: StrictStr = ""
+    worker_id: StrictStr = Field(default="", alias="workerID")
     result: TaskResult | None = None
-    started_at: str = ""
+    started_at: StrictStr = ""
     """On a completion: when the attempt started, so a task too short to report its start still records it."""
 
     def dedup_key(self) -> str:
