@@ -9,7 +9,14 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth, NatsConnection, connect
+from aether_es.adapters.nats.connection import (
+    DEFAULT_RECONNECT_TIMEOUT,
+    NATS_OPTIONS,
+    ConnectOptionError,
+    NatsAuth,
+    NatsConnection,
+    connect,
+)
 from aether_es.adapters.nats.layout import Layout
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
 from aether_es.runtime.state_dir import URL_FILE, served_url
@@ -30,6 +37,18 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats", help=f"NATS URL of the running system (default: ${NATS_URL_ENV})")
     parser.add_argument("--prefix", default="aether", help="the system's layout prefix (default: aether)")
     add_auth_options(parser)
+
+
+def add_reconnect_timeout(parser: argparse.ArgumentParser, then: str) -> None:
+    """`--reconnect-timeout S` of the commands that keep a connection for long: after S seconds without one,
+    they do `then` rather than reconnect for ever in silence."""
+    parser.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=DEFAULT_RECONNECT_TIMEOUT,
+        metavar="S",
+        help=f"seconds without a NATS connection before it {then} (default {DEFAULT_RECONNECT_TIMEOUT:g})",
+    )
 
 
 def add_auth_options(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,14 +24,30 @@ import orjson
 
 from aether_es.cli import exits
 from aether_es.cli.io import print_json
-from aether_es.cli.remote import RemoteError, actor_of, add_auth_options, auth_options, fail, remote
+from aether_es.cli.remote import (
+    RemoteError,
+    actor_of,
+    add_auth_options,
+    add_reconnect_timeout,
+    auth_options,
+    fail,
+    remote,
+)
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
 from aether_es.model import phases as ph
+from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack, resolve_url
 from aether_es.runtime.state_dir import StateDirBusy, served_system
+from aether_es.runtime.supervisor import SupervisionFailed, Supervisor, supervised
+
+log = logging.getLogger("aether_es.run")
+
+STOP_WITHIN = 10.0
+"""Seconds stopping its own engine and workers may take before `run` goes on without them and takes its
+nats-server down (what is left unfinished is in the log, for the next engine on that store)."""
 
 SERVED_POLL = 0.25
 """Seconds between reads of a run followed on a served system."""
@@ -53,6 +70,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
     add_auth_options(parser)
     add_secret_options(parser)
+    add_reconnect_timeout(parser, "gives up and exits 1")
     parser.set_defaults(handler=handle)
 
 
@@ -82,10 +100,19 @@ async def handle(args: argparse.Namespace) -> int:
     except StateDirBusy as exc:
         print(f"aether: run: {exc}", file=sys.stderr)
         return 1
+    supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     try:
-        return await _run(args, data, stack.engine.submit, stack.engine.get, stack.engine.changes)
+        return await supervised(
+            supervisor, _run(args, data, stack.engine.submit, stack.engine.get, stack.engine.changes)
+        )
+    except SupervisionFailed as failure:
+        log.warning("run: %s; giving up", failure)
+        return exits.FAILED
     finally:
-        await stack.close()
+        if not await within("stopping the engine and workers", stack.close(), STOP_WITHIN):
+            await within("closing the NATS connection", stack.connection.close(), 2.0)
+            if stack.server is not None:
+                stack.server.kill()
 
 
 async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:

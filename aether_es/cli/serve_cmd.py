@@ -16,14 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT
 from aether_es.api.service import start_api
 from aether_es.cli import exits
-from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail
+from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, Stack, StackOptions, open_stack
-from aether_es.runtime.supervisor import SupervisionFailed, Supervisor
+from aether_es.runtime.supervisor import SupervisionFailed, Supervisor, supervised
 
 log = logging.getLogger("aether_es.serve")
 
@@ -43,14 +42,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--replicas", type=int, default=1, help="JetStream replicas of the streams and buckets it creates (default 1)"
     )
-    parser.add_argument(
-        "--reconnect-timeout",
-        type=float,
-        default=DEFAULT_RECONNECT_TIMEOUT,
-        metavar="S",
-        help="seconds without a NATS connection before it gives up and exits 1 "
-        f"(default {DEFAULT_RECONNECT_TIMEOUT:g}); an embedded nats-server that dies is restarted, "
-        "at most 3 times a minute",
+    add_reconnect_timeout(
+        parser, "gives up and exits 1; an embedded nats-server that dies is restarted, at most 3 times a minute"
     )
     parser.add_argument(
         "--drain-timeout",
@@ -120,19 +113,12 @@ async def handle(args: argparse.Namespace) -> int:
 
 async def _serve_until_stopped(supervisor: Supervisor, requested: asyncio.Event) -> bool:
     """Serve until a stop is requested (True) or the supervisor gives up (False, after a WARNING saying why)."""
-    watching = asyncio.create_task(supervisor.run())
-    stopping = asyncio.create_task(requested.wait())
     try:
-        await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (watching, stopping):
-            task.cancel()
-        await asyncio.wait({watching, stopping}, timeout=1.0)
-    failure = watching.exception() if watching.done() and not watching.cancelled() else None
-    if failure is None:
-        return True
-    log.warning("serve: %s; stopping", failure if isinstance(failure, SupervisionFailed) else repr(failure))
-    return False
+        await supervised(supervisor, requested.wait())
+    except SupervisionFailed as failure:
+        log.warning("serve: %s; stopping", failure)
+        return False
+    return True
 
 
 def _kill_server(stack: Stack) -> None:

@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT, NatsConnection, connect
+from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
-from aether_es.cli.remote import RemoteError, add_remote_options, auth_options, fail, served_url
+from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, served_url
 from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, default_executors, resolve_url
 from aether_es.runtime.supervisor import Supervisor
@@ -68,14 +68,7 @@ def register(commands: Any) -> None:
         default=DEFAULT_ACK_WAIT,
         help="the system's task ack wait in seconds, as its engine was started with (default %(default)s)",
     )
-    parser.add_argument(
-        "--reconnect-timeout",
-        type=float,
-        default=DEFAULT_RECONNECT_TIMEOUT,
-        metavar="S",
-        help="seconds without a NATS connection before it drains and exits 1 "
-        f"(default {DEFAULT_RECONNECT_TIMEOUT:g}); a second SIGTERM/SIGINT stops at once",
-    )
+    add_reconnect_timeout(parser, "drains and exits 1; a second SIGTERM/SIGINT stops at once")
     parser.add_argument("--worker-id", help="the id to register under (default: host-pid-random)")
     parser.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag to register (repeatable)"

@@ -15,12 +15,16 @@ import logging
 import shutil
 import time
 from collections import deque
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from nats.js.errors import APIError, ServiceUnavailableError
 
 from aether_es.adapters.nats.connection import DEFAULT_RECONNECT_TIMEOUT, LogThrottle, NatsConnection
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -233,3 +237,19 @@ def _exit_code(server: EmbeddedNatsServer) -> int | None:
     if proc is None:
         return None
     return proc.poll()
+
+
+async def supervised(supervisor: Supervisor, work: Awaitable[T]) -> T:
+    """`work`, watched: raises `SupervisionFailed` (and cancels the work) when the supervisor gives up first."""
+    working = asyncio.ensure_future(work)
+    watching = asyncio.create_task(supervisor.run())
+    try:
+        await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (working, watching):
+            task.cancel()
+        await asyncio.wait({working, watching}, timeout=1.0)
+    if working.done() and not working.cancelled():
+        return working.result()
+    failure = watching.exception() if watching.done() and not watching.cancelled() else None
+    raise failure if isinstance(failure, SupervisionFailed) else SupervisionFailed(repr(failure))

@@ -4,6 +4,7 @@ wrong, repair what they own, and stop on time when they cannot; the happy path s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -171,6 +172,31 @@ def test_worker_exits_1_when_nats_is_gone_longer_than_its_reconnect_timeout(
     lines = warnings(worker.stderr())
     assert any("disconnected from" in x and server.url in x for x in lines), lines
     assert any("no connection to" in x and "reconnect timeout 1 s" in x for x in lines), lines
+
+
+def test_run_exits_1_when_nats_is_gone_longer_than_its_reconnect_timeout(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    sleeping = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "sleeps"},
+        "spec": {
+            "entrypoint": "nap",
+            "templates": [{"task": {"name": "nap", "executor": {"type": "sleep", "config": {"duration": "2m"}}}}],
+        },
+    }
+    document = tmp_path / "sleeps.json"
+    document.write_text(json.dumps(sleeping))
+    with EmbeddedNatsServer(tmp_path / "external") as server:
+        run = Process(tmp_path, "run", "run", str(document), "--nats", server.url, "--reconnect-timeout", "1")
+        processes.append(run)
+        run.said("submitted")
+        server.kill()
+        assert run.exited() == 1
+    lines = warnings(run.stderr())
+    assert any("disconnected from" in x and server.url in x for x in lines), lines
+    assert any("run: " in x and "giving up" in x for x in lines), lines
 
 
 @pytest.fixture
