@@ -28,7 +28,7 @@ from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
 from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout
-from aether_es.adapters.nats.retry import fetch, publish_idempotent, retrying
+from aether_es.adapters.nats.retry import drop_subscription, fetch, publish_idempotent, retrying
 from aether_es.events.codec import CodecError, event_records
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,7 @@ class FeedProjector:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
             finally:
-                if sub is not None:
-                    await asyncio.shield(_close(sub))
+                await asyncio.shield(drop_subscription(sub))
 
     def _position(self) -> int:
         assert self.position is not None
@@ -263,10 +262,3 @@ class FeedProjector:
             await self._js.publish(self._checkpoint_subject, data, timeout=self._timeout)
 
         await retrying(put, what="write the event feed checkpoint", budget=self._budget)
-
-
-async def _close(sub: JetStreamContext.PullSubscription) -> None:
-    try:
-        await sub.unsubscribe()
-    except Exception as exc:  # best effort: the server drops the idle ephemeral consumer by itself
-        log.debug("closing the history reader: %r", exc)

@@ -28,7 +28,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
-from aether_es.adapters.nats.retry import TRANSIENT, fetch, gather_chunked, publish_idempotent, retrying
+from aether_es.adapters.nats.retry import (
+    TRANSIENT,
+    drop_subscription,
+    fetch,
+    gather_chunked,
+    publish_idempotent,
+    retrying,
+)
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 
@@ -209,7 +216,7 @@ class NatsBroker(_Reporter):
                     raise
                 except NotFoundError as exc:
                     log.warning("report consumer missing (%r); recreating", exc)
-                    await _drop(sub)
+                    await drop_subscription(sub)
                     sub = None
                     await asyncio.sleep(0.25)
                     continue
@@ -224,7 +231,7 @@ class NatsBroker(_Reporter):
                 if decoded:
                     await self._handle(handler, decoded)
         finally:
-            await _drop(sub)
+            await drop_subscription(sub)
 
     async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, list[Report]]]) -> None:
         """Hand every report to `handler`; a message is acked once all the reports it carries are."""
@@ -349,11 +356,6 @@ async def _quietly(action: Callable[[], Awaitable[None]]) -> None:
 async def _nak_all(msgs: list[Msg]) -> None:
     for msg in msgs:
         await _quietly(msg.nak)
-
-
-async def _drop(sub: JetStreamContext.PullSubscription | None) -> None:
-    if sub is not None:
-        await _quietly(sub.unsubscribe)
 
 
 class NatsWorkerChannel(_Reporter):

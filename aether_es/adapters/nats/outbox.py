@@ -21,7 +21,7 @@ from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.event_store import OUTBOX_HEADER
 from aether_es.adapters.nats.layout import Layout, ensure_consumer
-from aether_es.adapters.nats.retry import fetch
+from aether_es.adapters.nats.retry import drop_subscription, fetch
 from aether_es.runtime.outbox import OutboxDelivery, decode_outbox
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ class NatsOutboxRelay:
         self._throttle = LogThrottle(log)
         self.position = 0
         """The last runs-stream sequence this relay has carried out (or found nothing to carry out in)."""
-        self.delivered = 0
-        """Outbox items carried out since start (repeats after a failure included)."""
 
     async def start(self) -> None:
         await ensure_consumer(self._js, self._layout.runs_stream, self._layout.outbox_consumer_config())
@@ -77,6 +75,7 @@ class NatsOutboxRelay:
     async def _run(self) -> None:
         delay = 0.05
         while True:
+            sub: JetStreamContext.PullSubscription | None = None
             try:
                 sub = await self._js.pull_subscribe_bind(
                     consumer=self._layout.outbox_consumer, stream=self._layout.runs_stream
@@ -99,6 +98,8 @@ class NatsOutboxRelay:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            finally:
+                await asyncio.shield(drop_subscription(sub))
 
     async def _relay_batch(self, msgs: list[Msg]) -> None:
         """Relay in order; the commits still waiting are kept from redelivery while earlier ones take long."""
@@ -134,6 +135,5 @@ class NatsOutboxRelay:
                     await msg.in_progress()
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._max_retry_delay)
-            self.delivered += len(effects)
         await msg.ack()
         self.position = max(self.position, msg.metadata.sequence.stream)

@@ -114,3 +114,14 @@ async def publish_idempotent(
         return await js.publish(subject, data, timeout=timeout, headers={Header.MSG_ID.value: msg_id})
 
     return await retrying(once, what=f"publish {msg_id} to {subject}", budget=budget)
+
+
+async def drop_subscription(sub: JetStreamContext.PullSubscription | None) -> None:
+    """Unsubscribe, best effort: it happens on the way out of a failure, and the server forgets the interest of
+    a client that went away by itself."""
+    if sub is None:
+        return
+    try:
+        await sub.unsubscribe()
+    except Exception as exc:
+        log.debug("unsubscribing failed: %r", exc)
