@@ -13,7 +13,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from support.reports import Collector, assignment
+from support.reports import Collector, Doubler, Sleeper, assignment
 
 from aether_es.adapters.nats import broker as broker_module
 from aether_es.adapters.nats.broker import (
@@ -26,7 +26,7 @@ from aether_es.adapters.nats.broker import (
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure, ensure_consumer
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.broker import Delivery
-from aether_es.ports.wire import Report, TaskAssignment, TaskResult, WireParameter
+from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 from aether_es.worker.pool import WorkerPool
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -42,28 +42,9 @@ async def settled_count(js: JetStreamContext, stream: str, expected: int, timeou
         await asyncio.sleep(0.02)
 
 
-class Doubler:
-    async def execute(self, assignment: TaskAssignment) -> TaskResult:
-        x = assignment.inputs[0].value
-        return TaskResult(parameters=[WireParameter(name="y", type="int", value=2 * x)])
-
-
 class Failing:
     async def execute(self, assignment: TaskAssignment) -> TaskResult:
         raise RuntimeError(f"boom {assignment.task_run_id}")
-
-
-class Sleeper:
-    def __init__(self) -> None:
-        self.cancelled: list[str] = []
-
-    async def execute(self, assignment: TaskAssignment) -> TaskResult:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            self.cancelled.append(assignment.task_run_id)
-            raise
-        return TaskResult()
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from support.reports import Collector, assignment
+from support.reports import Collector, Doubler, Sleeper, assignment
 
 from aether_es.adapters.memory import MemoryBroker
 from aether_es.adapters.nats.broker import NatsBroker, NatsWorkerChannel
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.ports.broker import Delivery, TaskBroker, TaskDelivery, WorkerChannel
-from aether_es.ports.wire import Report, TaskAssignment, TaskResult, WireParameter
+from aether_es.ports.wire import Report
 from aether_es.worker.pool import WorkerPool
 
 ACK_WAIT = 1.0
@@ -337,25 +337,6 @@ async def test_cancel_reaches_every_listening_channel_and_survives_a_failing_han
 
 
 # --- with the worker pool ----------------------------------------------------------------------------
-
-
-class Doubler:
-    async def execute(self, assignment: TaskAssignment) -> TaskResult:
-        x = assignment.inputs[0].value
-        return TaskResult(parameters=[WireParameter(name="y", type="int", value=2 * x)])
-
-
-class Sleeper:
-    def __init__(self) -> None:
-        self.cancelled: list[str] = []
-
-    async def execute(self, assignment: TaskAssignment) -> TaskResult:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            self.cancelled.append(assignment.task_run_id)
-            raise
-        return TaskResult()
 
 
 async def test_a_worker_pool_runs_dispatched_tasks_and_reports_them(harness: Harness) -> None:

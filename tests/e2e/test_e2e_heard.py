@@ -148,29 +148,25 @@ def test_a_second_sigterm_stops_serve_at_once(tmp_path: Path, processes: list[Pr
     assert "Traceback" not in served.stderr()
 
 
+def warnings_after_losing_nats(tmp_path: Path, processes: list[Process], ready: str, *command: str) -> list[str]:
+    """Start `command` against a server of the test's own, kill that server once it says `ready`, and check it
+    exits 1 having said that it lost the connection; its WARNING lines."""
+    with EmbeddedNatsServer(tmp_path / "external") as server:
+        process = Process(tmp_path, command[0], *command, "--nats", server.url, "--reconnect-timeout", "1")
+        processes.append(process)
+        process.said(ready)
+        server.kill()
+        assert process.exited() == 1
+    lines = warnings(process.stderr())
+    assert any("disconnected from" in x and server.url in x for x in lines), lines
+    return lines
+
+
 def test_worker_exits_1_when_nats_is_gone_longer_than_its_reconnect_timeout(
     tmp_path: Path, processes: list[Process]
 ) -> None:
-    with EmbeddedNatsServer(tmp_path / "external") as server:
-        worker = Process(
-            tmp_path,
-            "worker",
-            "worker",
-            "--executors",
-            "echo",
-            "--nats",
-            server.url,
-            "--reconnect-timeout",
-            "1",
-            "--drain-timeout",
-            "1",
-        )
-        processes.append(worker)
-        worker.said("serving echo")
-        server.kill()
-        assert worker.exited() == 1
-    lines = warnings(worker.stderr())
-    assert any("disconnected from" in x and server.url in x for x in lines), lines
+    command = ("worker", "--executors", "echo", "--drain-timeout", "1")
+    lines = warnings_after_losing_nats(tmp_path, processes, "serving echo", *command)
     assert any("no connection to" in x and "reconnect timeout 1 s" in x for x in lines), lines
 
 
@@ -188,14 +184,7 @@ def test_run_exits_1_when_nats_is_gone_longer_than_its_reconnect_timeout(
     }
     document = tmp_path / "sleeps.json"
     document.write_text(json.dumps(sleeping))
-    with EmbeddedNatsServer(tmp_path / "external") as server:
-        run = Process(tmp_path, "run", "run", str(document), "--nats", server.url, "--reconnect-timeout", "1")
-        processes.append(run)
-        run.said("submitted")
-        server.kill()
-        assert run.exited() == 1
-    lines = warnings(run.stderr())
-    assert any("disconnected from" in x and server.url in x for x in lines), lines
+    lines = warnings_after_losing_nats(tmp_path, processes, "submitted", "run", str(document))
     assert any("run: " in x and "giving up" in x for x in lines), lines
 
 

@@ -1,4 +1,4 @@
-"""What the broker tests share: assignments numbered `t<n>`, and a report handler to wait on."""
+"""What the broker tests share: assignments numbered `t<n>`, executors for them, and a report handler to wait on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from aether_es.ports.broker import Delivery
-from aether_es.ports.wire import Report, TaskAssignment
+from aether_es.ports.wire import Report, TaskAssignment, TaskResult, WireParameter
 
 
 def assignment(n: int, executor_type: str = "double", attempt: int = 1, run: str = "run1") -> TaskAssignment:
@@ -47,3 +47,26 @@ class Collector:
 
     def of(self, kind: str) -> list[Report]:
         return [r for r in self.reports if r.kind == kind]
+
+
+class Doubler:
+    """Doubles input `x` into output `y`."""
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        x = assignment.inputs[0].value
+        return TaskResult(parameters=[WireParameter(name="y", type="int", value=2 * x)])
+
+
+class Sleeper:
+    """Runs until cancelled, noting which task runs were."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled.append(assignment.task_run_id)
+            raise
+        return TaskResult()
