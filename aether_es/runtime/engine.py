@@ -280,8 +280,7 @@ class Engine:
             await submitted
         except Exception:
             with contextlib.suppress(Exception):  # what cannot be checked now, the next start's recovery checks
-                if not await self.store.load(run_id):  # nothing landed: no summary may say the run exists
-                    await self.repo.forget(run_id)
+                await self.repo.forget_unless_landed(run_id)
             raise
         return run_id
 

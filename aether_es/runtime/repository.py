@@ -93,6 +93,12 @@ class RunRepository:
         """Remove the summary of a run that never landed."""
         await self.store.delete_summary(run_id)
 
+    async def forget_unless_landed(self, run_id: str) -> None:
+        """After a submission failed: remove its summary if nothing of the run reached the log (an append can
+        land and still fail, and then the run exists)."""
+        if not await self.store.load(run_id):
+            await self.forget(run_id)
+
     async def remove(self, run_id: str) -> None:
         """Remove a finished run's history, summary and snapshot (retention; the caller records that it did)."""
         await self.store.purge(run_id)
