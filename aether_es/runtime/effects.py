@@ -26,13 +26,14 @@ from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
 from aether_es.ports.notifier import HookNotifier
 from aether_es.ports.secrets import SecretNotFound, SecretProvider
 from aether_es.ports.wire import TaskAssignment
+from aether_es.runtime.outbox import OutboxDelivery
 
 log = logging.getLogger("aether_es.engine")
 
 
 @dataclass(frozen=True, slots=True)
 class Undispatched:
-    """An attempt that was not sent because its secrets could not be resolved: it must end as failed."""
+    """An attempt that was not sent because its secrets could not be resolved: it must end as an Error."""
 
     task_run_id: str
     attempt: int
@@ -50,9 +51,10 @@ class EffectRunner:
     ) -> None:
         self.broker = broker
         self.deadlines = deadlines
-        self.notifier = notifier
         self.error_sink = error_sink
         self.secrets = secrets
+        self._announce = OutboxDelivery(notifier, self.report)
+        """Notifications and reports sent at once, as the outbox relay sends them (an engine without one)."""
 
     async def run(self, effects: Sequence[Effect]) -> list[Undispatched]:
         """Carry the effects out; returns the attempts left unsent (a broker or KV failure raises)."""
@@ -78,10 +80,8 @@ class EffectRunner:
                 for key in effect.keys:
                     set_deadlines.pop(key, None)
                     clear_keys.append(key)
-            elif isinstance(effect, Notify):
-                await self._notify(effect)
-            elif isinstance(effect, ReportError):
-                await self.report(effect.report)
+            elif isinstance(effect, Notify | ReportError):
+                await self._announce.deliver([effect])
         if cancels:
             await self.broker.cancel(cancels)
         if self.deadlines is not None:
@@ -116,22 +116,6 @@ class EffectRunner:
             for p in assignment.inputs
         ]
         return assignment.model_copy(update={"inputs": inputs})
-
-    async def _notify(self, effect: Notify) -> None:
-        if self.notifier is None:
-            return
-        try:
-            await self.notifier.notify(effect.event)
-        except Exception as exc:
-            await self.report(
-                ErrorReport(
-                    f"hook.{effect.event.hook_type}",
-                    str(exc),
-                    Severity.WARNING,
-                    effect.event.workflow_run_id,
-                    effect.event.task_run_id,
-                )
-            )
 
     async def report(self, report: ErrorReport) -> None:
         if self.error_sink is None:

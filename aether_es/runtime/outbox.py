@@ -97,4 +97,4 @@ class OutboxDelivery:
             report = ErrorReport(
                 f"hook.{event.hook_type}", str(exc), Severity.WARNING, event.workflow_run_id, event.task_run_id
             )
-            await self.publish_error(replace(report, id=f"{event.id}/refused"))
+            await self.publish_error(replace(report, id=f"{event.id}/refused" if event.id else ""))
