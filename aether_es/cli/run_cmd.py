@@ -10,8 +10,6 @@ cannot be reached, 2 for invalid input (an invalid document, in which case nothi
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -20,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import nats.errors
-import orjson
+from nats.js import JetStreamContext
 
+from aether_es.adapters.nats.layout import Layout
 from aether_es.cli import exits
-from aether_es.cli.io import print_json
+from aether_es.cli.follow import LINES, QUIET, finish, follow
 from aether_es.cli.remote import (
     RemoteError,
     actor_of,
@@ -37,7 +36,6 @@ from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
-from aether_es.model import phases as ph
 from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack, resolve_url
 from aether_es.runtime.state_dir import StateDirBusy, served_system
@@ -48,9 +46,6 @@ log = logging.getLogger("aether_es.run")
 STOP_WITHIN = 10.0
 """Seconds stopping its own engine and workers may take before `run` goes on without them and takes its
 nats-server down (what is left unfinished is in the log, for the next engine on that store)."""
-
-SERVED_POLL = 0.25
-"""Seconds between reads of a run followed on a served system."""
 
 
 def register(commands: Any) -> None:
@@ -102,9 +97,7 @@ async def handle(args: argparse.Namespace) -> int:
         return 1
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     try:
-        return await supervised(
-            supervisor, _run(args, data, stack.engine.submit, stack.engine.get, stack.engine.changes)
-        )
+        return await supervised(supervisor, _run(args, data, stack.engine.submit, stack.connection.js, stack.layout))
     except SupervisionFailed as failure:
         log.warning("run: %s; giving up", failure)
         return exits.FAILED
@@ -121,7 +114,7 @@ async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:
     try:
         async with remote("run", url, "aether", args) as (connection, layout):
             client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
-            return await _run(args, data, client.submit, client.get, _poll)
+            return await _run(args, data, client.submit, connection.js, layout)
     except RemoteError as error:
         return fail(error)
     except AetherError as exc:
@@ -129,90 +122,21 @@ async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:
         return exits.of_error(exc)
 
 
-async def _poll(run_id: str) -> None:
-    """Between two reads of a run on a remote system, which sends no change notices."""
-    await asyncio.sleep(SERVED_POLL)
-
-
 async def _run(
     args: argparse.Namespace,
     data: bytes,
     submit: Callable[[bytes], Awaitable[str]],
-    get: Callable[[str], Awaitable[dict[str, Any]]],
-    changed: Callable[[str], Awaitable[object]],
+    js: JetStreamContext,
+    layout: Layout,
 ) -> int:
     """Submit, print the run's progress until it ends (or `--timeout`), then its phase and outputs."""
     began = time.monotonic()
     try:
         run_id = await submit(data)
+        if not args.json:
+            print(f"run {run_id} submitted", flush=True)
+        state = await follow(js, layout, run_id, show=QUIET if args.json else LINES, timeout=args.timeout)
     except AetherError as exc:
         print(exc, file=sys.stderr)
         return exits.of_error(exc)
-    if not args.json:
-        print(f"run {run_id} submitted")
-    view = await _follow(get, changed, run_id, args.timeout, quiet=args.json)
-    if args.json:
-        print_json(view)
-    else:
-        _summary(view, time.monotonic() - began)
-    return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
-
-
-async def _follow(
-    get: Callable[[str], Awaitable[dict[str, Any]]],
-    changed: Callable[[str], Awaitable[object]],
-    run_id: str,
-    timeout: float | None,
-    quiet: bool,
-) -> dict[str, Any]:
-    """Print every task phase change until the run is terminal (or the timeout passes)."""
-    seen: dict[str, str] = {}
-    stop_at = None if timeout is None else time.monotonic() + timeout
-    while True:
-        view = await get(run_id)
-        if not quiet:
-            print_changes(view, seen)
-        if view["status"] in ph.TERMINAL:
-            return view
-        remaining = None if stop_at is None else stop_at - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return view
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed(run_id), None if remaining is None else min(remaining, 1.0))
-
-
-def task_path(task: dict[str, Any], paths: dict[str, str]) -> str:
-    """`parent/child` names from the root; loop iterations show their index, as in `score[2]`."""
-    name = task["taskName"]
-    scope = task["scope"]
-    if ".loop[" in scope:
-        name = f"{name}[{scope.rsplit('.loop[', 1)[1].rstrip('/').rstrip(']')}]"
-    parent = paths.get(task["parentRunID"], "")
-    path = f"{parent}/{name}" if parent else name
-    paths[task["runID"]] = path
-    return path
-
-
-def print_changes(view: dict[str, Any], seen: dict[str, str]) -> None:
-    """A line for every task run whose phase changed since `seen` (which it updates)."""
-    paths: dict[str, str] = {}
-    for task in view["tasks"]:
-        path = task_path(task, paths)
-        if seen.get(task["runID"]) != task["status"]:
-            seen[task["runID"]] = task["status"]
-            print(f"  {task['status']:<10} {path}  [{view['progress']}]", flush=True)
-
-
-def outputs_lines(view: dict[str, Any]) -> list[str]:
-    """`outputs:` and a `name = value` line per output parameter of the run, or nothing."""
-    params = (view.get("outputs") or {}).get("parameters") or []
-    if not params:
-        return []
-    return ["outputs:"] + [f"  {p['name']} = {orjson.dumps(p.get('value')).decode()}" for p in params]
-
-
-def _summary(view: dict[str, Any], seconds: float) -> None:
-    message = f" ({view['message']})" if view.get("message") else ""
-    print(f"{view['status']}{message} in {seconds:.2f}s")
-    for line in outputs_lines(view):
-        print(line)
+    return finish(state, as_json=args.json, seconds=time.monotonic() - began)

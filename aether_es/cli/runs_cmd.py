@@ -8,7 +8,6 @@ another phase than Succeeded.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,17 +18,15 @@ import orjson
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
+from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
-from aether_es.cli.run_cmd import outputs_lines, print_changes, task_path
 from aether_es.cli.tables import table
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError
 from aether_es.history.timeline import entries, state_at
-from aether_es.model import phases as ph
-
-WATCH_POLL = 0.5
+from aether_es.projections.run_progress import display_name
 
 
 def register(commands: Any) -> None:
@@ -226,51 +223,23 @@ def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 
 async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
-    """Redraw the run's tree on a terminal (print changes elsewhere) until it ends; exit by its phase."""
-    live = sys.stdout.isatty() and not args.json
-    seen: dict[str, str] = {}
+    """A live panel on a terminal (a line per change elsewhere, nothing with --json) until the run ends; exit by
+    its phase."""
+    show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
     began = time.monotonic()
-    while True:
-        view = await client.get(run_id)
-        if live:
-            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(describe(view, bar=True)) + "\n")
-            sys.stdout.flush()
-        elif not args.json:
-            print_changes(view, seen)
-        if view["status"] in ph.TERMINAL:
-            break
-        await asyncio.sleep(WATCH_POLL)
-    if args.json:
-        print_json(view)
-    else:
-        if not live:
-            print(f"{view['status']} in {time.monotonic() - began:.2f}s")
-        for line in outputs_lines(view):
-            print(line)
-    return exits.OK if view["status"] == ph.SUCCEEDED else exits.NOT_SUCCEEDED
+    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show)
+    return finish(state, as_json=args.json, seconds=None if show == LIVE else time.monotonic() - began)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
 
 
-def progress_bar(progress: str, width: int = 30) -> str:
-    """`[#######.......] 7/15` from Aether's `<terminal>/<total>`."""
-    done, _, total = progress.partition("/")
-    if not total or not total.isdigit() or not done.isdigit() or int(total) == 0:
-        return ""
-    filled = width * int(done) // int(total)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {progress}"
-
-
-def describe(view: dict[str, Any], bar: bool = False) -> list[str]:
-    """The run's header, an optional progress bar, and its task runs as an indented tree."""
+def describe(view: dict[str, Any]) -> list[str]:
+    """The run's header and its task runs as an indented tree."""
     message = f" ({view['message']})" if view.get("message") else ""
     lines = [f"{view['runID']}  {view['name']}  {view['status']}{message}  created {view['createdAt']}"]
-    if bar and view.get("progress"):
-        lines.append(progress_bar(view["progress"]))
-    paths: dict[str, str] = {}
     for task in view["tasks"]:
-        name = task_path(task, paths).rsplit("/", 1)[-1]
+        name = display_name(task["taskName"], task["scope"])
         note = f"  {task['message']}" if task.get("message") else ""
         lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
     return lines

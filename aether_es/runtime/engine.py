@@ -400,11 +400,6 @@ class Engine:
             await asyncio.wait_for(terminal(), timeout)
         return await self.state(run_id)
 
-    async def changes(self, run_id: str) -> None:
-        """Return at the run's next state change (for live progress displays)."""
-        run = await self._existing(run_id)
-        await run.changed.wait()
-
     # --- reports -------------------------------------------------------------------------------------
 
     async def _on_reports(self, deliveries: list[Delivery]) -> None:

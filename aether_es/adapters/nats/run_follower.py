@@ -1,0 +1,89 @@
+"""Following one run from its history stream: its commits so far, then each one as it lands.
+
+Reading the log itself (not the API's view) is what keeps following a run O(events): each commit is
+folded once into a local `RunProgress`, and nothing is fetched twice. It needs read access to the history
+stream (the `reader` role of docker/nats.conf); the run ends the iteration once it is terminal and every
+commit stored so far has been read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Iterable
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.layout import Layout, check_id
+from aether_es.errors import ApiError, NotFoundError
+from aether_es.events.codec import decode_commit
+from aether_es.events.envelope import Commit
+from aether_es.projections.run_progress import RunProgress, Transition
+
+IDLE_HEARTBEAT = 5.0
+"""Seconds between the server's heartbeats on a quiet run: how soon a lost consumer is noticed and remade."""
+
+
+async def follow_run(
+    js: JetStreamContext, layout: Layout, run_id: str
+) -> AsyncGenerator[tuple[RunProgress, list[Transition]], None]:
+    """The run's progress after each batch of commits read, with the phase changes that batch made.
+
+    The first step holds the whole history so far; the iteration ends after the step in which the run is
+    terminal with nothing more stored. Raises NotFoundError for a run with no history.
+    """
+    subject = layout.run_subject(check_id("run id", run_id))
+    stored = await NatsEventStore(js, layout).load(run_id)
+    if not stored:
+        raise NotFoundError(f'workflow run "{run_id}" not found')
+    progress = RunProgress()
+    changed = _changes(progress, (s.commit for s in stored))
+    yield progress, changed
+    if progress.state is not None and progress.state.terminal:
+        return
+    pending: list[Msg] = []
+    arrived = asyncio.Event()
+
+    async def on_msg(msg: Msg) -> None:
+        pending.append(msg)
+        arrived.set()
+
+    try:
+        sub = await js.subscribe(
+            subject,
+            stream=layout.runs_stream,
+            cb=on_msg,
+            ordered_consumer=True,
+            idle_heartbeat=IDLE_HEARTBEAT,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=stored[-1].seq + 1),
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+    except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
+        raise ApiError(
+            "unavailable",
+            f"aether: unavailable: cannot read the history of run {run_id} from {layout.runs_stream} "
+            f"(following a run needs read access to it): {str(exc) or type(exc).__name__}",
+        ) from None
+    try:
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            batch, pending[:] = pending[:], []
+            changed = _changes(progress, (decode_commit(msg.data) for msg in batch))
+            caught_up = batch[-1].metadata.num_pending == 0
+            yield progress, changed
+            if caught_up and progress.state is not None and progress.state.terminal:
+                return
+    finally:
+        with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
+            await sub.unsubscribe()
+
+
+def _changes(progress: RunProgress, commits: Iterable[Commit]) -> list[Transition]:
+    return [transition for commit in commits for transition in progress.apply(commit)]

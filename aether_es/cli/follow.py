@@ -1,0 +1,117 @@
+"""Following a run on the command line (`run`, `watch`, `submit --wait`, `retry --wait`).
+
+Each batch of commits read from the run's history changes only the lines of the task runs it touched: a
+line per phase change, or on a terminal a live panel (header, progress bar, the task runs still going)
+redrawn at most every `LIVE_FRAME` seconds, so a 10,000-task run is followed at the cost of its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sys
+import time
+from typing import Any
+
+import orjson
+from nats.js import JetStreamContext
+
+from aether_es.adapters.nats.layout import Layout
+from aether_es.adapters.nats.run_follower import follow_run
+from aether_es.cli import exits
+from aether_es.cli.io import print_json
+from aether_es.errors import ApiError
+from aether_es.model import phases as ph
+from aether_es.projections.run_progress import Progress, RunProgress, Transition
+from aether_es.projections.run_state import RunState
+
+LIVE_FRAME = 0.1
+"""Seconds between two redraws of the live panel at most."""
+
+LINES, LIVE, QUIET = "lines", "live", "quiet"
+
+
+async def follow(
+    js: JetStreamContext, layout: Layout, run_id: str, *, show: str, timeout: float | None = None
+) -> RunState:
+    """Show the run's progress as `show` says until it ends (or `timeout` passes); its state then."""
+    progress = RunProgress()
+    drawn = 0.0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout), contextlib.aclosing(follow_run(js, layout, run_id)) as steps:
+            async for progress, changed in steps:
+                if show == LINES:
+                    _print_lines(progress, changed)
+                elif show == LIVE and time.monotonic() - drawn >= LIVE_FRAME:
+                    _draw(progress)
+                    drawn = time.monotonic()
+    if progress.state is None:
+        raise ApiError(
+            "unavailable", f"aether: unavailable: run {run_id}: its history was not read within {timeout:g} s"
+        )
+    if show == LIVE:
+        _draw(progress)
+    return progress.state
+
+
+def finish(state: RunState, *, as_json: bool, seconds: float | None) -> int:
+    """Print the run's end (its whole view with `as_json`; else its phase, and outputs) and its exit code."""
+    if as_json:
+        print_json(state.to_dict())
+    else:
+        if seconds is not None:
+            message = f" ({state.message})" if state.message else ""
+            print(f"{state.phase}{message} in {seconds:.2f}s")
+        for line in outputs_lines(None if state.outputs is None else state.outputs.dump()):
+            print(line)
+    return exits.OK if state.phase == ph.SUCCEEDED else exits.NOT_SUCCEEDED
+
+
+def outputs_lines(outputs: dict[str, Any] | None) -> list[str]:
+    """`outputs:` and a `name = value` line per output parameter of a run, or nothing."""
+    params = (outputs or {}).get("parameters") or []
+    if not params:
+        return []
+    return ["outputs:"] + [f"  {p['name']} = {orjson.dumps(p.get('value')).decode()}" for p in params]
+
+
+def _print_lines(progress: RunProgress, transitions: list[Transition]) -> None:
+    if not transitions:
+        return
+    sys.stdout.write("".join(f"  {t.phase:<10} {progress.path(t.task)}  [{t.progress}]\n" for t in transitions))
+    sys.stdout.flush()
+
+
+def header(state: RunState) -> str:
+    message = f" ({state.message})" if state.message else ""
+    return f"{state.run_id}  {state.workflow.metadata.name}  {state.phase}{message}  created {state.created_at}"
+
+
+def progress_bar(progress: Progress, width: int = 30) -> str:
+    """`[#######.......] 7/15`."""
+    if progress.total <= 0:
+        return ""
+    filled = width * min(progress.done, progress.total) // progress.total
+    return f"[{'#' * filled}{'.' * (width - filled)}] {progress}"
+
+
+def _draw(progress: RunProgress) -> None:
+    """Redraw the panel: as many of the task runs still going as the terminal has rows for."""
+    state = progress.state
+    if state is None:
+        return
+    lines = [header(state)]
+    bar = progress_bar(progress.progress)
+    if bar:
+        lines.append(bar)
+    room = max(1, shutil.get_terminal_size().lines - len(lines) - 2)
+    for shown, task_id in enumerate(progress.active):
+        if shown == room:
+            lines.append(f"  ... and {len(progress.active) - shown} more going")
+            break
+        task = state.tasks[task_id]
+        note = f"  {task.message}" if task.message else ""
+        lines.append(f"  {task.phase:<10} {progress.path(task)}{note}")
+    sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+    sys.stdout.flush()
