@@ -7,8 +7,6 @@ redrawn at most every `LIVE_FRAME` seconds, so a 10,000-task run is followed at 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
 import sys
 import time
@@ -18,10 +16,9 @@ import orjson
 from nats.js import JetStreamContext
 
 from aether_es.adapters.nats.layout import Layout
-from aether_es.adapters.nats.run_follower import follow_run
+from aether_es.adapters.nats.run_follower import follow_until
 from aether_es.cli import exits
 from aether_es.cli.io import print_json
-from aether_es.errors import ApiError
 from aether_es.model import phases as ph
 from aether_es.projections.run_progress import Progress, RunProgress, Transition
 from aether_es.projections.run_state import RunState
@@ -36,22 +33,20 @@ async def follow(
     js: JetStreamContext, layout: Layout, run_id: str, *, show: str, timeout: float | None = None
 ) -> RunState:
     """Show the run's progress as `show` says until it ends (or `timeout` passes); its state then."""
-    progress = RunProgress()
     drawn = 0.0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout), contextlib.aclosing(follow_run(js, layout, run_id)) as steps:
-            async for progress, changed in steps:
-                if show == LINES:
-                    _print_lines(progress, changed)
-                elif show == LIVE and time.monotonic() - drawn >= LIVE_FRAME:
-                    _draw(progress)
-                    drawn = time.monotonic()
-    if progress.state is None:
-        raise ApiError(
-            "unavailable", f"aether: unavailable: run {run_id}: its history was not read within {timeout:g} s"
-        )
+
+    def on_step(progress: RunProgress, transitions: list[Transition]) -> None:
+        nonlocal drawn
+        if show == LINES:
+            _print_lines(progress, transitions)
+        elif show == LIVE and time.monotonic() - drawn >= LIVE_FRAME:
+            _draw(progress)
+            drawn = time.monotonic()
+
+    progress = await follow_until(js, layout, run_id, timeout, on_step)
     if show == LIVE:
         _draw(progress)
+    assert progress.state is not None
     return progress.state
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 
 import nats.errors
 import nats.js.errors
@@ -83,6 +83,27 @@ async def follow_run(
     finally:
         with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
             await sub.unsubscribe()
+
+
+async def follow_until(
+    js: JetStreamContext,
+    layout: Layout,
+    run_id: str,
+    timeout: float | None,
+    on_step: Callable[[RunProgress, list[Transition]], None] = lambda progress, transitions: None,
+) -> RunProgress:
+    """Follow the run, calling `on_step` after each batch, until it ends or `timeout` passes; where it is then."""
+    progress: RunProgress | None = None
+    with contextlib.suppress(TimeoutError):
+        async with (
+            asyncio.timeout(timeout),
+            contextlib.aclosing(follow_run(js, layout, run_id)) as steps,
+        ):
+            async for progress, transitions in steps:
+                on_step(progress, transitions)
+    if progress is None:
+        raise ApiError("unavailable", f"aether: unavailable: the history of run {run_id} was not read in time")
+    return progress
 
 
 def _changes(progress: RunProgress, commits: Iterable[Commit]) -> list[Transition]:
