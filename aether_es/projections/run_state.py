@@ -7,6 +7,7 @@ which is why replayed views equal live ones. Besides Aether's records the state 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -206,6 +207,10 @@ class RunState:
 
     def to_dict(self) -> dict[str, Any]:
         """The public WorkflowExecution record (Aether's field names) with every task run."""
+        return {**self.header(), "tasks": list(self.task_records())}
+
+    def header(self) -> dict[str, Any]:
+        """The WorkflowExecution record without its task runs, which a large run serves in pages."""
         return {
             "runID": self.run_id,
             "name": self.workflow.metadata.name,
@@ -217,8 +222,15 @@ class RunState:
             "metrics": None if self.metrics is None else self.metrics.dump(),
             "createdAt": self.created_at,
             "progress": self.progress(),
-            "tasks": [self.tasks[tid].to_dict() for tid in self.order],
         }
+
+    def task_records(self, start: int = 0) -> Iterator[dict[str, Any]]:
+        """The TaskExecution records from the `start`th on, in creation order, each built when reached: a page
+        of a large run costs the page, not the run. Task runs are only ever appended to `order`, so an index
+        keeps its place while the run moves; take the records before the next await, as a decision may change
+        the state after it."""
+        order, tasks = self.order, self.tasks
+        return (tasks[order[index]].to_dict() for index in range(start, len(order)))
 
 
 def start(envelope: Envelope) -> RunState:
