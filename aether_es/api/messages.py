@@ -16,6 +16,9 @@ ErrorCode = Literal["invalid_argument", "not_found", "invalid_state", "not_suppo
 
 MAX_LIST_LIMIT = 1000
 DEFAULT_LIST_LIMIT = 100
+MAX_TASK_LIMIT = 10_000
+"""Most task records in one page; `runs.get` carries up to this many, as many as its reply has room for."""
+DEFAULT_TASK_LIMIT = 1000
 
 
 class Message(BaseModel):
@@ -60,7 +63,31 @@ class GetRunRequest(Message):
 
 
 class GetRunReply(Message):
-    run: dict[str, Any] = Field(description="the WorkflowExecution view, with every task run")
+    """A large run's task runs do not all fit in one reply: the rest come from `runs.tasks`."""
+
+    run: dict[str, Any] = Field(
+        description="the WorkflowExecution view, with its first task runs (every one unless nextTaskPageToken)"
+    )
+    next_task_page_token: str = Field(
+        default="", description='pass as `pageToken` to `runs.tasks` for the task runs after these; "" if none'
+    )
+
+
+class ListTasksRequest(Message):
+    """A run's task records in creation order, one page at a time."""
+
+    run_id: str = Field(min_length=1)
+    limit: int = Field(
+        default=DEFAULT_TASK_LIMIT, ge=1, le=MAX_TASK_LIMIT, description="most records (fewer if they fill a reply)"
+    )
+    page_token: str = Field(
+        default="", description='`nextTaskPageToken` of `runs.get` or `nextPageToken` of a page; "" from the first'
+    )
+
+
+class ListTasksReply(Message):
+    tasks: list[dict[str, Any]] = Field(description="TaskExecution records, in creation order")
+    next_page_token: str = Field(description='pass as `pageToken` for the next page; "" when none follow now')
 
 
 class ListRunsRequest(Message):
@@ -203,6 +230,7 @@ class ErrorReply(Message):
 OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "runs.submit": (SubmitRunRequest, SubmitRunReply),
     "runs.get": (GetRunRequest, GetRunReply),
+    "runs.tasks": (ListTasksRequest, ListTasksReply),
     "runs.list": (ListRunsRequest, ListRunsReply),
     "runs.resume": (ResumeRunRequest, Empty),
     "runs.cancel": (CancelRunRequest, Empty),

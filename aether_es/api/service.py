@@ -21,10 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import pydantic
+import pydantic_core
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -43,12 +45,16 @@ from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.ports.event_store import RunSummary
 from aether_es.ports.idgen import IdContext
+from aether_es.projections.run_state import RunState
 from aether_es.runtime.engine import Engine
 
 if TYPE_CHECKING:
     from aether_es.runtime.stack import Stack
 
 log = logging.getLogger("aether_es.api")
+
+T = TypeVar("T")
+Page = TypeVar("Page", bound=m.Message)
 
 SERVICE_NAME = "aether-es"
 QUEUE_GROUP = "aether-es"
@@ -159,17 +165,31 @@ def _created(summary: RunSummary) -> datetime:
         return _EPOCH
 
 
-def _encode_token(cursor: _Cursor) -> str:
-    raw = orjson.dumps([clock.format_time(cursor.created_at), cursor.run_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_token(*parts: str | int) -> str:
+    """An opaque page token holding `parts`."""
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> _Cursor:
+def _decode_token(token: str, read: Callable[[Any], T]) -> T:
+    """What `read` makes of a token's parts (it raises ValueError or TypeError on parts it does not expect);
+    a token this API did not return is refused, naming the field."""
     try:
-        created_at, run_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return _Cursor(clock.parse_time(created_at), str(run_id))
+        return read(orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))))
     except (ValueError, TypeError):
         raise invalid("pageToken", "pageToken: not a token this API returned (pass nextPageToken as is)") from None
+
+
+def _run_cursor(parts: Any) -> _Cursor:
+    created_at, run_id = parts
+    return _Cursor(clock.parse_time(created_at), str(run_id))
+
+
+def _task_place(parts: Any) -> tuple[str, int]:
+    """A task page token's run id and index into the run's task runs (in creation order)."""
+    run_id, index = parts
+    if not isinstance(run_id, str) or type(index) is not int or index < 0:
+        raise ValueError(parts)
+    return run_id, index
 
 
 def _time(field: str, value: str | None) -> datetime | None:
@@ -208,7 +228,7 @@ class RunFilter:
             _phases(request.phase),
             _time("createdAfter", request.created_after),
             _time("createdBefore", request.created_before),
-            _decode_token(request.page_token) if request.page_token else None,
+            _decode_token(request.page_token, _run_cursor) if request.page_token else None,
         )
 
     def matches(self, summary: RunSummary, created: datetime) -> bool:
@@ -234,8 +254,35 @@ def list_page(summaries: list[RunSummary], where: RunFilter) -> m.ListRunsReply:
     token = ""
     if len(matching) > limit:
         created, last = page[-1]
-        token = _encode_token(_Cursor(created, last.run_id))
+        token = _encode_token(clock.format_time(created), last.run_id)
     return m.ListRunsReply(runs=[_run_info(summary) for _, summary in page], next_page_token=token)
+
+
+def task_page(
+    state: RunState, start: int, limit: int, max_payload: int, reply: Callable[[list[dict[str, Any]], str], Page]
+) -> Page:
+    """`reply(tasks, token)` with the run's task records from the `start`th on: at most `limit` of them, and
+    no more than keep the reply's JSON within `max_payload` bytes (0: no bound), so tasks with big outputs
+    still fit. Only the records on the page (and the one that did not fit) are built. A single record too
+    large for any page is refused, naming it, rather than cut."""
+    total = len(state.order)
+    room = max_payload - len(reply([], _encode_token(state.run_id, total)).to_json()) if max_payload else None
+    tasks: list[dict[str, Any]] = []
+    for record in islice(state.task_records(start), limit):
+        if room is not None:
+            size = len(pydantic_core.to_json(record))
+            room -= size + 1  # and a comma
+            if room < 0:
+                if not tasks:
+                    raise NotSupportedError(
+                        f'task run "{record["runID"]}" of run "{state.run_id}" is {size} bytes as JSON, more than '
+                        f"a reply can carry under the server's max payload of {max_payload} bytes "
+                        "(`aether-es history` shows its events)"
+                    )
+                break
+        tasks.append(record)
+    end = start + len(tasks)
+    return reply(tasks, _encode_token(state.run_id, end) if end < total else "")
 
 
 def _run_info(summary: RunSummary) -> m.RunInfo:
@@ -265,6 +312,7 @@ class ApiService:
         self._handlers: dict[str, Callable[[Any], Awaitable[m.Message]]] = {
             "runs.submit": self._submit,
             "runs.get": self._get,
+            "runs.tasks": self._task_page,
             "runs.list": self._list,
             "runs.resume": self._resume,
             "runs.cancel": self._cancel,
@@ -384,7 +432,27 @@ class ApiService:
             return str(orjson.loads(entry.value)["runId"]), entry.revision or 0
 
     async def _get(self, request: m.GetRunRequest) -> m.GetRunReply:
-        return m.GetRunReply(run=await self.engine.get(_checked_id("runId", request.run_id)))
+        state = await self.engine.state(_checked_id("runId", request.run_id))
+        view = state.header()
+
+        def reply(tasks: list[dict[str, Any]], token: str) -> m.GetRunReply:
+            return m.GetRunReply(run={**view, "tasks": tasks}, next_task_page_token=token)
+
+        return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply)
+
+    async def _task_page(self, request: m.ListTasksRequest) -> m.ListTasksReply:
+        run_id = _checked_id("runId", request.run_id)
+        owner, start = _decode_token(request.page_token, _task_place) if request.page_token else (run_id, 0)
+        if owner != run_id:
+            raise invalid("pageToken", f"pageToken: a token of run {owner!r}, not of runId {run_id!r}")
+        state = await self.engine.state(run_id)
+        if start > len(state.order):
+            raise invalid("pageToken", f"pageToken: past the {len(state.order)} task runs of run {run_id!r}")
+
+        def reply(tasks: list[dict[str, Any]], token: str) -> m.ListTasksReply:
+            return m.ListTasksReply(tasks=tasks, next_page_token=token)
+
+        return task_page(state, start, request.limit, self.nc.max_payload, reply)
 
     async def _list(self, request: m.ListRunsRequest) -> m.ListRunsReply:
         where = RunFilter.of(request)
