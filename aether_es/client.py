@@ -147,9 +147,35 @@ class Client:
         return reply
 
     async def get(self, run_id: str) -> dict[str, Any]:
-        """The run's WorkflowExecution view, with every task run."""
+        """The run's WorkflowExecution view, with every task run: those that do not fit in its reply are read
+        page by page after it (so a live run's later pages may be newer than its status)."""
         reply: m.GetRunReply = await self.call("runs.get", m.GetRunRequest.model_construct(run_id=run_id))
-        return reply.run
+        view, token = reply.run, reply.next_task_page_token
+        while token:
+            page = await self.task_page(run_id, limit=m.MAX_TASK_LIMIT, page_token=token)
+            view["tasks"].extend(page.tasks)
+            token = page.next_page_token
+        return view
+
+    async def task_page(
+        self, run_id: str, *, limit: int = m.DEFAULT_TASK_LIMIT, page_token: str = ""
+    ) -> m.ListTasksReply:
+        """One page of the run's task records in creation order, at most `limit` (fewer when they fill a
+        reply); pass `next_page_token` back as `page_token` for the next one ("" starts at the first)."""
+        request = m.ListTasksRequest.model_construct(run_id=run_id, limit=limit, page_token=page_token)
+        page: m.ListTasksReply = await self.call("runs.tasks", request)
+        return page
+
+    async def tasks(self, run_id: str, *, page_size: int = m.DEFAULT_TASK_LIMIT) -> AsyncIterator[dict[str, Any]]:
+        """Every task record of the run in creation order, fetched page by page as the caller consumes them."""
+        token = ""
+        while True:
+            page = await self.task_page(run_id, limit=page_size, page_token=token)
+            for task in page.tasks:
+                yield task
+            token = page.next_page_token
+            if not token:
+                return
 
     async def resume(
         self, run_id: str, task_run_id: str, payload: Mapping[str, Any] | None = None, *, reason: str = ""
