@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aether_es.cli.commands import summary
 from bench import report, scenarios
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("bench", help="benchmark the engine against a raw nats-py floor")
+    parser = commands.add_parser("bench", help=summary("bench"))
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="every scenario scaled down (about 1/10)")
     size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke test size

@@ -8,6 +8,7 @@ from typing import Any
 
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
@@ -16,7 +17,7 @@ from aether_es.model.clock import parse_time
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("audit", help="every command issued: who, when, on what, and why")
+    parser = commands.add_parser("audit", help=summary("audit"))
     parser.add_argument("--since", help="only commands at or after this RFC3339 time")
     parser.add_argument("--actor", help="only commands of this actor (`alice` matches user:alice)")
     parser.add_argument("--run", help="only commands on this run (or cron.<id> for a CronWorkflow)")

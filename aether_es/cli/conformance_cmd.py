@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aether_es.cli.commands import summary
 from aether_es.conformance.runner import CaseResult, CorpusError, run_corpus
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("conformance", help="run a conformance corpus (workflows/ + assertions/)")
+    parser = commands.add_parser("conformance", help=summary("conformance"))
     parser.add_argument("directory", type=Path)
     parser.add_argument("--only", help="glob on case names, e.g. '0*' or '12-task-timeout'")
     parser.add_argument("--nats", help="NATS URL (default: $AETHER_NATS_URL, else an embedded server)")

@@ -16,6 +16,7 @@ from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import ensure
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
@@ -29,7 +30,7 @@ EXIT_NOT_FOUND = 3
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("cron", help="manage CronWorkflows of a running system")
+    parser = commands.add_parser("cron", help=summary("cron"))
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     submit = actions.add_parser("submit", help="submit a CronWorkflow document")
     submit.add_argument("file")

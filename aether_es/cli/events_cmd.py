@@ -17,6 +17,7 @@ from nats.js.errors import NotFoundError as JsNotFoundError
 
 from aether_es.adapters.nats.layout import Layout, check_id, check_token
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.model.clock import parse_time
 
@@ -24,7 +25,7 @@ FETCH = 256
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("events", help="read (and follow) the event feed of a running system")
+    parser = commands.add_parser("events", help=summary("events"))
     parser.add_argument("--run", help="only this run's events")
     parser.add_argument("--type", help="only events of this type, e.g. TaskFinished")
     parser.add_argument("--since", help="start at this feed sequence number or RFC3339 time (default: the first)")

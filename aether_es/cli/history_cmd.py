@@ -17,6 +17,7 @@ import orjson
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import check_id, ensure
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
@@ -26,7 +27,7 @@ from aether_es.history.timeline import describe, entries
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("history", help="a run's events, exported as JSON lines or imported from them")
+    parser = commands.add_parser("history", help=summary("history"))
     parser.add_argument("run_id", nargs="?", help="the run")
     parser.add_argument("--export", metavar="FILE", help="write the run's history as JSON lines (- for stdout)")
     parser.add_argument("--import", dest="import_file", metavar="FILE", help="append an exported history here")

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
+import inspect
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from aether_es.cli import (
-    audit_cmd,
-    conformance_cmd,
-    cron_cmd,
-    events_cmd,
-    history_cmd,
-    replay_cmd,
-    retention_cmd,
-    run_cmd,
-    runs_cmd,
-    serve_cmd,
-    validate_cmd,
-    worker_cmd,
-    workers_cmd,
-)
-from bench import cli as bench_cli
+from aether_es.cli.commands import COMMANDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with only the command `argv` names defined (every command listed)."""
     parser = argparse.ArgumentParser(
         prog="aether-es", description="Event-sourced aether/v1 workflows on NATS JetStream"
     )
@@ -43,21 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="log more on stderr: -v what the system does (INFO), -vv everything (DEBUG); problems are always logged",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    validate_cmd.register(commands)
-    run_cmd.register(commands)
-    serve_cmd.register(commands)
-    runs_cmd.register(commands)
-    events_cmd.register(commands)
-    history_cmd.register(commands)
-    replay_cmd.register(commands)
-    audit_cmd.register(commands)
-    retention_cmd.register(commands)
-    conformance_cmd.register(commands)
-    cron_cmd.register(commands)
-    workers_cmd.register(commands)
-    worker_cmd.register(commands)
-    bench_cli.register(commands)
+    chosen = _command_in(argv if argv is not None else sys.argv[1:])
+    if chosen is not None:
+        importlib.import_module(COMMANDS[chosen][0]).register(commands)
+    for name, (_, summary) in COMMANDS.items():
+        if name not in commands.choices:
+            commands.add_parser(name, help=summary)  # named for the listing; only the chosen one is defined
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command the arguments name (the first word that is not an option), if it is one."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
 
 
 def setup_logging(verbosity: int) -> None:
@@ -75,11 +62,16 @@ def setup_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
-        code: int = asyncio.run(args.handler(args)) if asyncio.iscoroutinefunction(args.handler) else args.handler(args)
+        if inspect.iscoroutinefunction(args.handler):
+            import asyncio  # only for the commands that need it: `validate` and `--help` start faster without
+
+            code: int = asyncio.run(args.handler(args))
+        else:
+            code = args.handler(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

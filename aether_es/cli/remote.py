@@ -18,8 +18,7 @@ from aether_es.adapters.nats.connection import (
     connect,
 )
 from aether_es.adapters.nats.layout import Layout
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
-from aether_es.runtime.state_dir import URL_FILE, served_url
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, URL_FILE, resolve_url, served_url
 
 EXIT_UNREACHABLE = 1
 EXIT_INVALID = 2

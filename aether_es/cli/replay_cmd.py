@@ -12,6 +12,7 @@ from typing import Any
 
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.client import Client
@@ -20,7 +21,7 @@ from aether_es.history.replay import replay_all, replay_runs, verify
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("replay", help="rebuild run views from the event log, and verify them")
+    parser = commands.add_parser("replay", help=summary("replay"))
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", action="append", dest="runs", metavar="RUN", help="this run (repeatable)")
     which.add_argument("--all", action="store_true", help="every run in the log")

@@ -16,6 +16,7 @@ from typing import Any
 
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.client import Client
@@ -29,7 +30,7 @@ PURGE_CHUNK = 500
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("retention", help="archive and remove finished runs by age or count (audited)")
+    parser = commands.add_parser("retention", help=summary("retention"))
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--older-than", metavar="DURATION", help="finished runs that ended longer ago, e.g. 720h")
     which.add_argument("--keep", type=int, metavar="N", help="keep the N newest finished runs, remove the others")

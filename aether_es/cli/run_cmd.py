@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.follow import LINES, QUIET, finish, follow
 from aether_es.cli.remote import (
     RemoteError,
@@ -37,8 +38,8 @@ from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
 from aether_es.runtime.shutdown import within
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, StackOptions, open_stack, resolve_url
-from aether_es.runtime.state_dir import StateDirBusy, served_system
+from aether_es.runtime.stack import StackOptions, open_stack
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, StateDirBusy, resolve_url, served_system
 from aether_es.runtime.supervisor import SupervisionFailed, Supervisor, supervised
 
 log = logging.getLogger("aether_es.run")
@@ -49,7 +50,7 @@ nats-server down (what is left unfinished is in the log, for the next engine on 
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("run", help="run a workflow end to end on an embedded or given NATS")
+    parser = commands.add_parser("run", help=summary("run"))
     parser.add_argument("file", help="path to the workflow JSON, or - for standard input")
     parser.add_argument("--nats", help="NATS URL (default: $AETHER_NATS_URL, else an embedded server)")
     parser.add_argument(

@@ -3,6 +3,9 @@
 Human output by default, `--json` for scripts. Exit codes (`cli/exits.py`): 0 done, 1 unreachable, 2 invalid
 input (a bad document or request, or one the run's state refuses), 3 not found, 4 a waited-for run ended in
 another phase than Succeeded.
+
+The models, the codec and the follower are imported by the actions that use them: `get` and `list` start
+without them.
 """
 
 from __future__ import annotations
@@ -15,29 +18,26 @@ from typing import Any
 
 import orjson
 
-from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
-from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
-from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError
-from aether_es.history.timeline import entries, state_at
-from aether_es.projections.run_progress import display_name
+from aether_es.projections.names import display_name
 
 
 def register(commands: Any) -> None:
-    submit = commands.add_parser("submit", help="submit a workflow to a running system")
+    submit = commands.add_parser("submit", help=summary("submit"))
     submit.add_argument("file", help="path to the workflow JSON, or - for standard input")
     submit.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     submit.add_argument("--idempotency-key", help="the same key always gives the same run, never a second one")
-    get = commands.add_parser("get", help="show a run and its task runs (now, or as it was at a point)")
+    get = commands.add_parser("get", help=summary("get"))
     get.add_argument("run_id")
     get.add_argument("--at", help="the run as it was right after event N (a number) or at an RFC3339 time")
-    listing = commands.add_parser("list", help="list runs, newest first")
+    listing = commands.add_parser("list", help=summary("list"))
     listing.add_argument("--phase", action="append", help="only runs in this phase (repeatable)")
     listing.add_argument("--name", help="only runs of the workflow with this name")
     listing.add_argument("--label", action="append", help="only runs with this label, as key=value (repeatable)")
@@ -46,15 +46,15 @@ def register(commands: Any) -> None:
     listing.add_argument("--until", help="only runs created before this RFC3339 time")
     listing.add_argument("--limit", type=int, default=50, help="runs per page (default 50)")
     listing.add_argument("--page", help="the page token a previous listing printed")
-    watch = commands.add_parser("watch", help="a live tree of a run's tasks until it ends")
+    watch = commands.add_parser("watch", help=summary("watch"))
     watch.add_argument("run_id")
-    resume = commands.add_parser("resume", help="resume a suspended task run")
+    resume = commands.add_parser("resume", help=summary("resume"))
     resume.add_argument("run_id")
     resume.add_argument("task_run_id")
     resume.add_argument("--payload", help="a JSON object merged into the task's inputs")
-    cancel = commands.add_parser("cancel", help="cancel a run")
+    cancel = commands.add_parser("cancel", help=summary("cancel"))
     cancel.add_argument("run_id")
-    retry = commands.add_parser("retry", help="run a finished run's failed steps again, keeping what succeeded")
+    retry = commands.add_parser("retry", help=summary("retry"))
     retry.add_argument("run_id")
     picked = retry.add_mutually_exclusive_group()
     picked.add_argument("--task", action="append", dest="tasks", metavar="TASK_RUN", help="only this failed task run")
@@ -104,6 +104,8 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
 
 
 async def _submit(args: argparse.Namespace, client: Client) -> int:
+    from aether_es.cli.validate_cmd import read_valid
+
     document = read_valid(args.file)
     if document is None:
         return exits.INVALID
@@ -132,6 +134,9 @@ async def _get(args: argparse.Namespace, client: Client) -> int:
 
 async def _get_at(args: argparse.Namespace, client: Client) -> int:
     """Time travel: the fold of the run's history up to the point, read from the log itself."""
+    from aether_es.adapters.nats.event_store import NatsEventStore
+    from aether_es.history.timeline import entries, state_at
+
     store = NatsEventStore(client.nc.jetstream(), Layout(prefix=args.prefix))
     timeline = entries(await store.load(check_id("run id", args.run_id)))
     if not timeline:
@@ -225,6 +230,8 @@ def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
     """A live panel on a terminal (a line per change elsewhere, nothing with --json) until the run ends; exit by
     its phase."""
+    from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
+
     show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
     began = time.monotonic()
     state = await follow(client.nc.jetstream(), client.layout, run_id, show=show)

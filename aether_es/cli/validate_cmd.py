@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from aether_es.cli.commands import summary
 from aether_es.cli.io import read_document
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_cron_defaults, fill_defaults
@@ -15,7 +16,7 @@ from aether_es.model.validation import validate_cron_workflow, validate_workflow
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("validate", help="check a Workflow or CronWorkflow document")
+    parser = commands.add_parser("validate", help=summary("validate"))
     parser.add_argument("file", help="path to the JSON document, or - for standard input")
     parser.set_defaults(handler=handle)
 

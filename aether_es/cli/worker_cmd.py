@@ -22,9 +22,11 @@ from typing import Any
 from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, served_url
 from aether_es.runtime.shutdown import within
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, NATS_URL_ENV, default_executors, resolve_url
+from aether_es.runtime.stack import default_executors
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
 from aether_es.runtime.supervisor import Supervisor
 from aether_es.worker import registered, run
 from aether_es.worker.executor import Executor
@@ -40,7 +42,7 @@ class WorkerSetupError(Exception):
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("worker", help="serve executor types to a running system until stopped")
+    parser = commands.add_parser("worker", help=summary("worker"))
     parser.add_argument(
         "--executors",
         required=True,

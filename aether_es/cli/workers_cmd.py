@@ -14,6 +14,7 @@ from typing import Any
 from nats.js.errors import BucketNotFoundError
 
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry, info_to_dict
+from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
@@ -21,7 +22,7 @@ from aether_es.ports.worker_registry import WorkerInfo
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("workers", help="list the live workers of a running system")
+    parser = commands.add_parser("workers", help=summary("workers"))
     add_remote_options(parser)
     parser.add_argument("--json", action="store_true", help="print the workers as a JSON array")
     parser.set_defaults(handler=handle)

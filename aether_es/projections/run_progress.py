@@ -11,14 +11,8 @@ from dataclasses import dataclass
 
 from aether_es.events.envelope import Commit
 from aether_es.model import phases as ph
+from aether_es.projections.names import display_name
 from aether_es.projections.run_state import RunState, TaskRunView, apply, start
-
-
-def display_name(task_name: str, scope: str) -> str:
-    """A task run's name as people read it: a loop iteration shows its index, as in `score[2]`."""
-    if ".loop[" in scope:
-        return f"{task_name}[{scope.rsplit('.loop[', 1)[1].rstrip('/').rstrip(']')}]"
-    return task_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ log = logging.getLogger("aether_es.state_dir")
 STORE_DIR = "nats"
 LOCK_FILE = "nats.lock"
 URL_FILE = "nats.url"
+NATS_URL_ENV = "AETHER_NATS_URL"
+DEFAULT_STATE_DIR = Path(".aether")
 STARTING_WAIT = 10.0
 """Seconds to wait for an owner that holds the folder but does not answer yet (it is still starting)."""
 _RECORD_WAIT = 1.0
@@ -132,6 +134,11 @@ def owner(state_dir: Path) -> Owner | None:
         return record or Owner(0, "")
     finally:
         os.close(fd)
+
+
+def resolve_url(explicit: str | None) -> str | None:
+    """An explicit URL, else $AETHER_NATS_URL, else None (meaning: start an embedded server)."""
+    return explicit or os.environ.get(NATS_URL_ENV) or None
 
 
 def served_url(state_dir: Path) -> str | None:

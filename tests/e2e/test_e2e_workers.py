@@ -12,7 +12,8 @@ from pathlib import Path
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.worker_registry import WorkerNotFound
-from aether_es.runtime.stack import NATS_URL_ENV, StackOptions, open_stack
+from aether_es.runtime.stack import StackOptions, open_stack
+from aether_es.runtime.state_dir import NATS_URL_ENV
 from aether_es.worker.executors.echo import EchoExecutor
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from support.driver import Driver
 
 from aether_es.events.envelope import Commit, Envelope
 from aether_es.model import phases as ph
-from aether_es.projections.run_progress import Progress, RunProgress, Transition, display_name
+from aether_es.projections.names import display_name
+from aether_es.projections.run_progress import Progress, RunProgress, Transition
 
 
 def _echo(name: str = "one") -> dict[str, Any]:
