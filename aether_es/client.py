@@ -5,7 +5,9 @@ A thin layer over the NATS subjects in docs/api.md: anything here can be done wi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -27,6 +29,28 @@ from aether_es.errors import (
     ValidationError,
 )
 from aether_es.model import clock
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """A task run reaching a phase (its creation included), with the run's `done/total` right then."""
+
+    task_run_id: str
+    path: str
+    """Its name from the run's root, as `main/score[2]`."""
+    phase: str
+    progress: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """Where a followed run stands after a batch of its commits, and the phase changes in that batch."""
+
+    phase: str
+    message: str
+    progress: str
+    changes: list[TaskChange]
+
 
 RunPage = m.ListRunsReply
 """A page of runs: `runs` (RunInfo, newest first) and `next_page_token` ("" on the last page)."""
@@ -176,6 +200,26 @@ class Client:
             token = page.next_page_token
             if not token:
                 return
+
+    async def follow(self, run_id: str) -> AsyncIterator[RunUpdate]:
+        """The run as it moves, from its history (which needs read access to the history stream): an update
+        per batch of commits read, the first with everything so far, the last once the run has ended."""
+        from aether_es.adapters.nats.run_follower import follow_run  # the codec, for callers that follow
+
+        async with contextlib.aclosing(follow_run(self.nc.jetstream(), self.layout, run_id)) as steps:
+            async for progress, transitions in steps:
+                state = progress.state
+                assert state is not None
+                changes = [TaskChange(t.task.id, progress.path(t.task), t.phase, str(t.progress)) for t in transitions]
+                yield RunUpdate(state.phase, state.message, str(progress.progress), changes)
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Follow the run to its end and return its whole view (on timeout, the view as it is then)."""
+        from aether_es.adapters.nats.run_follower import follow_until  # the codec, for callers that follow
+
+        progress = await follow_until(self.nc.jetstream(), self.layout, run_id, timeout)
+        assert progress.state is not None
+        return progress.state.to_dict()
 
     async def resume(
         self, run_id: str, task_run_id: str, payload: Mapping[str, Any] | None = None, *, reason: str = ""
