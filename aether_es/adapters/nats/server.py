@@ -5,14 +5,13 @@ and no log parsing; a restart reuses that port and store directory, so clients r
 
 A store has one server. Its config, log, pid and ports files live in a run folder beside the store
 (`<store>-run`), so a dead owner's leftovers are found and cleared by the next one. On Linux the child asks
-the kernel for SIGKILL when its parent dies (`prctl(PR_SET_PDEATHSIG)`), so even `kill -9` of the owner
+the kernel for SIGKILL when its parent dies (`adapters.child_process`), so even `kill -9` of the owner
 leaves no server behind; where that is unavailable, or for a server an older owner left, `start` kills any
 nats-server still serving the store (found through /proc) before starting its own.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -22,17 +21,16 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
+
+from aether_es.adapters.child_process import spawn_owned
 
 MAX_PAYLOAD = 8 * 1024 * 1024
 """Largest message the server accepts: fat task assignments and big commits fit, runaway ones do not."""
 
 PID_FILE = "nats-server.pid"
-_PR_SET_PDEATHSIG = 1
 _ORPHAN_GRACE = 5.0
 """Seconds an orphan server gets to shut down cleanly (SIGTERM) before it is killed."""
 
@@ -169,16 +167,7 @@ class EmbeddedNatsServer:
             str(self.run_dir),
         ]
         with open(self.log_path, "ab") as out:
-            spawned = _SPAWNER.submit(
-                subprocess.Popen,
-                args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                close_fds=True,
-                preexec_fn=_die_with_parent(),
-            )
-            return spawned.result()
+            return spawn_owned(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True)
 
     def _write_config(self) -> Path:
         """A config setting our max payload; a user config is included after it, so its values win."""
@@ -272,36 +261,3 @@ def _end(pid: int) -> None:
                 return
             time.sleep(0.02)
     raise RuntimeError(f"nats-server pid {pid} still serves the store after SIGKILL")
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    """libc's prctl on Linux, resolved once here so the forked child only makes the call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    return prctl
-
-
-_PRCTL = _load_prctl()
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-server-spawner")
-"""Every server is forked from this one thread, whichever thread asks for a (re)start: the parent-death signal
-follows the thread that forked, and this one lives as long as the process."""
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook making the child get SIGKILL when its parent dies (Linux), else None.
-
-    prctl in the child is the one way that also covers `kill -9` of the parent without a watchdog process in
-    between. The signal follows the *thread* that forked, hence `_SPAWNER`.
-    """
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-    parent, kill = os.getpid(), int(signal.SIGKILL)
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
-
-    return hook
