@@ -77,6 +77,7 @@ async def handle(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         workers=args.workers,
         feed=not args.no_feed,
+        feed_process=True,
         auth=auth,
         replicas=args.replicas,
         serving=True,
@@ -122,6 +123,9 @@ async def _serve_until_stopped(supervisor: Supervisor, requested: asyncio.Event)
 
 
 def _kill_server(stack: Stack) -> None:
-    """Take the embedded nats-server down with us: a shutdown cut short must not leave it running."""
+    """Take the embedded nats-server and the feed process down with us: a shutdown cut short must not leave
+    them running."""
+    if stack.feed_process is not None:
+        stack.feed_process.kill()
     if stack.server is not None:
         stack.server.kill()

@@ -43,6 +43,7 @@ from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.vars import VarsSource
 from aether_es.runtime.engine import Engine
 from aether_es.runtime.feed import FeedProjector
+from aether_es.runtime.feed_process import FeedProcess
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.outbox import ErrorPublisher, OutboxDelivery
 from aether_es.runtime.state_dir import OwnerLock, claim_or_join, store_dir
@@ -101,6 +102,9 @@ class StackOptions:
     """Credentials and TLS for a given NATS server; None reads `AETHER_NATS_*` (unused by the embedded server)."""
     feed: bool = False
     """Run the event feed projector (`runtime.feed`): every history event published to `<PREFIX>_EVENTS`."""
+    feed_process: bool = False
+    """With `feed`, run the projector in a child process the stack owns (`runtime.feed_process`) rather than
+    on this event loop, where it takes about a third of the engine's time."""
     serving: bool = False
     """This stack serves `state_dir` (`aether-es serve`): a folder another live process owns is refused rather
     than used, and a given URL is recorded in a folder nobody owns (`runtime.state_dir`)."""
@@ -126,6 +130,9 @@ class Stack:
     registry: NatsWorkerRegistry | None = None
     errors: NatsErrorSink | None = None
     feed: FeedProjector | None = None
+    """The projector on this event loop (`StackOptions.feed` without `feed_process`)."""
+    feed_process: FeedProcess | None = None
+    """The projector's child process (`StackOptions.feed_process`)."""
     relay: NatsOutboxRelay | None = None
     owner: OwnerLock | None = None
     """The hold on `options.state_dir` while this stack serves it (`runtime.state_dir`)."""
@@ -142,6 +149,8 @@ class Stack:
             await self.relay.stop(drain=2.0)
         if self.feed is not None:
             await self.feed.stop(drain=2.0)
+        if self.feed_process is not None:
+            await self.feed_process.stop()
         if self.errors is not None:
             await self.errors.stop()
         await self.connection.close()
@@ -251,9 +260,12 @@ async def open_stack(options: StackOptions) -> Stack:
             )
             await pool.start()
         await engine.start()  # after the workers registered, so first dispatches find them
-        feed = FeedProjector(connection.js, layout) if options.feed else None
+        feed = FeedProjector(connection.js, layout) if options.feed and not options.feed_process else None
+        feed_process = FeedProcess(url, options.prefix, auth) if options.feed and options.feed_process else None
         if feed is not None:
             await feed.start()
+        if feed_process is not None:
+            await feed_process.start()
     except BaseException:
         if server is not None:
             server.close()
@@ -275,6 +287,7 @@ async def open_stack(options: StackOptions) -> Stack:
         registry,
         errors,
         feed,
+        feed_process,
         relay,
         owner,
     )
