@@ -1,8 +1,9 @@
 """Reading a KV bucket's current values, once or followed live, with an ephemeral ordered pull consumer.
 
 nats-py's `kv.watch` stalls for ~19 s after a server restart (notes §4.6). Here the follower pulls with idle
-heartbeats: a pull that sees neither a message nor a heartbeat means the consumer or server is gone, and the
-follower rebuilds its view from the bucket within a second or two. Everything comes from the bucket, so a
+heartbeats: a pull that sees neither a message nor a heartbeat, and whose consumer the server then no longer
+knows (or cannot be asked about), means the consumer or server is gone, and the follower rebuilds its view
+from the bucket within a second or two. Everything comes from the bucket, so a
 rebuild is always correct.
 """
 
@@ -96,6 +97,17 @@ class _Reader:
             remaining = msgs[-1].metadata.num_pending
         return values
 
+    async def alive(self) -> bool:
+        """Whether the server still has this reader's consumer: asked when heartbeats seem to stop, since a
+        busy event loop reads them late while the server and consumer are fine."""
+        assert self._sub is not None
+        try:
+            await self._sub.consumer_info()
+        except Exception as exc:
+            log.debug("reader of %s: consumer info failed: %r", self._stream, exc)
+            return False
+        return True
+
     async def fetch(self, timeout: float, heartbeat: float | None) -> list[Msg]:
         assert self._sub is not None
         return await pull(self._sub, self._batch, timeout=timeout, heartbeat=heartbeat)
@@ -179,7 +191,12 @@ class KvFollower:
                 msgs = await reader.fetch(timeout, heartbeat=self._heartbeat)
             except FetchTimeoutError:
                 continue  # heartbeats arrived: consumer alive, nothing changed
+            except TimeoutError:
+                msgs = []
             if not msgs:
-                raise TimeoutError("pull returned neither messages nor heartbeats")
+                if await reader.alive():
+                    log.debug("following bucket %s: a pull saw no heartbeat, but its consumer is there", self._bucket)
+                    continue  # a busy event loop read the heartbeats late: nothing is lost
+                raise TimeoutError("pull returned neither messages nor heartbeats, and its consumer is gone")
             for change in reader.changes(msgs):
                 self._on_change(change)
