@@ -110,7 +110,7 @@ def test_a_workflow_run_logs_nothing_at_warning(tmp_path: Path) -> None:
 
 def test_serve_restarts_its_killed_nats_server_and_keeps_serving(tmp_path: Path, processes: list[Process]) -> None:
     served = serve(tmp_path, processes, "--state-dir", str(tmp_path / ".aether"), "--workers", "2")
-    (child,) = served.children()
+    (child,) = [pid for pid in served.children() if b"nats-server" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     os.kill(child, signal.SIGKILL)
     served.said("killed by signal 9")
     served.said("nats-server restarted")
