@@ -1,8 +1,9 @@
 """The API's requests and replies: one pydantic model each, JSON with camelCase keys.
 
 These models are the contract: the service parses requests with them, the client builds requests with them,
-and the JSON Schemas in docs/api.md are generated from them. Unknown keys are refused, so a misspelt key is
-an `invalid_argument` naming it rather than a silently ignored option.
+and the JSON Schemas in docs/api.md are generated from them. Unknown keys in a request are refused, so a
+misspelt key is an `invalid_argument` naming it rather than a silently ignored option; unknown keys in a reply
+are ignored, so replies can grow without breaking older clients.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ class Message(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+class Reply(Message):
+    """What the engine answers. Keys this client does not know are ignored, so a newer engine that adds a
+    field to a reply does not break older clients (requests stay strict)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Done(Reply):
+    """The reply of a command that has nothing to tell but that it was done."""
 
 
 Document = dict[str, Any] | str
@@ -53,7 +65,7 @@ class SubmitRunRequest(Audited):
     )
 
 
-class SubmitRunReply(Message):
+class SubmitRunReply(Reply):
     run_id: str
     created: bool = Field(description="false when the idempotency key had already started this run")
 
@@ -62,7 +74,7 @@ class GetRunRequest(Message):
     run_id: str = Field(min_length=1)
 
 
-class GetRunReply(Message):
+class GetRunReply(Reply):
     """A large run's task runs do not all fit in one reply: the rest come from `runs.tasks`."""
 
     run: dict[str, Any] = Field(
@@ -85,7 +97,7 @@ class ListTasksRequest(Message):
     )
 
 
-class ListTasksReply(Message):
+class ListTasksReply(Reply):
     tasks: list[dict[str, Any]] = Field(description="TaskExecution records, in creation order")
     next_page_token: str = Field(description='pass as `pageToken` for the next page; "" when none follow now')
 
@@ -103,7 +115,7 @@ class ListRunsRequest(Message):
     page_token: str | None = Field(default=None, description="`nextPageToken` of the previous page")
 
 
-class RunInfo(Message):
+class RunInfo(Reply):
     """A run's summary (what listing needs, without its history)."""
 
     run_id: str
@@ -116,7 +128,7 @@ class RunInfo(Message):
     labels: dict[str, str]
 
 
-class ListRunsReply(Message):
+class ListRunsReply(Reply):
     """Newest first."""
 
     runs: list[RunInfo]
@@ -152,7 +164,7 @@ class PurgeRunsRequest(Audited):
     archive: str = Field(default="", description="where the caller archived the histories first, if it did")
 
 
-class PurgeRunsReply(Message):
+class PurgeRunsReply(Reply):
     purge_id: str = Field(description="the retention record's aggregate, `retention.<id>`")
 
 
@@ -167,7 +179,7 @@ class SubmitCronRequest(Audited):
     document: Document = Field(description="the aether/v1 CronWorkflow document")
 
 
-class SubmitCronReply(Message):
+class SubmitCronReply(Reply):
     id: str
 
 
@@ -175,7 +187,7 @@ class CronIdRequest(Message):
     id: str = Field(min_length=1)
 
 
-class GetCronReply(Message):
+class GetCronReply(Reply):
     cron: dict[str, Any] = Field(description="the CronWorkflow view with the views of its runs")
 
 
@@ -188,7 +200,7 @@ class UpdateCronRequest(Audited):
     document: Document
 
 
-class ListCronsReply(Message):
+class ListCronsReply(Reply):
     crons: list[dict[str, Any]]
 
 
@@ -199,7 +211,7 @@ class ListWorkersRequest(Message):
     executor_type: str | None = Field(default=None, description="only workers serving this executor type")
 
 
-class WorkerView(Message):
+class WorkerView(Reply):
     id: str
     executor_types: list[str]
     schemas: dict[str, dict[str, Any]] = Field(description="input JSON Schema by executor type")
@@ -208,20 +220,20 @@ class WorkerView(Message):
     heartbeat_at: str
 
 
-class ListWorkersReply(Message):
+class ListWorkersReply(Reply):
     workers: list[WorkerView]
 
 
 # --- errors ------------------------------------------------------------------------------------------------
 
 
-class ErrorDetail(Message):
+class ErrorDetail(Reply):
     code: ErrorCode
     message: str = Field(description="Aether's wording, e.g. `aether: validation error: ...`")
     field: str | None = Field(description="the request field at fault, when one is")
 
 
-class ErrorReply(Message):
+class ErrorReply(Reply):
     """The body of every failed request; the `Nats-Service-Error` headers say the same."""
 
     error: ErrorDetail
@@ -232,14 +244,14 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "runs.get": (GetRunRequest, GetRunReply),
     "runs.tasks": (ListTasksRequest, ListTasksReply),
     "runs.list": (ListRunsRequest, ListRunsReply),
-    "runs.resume": (ResumeRunRequest, Empty),
-    "runs.cancel": (CancelRunRequest, Empty),
-    "runs.retry": (RetryRunRequest, Empty),
+    "runs.resume": (ResumeRunRequest, Done),
+    "runs.cancel": (CancelRunRequest, Done),
+    "runs.retry": (RetryRunRequest, Done),
     "runs.purge": (PurgeRunsRequest, PurgeRunsReply),
     "crons.submit": (SubmitCronRequest, SubmitCronReply),
     "crons.get": (CronIdRequest, GetCronReply),
-    "crons.update": (UpdateCronRequest, Empty),
-    "crons.delete": (DeleteCronRequest, Empty),
+    "crons.update": (UpdateCronRequest, Done),
+    "crons.delete": (DeleteCronRequest, Done),
     "crons.list": (Empty, ListCronsReply),
     "workers.list": (ListWorkersRequest, ListWorkersReply),
 }

@@ -458,7 +458,7 @@ class ApiService:
         where = RunFilter.of(request)
         return list_page(await self.engine.store.summaries(), where)
 
-    async def _resume(self, request: m.ResumeRunRequest) -> m.Empty:
+    async def _resume(self, request: m.ResumeRunRequest) -> m.Done:
         await self.engine.resume(
             _checked_id("runId", request.run_id),
             _checked_id("taskRunId", request.task_run_id),
@@ -466,18 +466,18 @@ class ApiService:
             actor=_who(request),
             reason=request.reason,
         )
-        return m.Empty()
+        return m.Done()
 
-    async def _cancel(self, request: m.CancelRunRequest) -> m.Empty:
+    async def _cancel(self, request: m.CancelRunRequest) -> m.Done:
         await self.engine.cancel(_checked_id("runId", request.run_id), actor=_who(request), reason=request.reason)
-        return m.Empty()
+        return m.Done()
 
-    async def _retry(self, request: m.RetryRunRequest) -> m.Empty:
+    async def _retry(self, request: m.RetryRunRequest) -> m.Done:
         task_run_ids = [_checked_id("taskRunIds", task_id) for task_id in request.task_run_ids]
         run_id = _checked_id("runId", request.run_id)
         from_task = _checked_id("fromTaskRunId", request.from_task_run_id) if request.from_task_run_id else ""
         await self.engine.retry(run_id, task_run_ids, from_task=from_task, actor=_who(request), reason=request.reason)
-        return m.Empty()
+        return m.Done()
 
     async def _purge(self, request: m.PurgeRunsRequest) -> m.PurgeRunsReply:
         run_ids = [_checked_id("runIds", run_id) for run_id in request.run_ids]
@@ -501,7 +501,7 @@ class ApiService:
     async def _cron_get(self, request: m.CronIdRequest) -> m.GetCronReply:
         return m.GetCronReply(cron=await self.engine.cron().get(_checked_id("id", request.id)))
 
-    async def _cron_update(self, request: m.UpdateCronRequest) -> m.Empty:
+    async def _cron_update(self, request: m.UpdateCronRequest) -> m.Done:
         crons = self.engine.cron()
         cron_id = _checked_id("id", request.id)
         try:
@@ -509,11 +509,11 @@ class ApiService:
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
-        return m.Empty()
+        return m.Done()
 
-    async def _cron_delete(self, request: m.DeleteCronRequest) -> m.Empty:
+    async def _cron_delete(self, request: m.DeleteCronRequest) -> m.Done:
         await self.engine.cron().delete(_checked_id("id", request.id), actor=_who(request), reason=request.reason)
-        return m.Empty()
+        return m.Done()
 
     async def _cron_list(self, _: m.Empty) -> m.ListCronsReply:
         return m.ListCronsReply(crons=await self.engine.cron().list_all())
