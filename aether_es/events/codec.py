@@ -21,18 +21,19 @@ _CLASSES: dict[str, type[Event]] = {
 }
 
 
-def _envelopes_validator() -> SchemaValidator:
-    """One pydantic-core call turns a commit's list of wire envelopes into `Envelope`s with their events
-    (the class chosen by `type`), ~20% faster than validating each event and building its envelope in Python.
-    It takes only events of the current schema version; anything it refuses goes through the per-event path,
-    which upcasts older versions and gives the precise error (unknown type, newer version, invalid field)."""
+def _commit_validator() -> SchemaValidator:
+    """One pydantic-core call parses a stored commit's JSON straight into `Envelope`s with their events (the
+    class chosen by `type`), without building the intermediate dicts a JSON parser would: about half the cost
+    of decoding a commit. The envelopes' `run_id` is the commit's `run`, set once they exist. It takes only
+    events of the current schema version; anything it refuses goes through the per-event path, which upcasts
+    older versions and gives the precise error (unknown type, newer version, invalid field)."""
     text = cs.with_default_schema(cs.str_schema(), default="")
     events = cs.tagged_union_schema(
         {name: cls.__pydantic_core_schema__ for name, cls in _CLASSES.items()}, discriminator="type"
     )
     fields = {
         "event_id": cs.dataclass_field("event_id", cs.str_schema(), validation_alias="id"),
-        "run_id": cs.dataclass_field("run_id", cs.str_schema(), validation_alias="run"),
+        "run_id": cs.dataclass_field("run_id", text, validation_alias="run"),
         "time": cs.dataclass_field("time", text),
         "actor": cs.dataclass_field("actor", text),
         "causation_id": cs.dataclass_field("causation_id", text, validation_alias="cause"),
@@ -45,17 +46,24 @@ def _envelopes_validator() -> SchemaValidator:
         "reason": cs.dataclass_field("reason", text),
     }
     names = [f.name for f in dataclasses.fields(Envelope)]
-    schema = cs.dataclass_schema(
+    envelope = cs.dataclass_schema(
         Envelope,
         cs.dataclass_args_schema("Envelope", [fields[name] for name in names]),
         names,
         slots=True,
         frozen=True,
     )
-    return SchemaValidator(cs.list_schema(schema))
+    commit = cs.typed_dict_schema(
+        {
+            "id": cs.typed_dict_field(cs.str_schema()),
+            "run": cs.typed_dict_field(cs.str_schema()),
+            "events": cs.typed_dict_field(cs.list_schema(envelope)),
+        }
+    )
+    return SchemaValidator(commit)
 
 
-_ENVELOPES = _envelopes_validator()
+_COMMIT = _commit_validator()
 
 
 class CodecError(Exception):
@@ -133,17 +141,23 @@ def commit_of_records(commit_id: str, records: list[dict[str, Any]]) -> Commit:
 
 def decode_commit(data: bytes) -> Commit:
     try:
+        fast = _COMMIT.validate_json(data)
+    except ValidationError:
+        return _decode_commit_checked(data)
+    run_id = fast["run"]
+    for env in fast["events"]:
+        object.__setattr__(env, "run_id", run_id)  # frozen, and made by the validator a moment ago
+    return Commit(commit_id=fast["id"], run_id=run_id, envelopes=tuple(fast["events"]))
+
+
+def _decode_commit_checked(data: bytes) -> Commit:
+    """A commit the one-call path refused, decoded event by event: older versions upcast, errors precise."""
+    try:
         raw = orjson.loads(data)
         run_id = raw["run"]
-        items = raw["events"]
-        for item in items:
-            item["run"] = run_id
-        try:
-            envelopes = tuple(_ENVELOPES.validate_python(items))
-        except ValidationError:
-            envelopes = tuple(_decode_envelope(run_id, item) for item in items)
+        envelopes = tuple(_decode_envelope(run_id, item) for item in raw["events"])
         return Commit(commit_id=raw["id"], run_id=run_id, envelopes=envelopes)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"undecodable commit: {exc}") from exc
 
 
