@@ -1,7 +1,8 @@
 """`aether-es replay [--run RUN ... | --all] [--verify]`: rebuild run views from the event log.
 
 Reports how fast the log folds; with `--verify` compares every rebuilt view with the one the running engine
-serves (through the API) and prints every difference. Exit 0 when all agree, 5 when any differs.
+serves (through the API) and prints every difference. Exit 0 when all agree, 5 when any differs. `--all` keeps
+only the runs in flight at each point of the log, so its memory does not grow with the log's length.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.client import Client
 from aether_es.errors import AetherError
-from aether_es.history.replay import replay_all, replay_runs, verify
+from aether_es.history.replay import replay_all, replay_runs, verify_run
+from aether_es.projections.diff import Difference
+from aether_es.projections.run_state import RunState
 
 
 def register(commands: Any) -> None:
@@ -32,26 +35,38 @@ def register(commands: Any) -> None:
 
 
 async def handle(args: argparse.Namespace) -> int:
+    found: dict[str, list[Difference]] = {}
     try:
         async with remote("replay", args.nats, args.prefix, args) as (connection, layout):
             store = NatsEventStore(connection.js, layout)
+            client: Client | None = None
+
+            async def check(state: RunState) -> None:
+                """Each run is compared as it is rebuilt, so a replay of the whole log holds one run at a time."""
+                if client is not None:
+                    diff = await verify_run(store, state, client.get)
+                    if diff:
+                        found[state.run_id] = diff
+
             try:
-                replayed = await replay_all(store) if args.all else await replay_runs(store, args.runs)
+                if args.verify:
+                    client = await Client.connect(connection, prefix=layout.prefix)
+                if args.all:
+                    replayed = await replay_all(store, check)
+                else:
+                    replayed = await replay_runs(store, args.runs)
+                    for state in replayed.states.values():
+                        await check(state)
             except LookupError as exc:
                 print(f"aether: not found: {exc.args[0]}", file=sys.stderr)
                 return exits.NOT_FOUND
-            found: dict[str, Any] = {}
-            if args.verify:
-                client = await Client.connect(connection, prefix=layout.prefix)
-                try:
-                    found = await verify(store, replayed, client.get)
-                except AetherError as exc:
-                    print(exc, file=sys.stderr)
-                    return exits.FAILED
+            except AetherError as exc:
+                print(exc, file=sys.stderr)
+                return exits.FAILED
     except RemoteError as error:
         return fail(error)
     summary = {
-        "runs": len(replayed.states),
+        "runs": replayed.runs,
         "events": replayed.events,
         "seconds": replayed.seconds,
         "eventsPerSecond": replayed.events_per_s,
@@ -62,7 +77,7 @@ async def handle(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(
-            f"replayed {replayed.events:,} events of {len(replayed.states):,} runs in {replayed.seconds:.2f}s "
+            f"replayed {replayed.events:,} events of {replayed.runs:,} runs in {replayed.seconds:.2f}s "
             f"({replayed.events_per_s:,.0f} events/s)"
         )
         for run, diffs in found.items():
