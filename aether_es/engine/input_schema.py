@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jsonschema import exceptions, validators
-
 from aether_es.engine.env import param_value
 from aether_es.model.documents import Parameter
 
 
 def check_schema(schema: Any) -> str:
     """Why `schema` is not a usable JSON Schema, or "" if it is."""
+    from jsonschema import exceptions, validators  # on first use: most systems register no schema
+
     if not isinstance(schema, dict):
         return f"a schema must be a JSON object, got {type(schema).__name__}"
     try:
@@ -29,6 +29,8 @@ def check_schema(schema: Any) -> str:
 
 def input_problem(schema: Mapping[str, Any], params: Iterable[Parameter]) -> str:
     """The first way the inputs do not fit `schema`, naming the input (e.g. `input "width": ...`), or ""."""
+    from jsonschema import exceptions, validators  # on first use: most systems register no schema
+
     instance: dict[str, Any] = {}
     secret: set[str] = set()
     for param in params:
