@@ -23,7 +23,7 @@ DEFAULT_TASK_LIMIT = 1000
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -33,7 +33,7 @@ class Reply(Message):
     """What the engine answers. Keys this client does not know are ignored, so a newer engine that adds a
     field to a reply does not break older clients (requests stay strict)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)
 
 
 class Done(Reply):
