@@ -1,0 +1,74 @@
+"""The one-call decoding of a commit gives exactly what the checked, event-by-event path gives, for every event type."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from aether_es.events import catalogue as ev
+from aether_es.events.codec import _COMMIT, _decode_commit_checked, decode_commit, encode_commit
+from aether_es.events.envelope import Commit, commit_of, make_envelopes
+from aether_es.events.schema import EVENT_CLASSES
+
+JSON: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def strategy(annotation: Any) -> st.SearchStrategy[Any]:
+    """Values of a field's type, nested models included, with JSON for `Any`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return JSON
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*(strategy(arg) for arg in args))
+    if origin is list:
+        return st.lists(strategy(args[0]), max_size=2)
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=5), strategy(args[1]), max_size=3)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return models(annotation)
+    return {str: st.text(max_size=8), int: st.integers(0, 10**6), type(None): st.none()}[annotation]
+
+
+def models(cls: type[BaseModel]) -> st.SearchStrategy[Any]:
+    hints = typing.get_type_hints(cls)
+    return st.builds(cls, **{name: strategy(hints[name]) for name in cls.model_fields})  # type: ignore[arg-type]
+
+
+def one_commit(events: list[ev.Event]) -> Commit:
+    return commit_of("run-1", make_envelopes("run-1", 1, events, "2026-01-01T00:00:00.000Z", "user", "cmd:1", "why"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_every_event_type_decodes_alike_on_both_paths(data: st.DataObject) -> None:
+    for cls in EVENT_CLASSES:
+        commit = one_commit([data.draw(models(cls), label=cls.__name__), ev.RunReady()])
+        encoded = encode_commit(commit)
+        assert isinstance(_COMMIT.validate_json(encoded), Commit)  # not refused, so the one-call path is what ran
+        fast, checked = decode_commit(encoded), _decode_commit_checked(encoded)
+        assert fast == checked
+        assert [type(env.event) for env in fast.envelopes] == [cls, ev.RunReady]
+        assert encode_commit(fast) == encoded
+
+
+def test_the_one_call_path_takes_current_commits_and_leaves_older_ones_to_the_checked_path() -> None:
+    commit = one_commit([ev.RunReady(), ev.TaskNoted(task_id="t", message="m")])
+    assert decode_commit(encode_commit(commit)) == commit
+    older = orjson.loads(encode_commit(commit))
+    older["events"][1]["v"] = 1
+    with pytest.raises(ValidationError):
+        _COMMIT.validate_json(orjson.dumps(older))
+    assert decode_commit(orjson.dumps(older)) == commit
