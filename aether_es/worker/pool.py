@@ -30,6 +30,8 @@ from aether_es.worker.redaction import redact
 log = logging.getLogger(__name__)
 
 CODE_ERROR = 3
+SHORT_TASK = 0.02
+"""Seconds within which a task counts as short: while the last one was, the pool fetches ahead of free slots."""
 DEFAULT_REGISTRY_TTL = 15.0
 
 
@@ -57,6 +59,14 @@ class WorkerPool:
     completion carries the start time and the engine records both, which saves a publish, a fetch and a
     decision per short task. Longer tasks report their start once that time has passed; 0 reports every
     start at once.
+
+    `concurrency` bounds the executors running at once, not the tasks being reported: a task's slot is free
+    as soon as its executor returns, while its completion report and ack (a round trip each, longer when the
+    engine is busy) go on beside the next tasks, up to `reporting` of them. While tasks are short (the last
+    one ran within `SHORT_TASK`), up to `prefetch` assignments are also fetched ahead of free slots, so fetches
+    and reports travel in batches: fetching only as many as the free slots of a few instant executors costs a
+    round trip per handful of tasks, and the pool, not the engine, would set the pace. Long tasks get no
+    prefetch, so what one worker holds does not wait behind its busy slots while another worker idles.
     """
 
     def __init__(
@@ -73,17 +83,25 @@ class WorkerPool:
         registry_ttl: float | None = None,
         artifacts: ArtifactStager | None = None,
         start_report_after: float = 0.02,
+        reporting: int = 256,
+        prefetch: int = 64,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if reporting < 0 or prefetch < 0:
+            raise ValueError(f"reporting and prefetch must be 0 or more, got {reporting} and {prefetch}")
         self._channel = channel
         self._reports = ReportCoalescer(channel.report)
         self._artifacts = artifacts
         self._executors = dict(executors)
         self._types = list(self._executors)
         self._concurrency = concurrency
+        self._reporting = reporting
+        self._prefetch = prefetch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._short = False  # the last task ran within SHORT_TASK: fetch ahead
         self.worker_id = worker_id or default_worker_id()
         self._heartbeat = ack_wait / 3
         self._start_report_after = start_report_after
@@ -91,6 +109,7 @@ class WorkerPool:
         self._held: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, TaskDelivery] = {}  # by task run id
         self._holding: set[str] = set()  # task run ids of held deliveries, known before their handler runs
+        self._running: set[str] = set()  # task run ids of held deliveries whose executor has not returned
         self._work: dict[str, asyncio.Task[TaskResult]] = {}
         self._cancel_requested: set[str] = set()
         self._slot_free = asyncio.Event()
@@ -206,8 +225,10 @@ class WorkerPool:
 
     async def _fetch_loop(self) -> None:
         while not self._stopping:
-            free = self._concurrency - len(self._held)
-            if free <= 0:
+            prefetch = self._prefetch if self._short else 0
+            ahead = self._concurrency + prefetch
+            free = min(ahead - len(self._running), ahead + self._reporting - len(self._held))
+            if free < max(1, prefetch // 2):  # a prefetch is topped up once half of it is used, in one fetch
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
@@ -219,6 +240,7 @@ class WorkerPool:
                 continue
             for delivery in deliveries:
                 self._holding.add(delivery.assignment.task_run_id)
+                self._running.add(delivery.assignment.task_run_id)
                 task = asyncio.create_task(self._handle(delivery), name=f"task-{delivery.assignment.task_run_id}")
                 self._held.add(task)
                 task.add_done_callback(self._release)
@@ -228,6 +250,12 @@ class WorkerPool:
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("task handler crashed", exc_info=task.exception())
+
+    def _ran(self, task_run_id: str) -> None:
+        """The task's executor is done: its slot goes to the next task while it is reported and acked."""
+        if task_run_id in self._running:
+            self._running.discard(task_run_id)
+            self._slot_free.set()
 
     async def _listen(self) -> None:
         while True:
@@ -255,16 +283,19 @@ class WorkerPool:
         self._in_flight[task_run_id] = delivery
         execution: asyncio.Future[TaskResult | None] | None = None
         try:
-            if task_run_id in self._cancel_requested:
-                await delivery.ack()
-                return
-            started_at = utc_now()
-            execution = asyncio.ensure_future(self._execute(assignment))
-            if self._start_report_after > 0:
-                await asyncio.wait((execution,), timeout=self._start_report_after)
-            if not execution.done():
-                await self._report_started(assignment, started_at)
-            result = await execution
+            async with self._slots:
+                if task_run_id in self._cancel_requested:
+                    await delivery.ack()
+                    return
+                started_at, began = utc_now(), asyncio.get_running_loop().time()
+                execution = asyncio.ensure_future(self._execute(assignment))
+                if self._start_report_after > 0:
+                    await asyncio.wait((execution,), timeout=self._start_report_after)
+                if not execution.done():
+                    await self._report_started(assignment, started_at)
+                result = await execution
+                self._short = asyncio.get_running_loop().time() - began <= SHORT_TASK
+            self._ran(task_run_id)
             if result is None:  # cancelled on request: the engine already recorded the cancel
                 await delivery.ack()
                 return
@@ -274,6 +305,7 @@ class WorkerPool:
         finally:
             if execution is not None and not execution.done():
                 execution.cancel()
+            self._ran(task_run_id)
             self._in_flight.pop(task_run_id, None)
             self._holding.discard(task_run_id)
             self._work.pop(task_run_id, None)

@@ -179,3 +179,53 @@ async def test_concurrency_is_respected() -> None:
     await run_until_idle(WorkerPool(channel, {"x": Counting()}, concurrency=3, fetch_timeout=0.05), channel)
     assert peak == 3
     assert sum(1 for entry in channel.journal if entry.startswith("ack")) == 12
+
+
+class Fetches(MemoryChannel):
+    """Also records the size of every fetch that returned something."""
+
+    def __init__(self, assignments: Sequence[TaskAssignment]) -> None:
+        super().__init__(assignments)
+        self.batches: list[int] = []
+
+    async def fetch(self, executor_types: Sequence[str], batch: int, timeout: float) -> list[TaskDelivery]:
+        deliveries = await super().fetch(executor_types, batch, timeout)
+        if deliveries:
+            self.batches.append(len(deliveries))
+        return deliveries
+
+
+async def test_short_tasks_are_fetched_ahead_of_free_slots_and_still_run_within_the_concurrency() -> None:
+    running = 0
+    peak = 0
+
+    class Instant:
+        async def execute(self, assignment: TaskAssignment) -> TaskResult:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0)
+            running -= 1
+            return TaskResult()
+
+    channel = Fetches([assignment(n) for n in range(200)])
+    pool = WorkerPool(channel, {"x": Instant()}, concurrency=2, prefetch=30, fetch_timeout=0.05)
+    await run_until_idle(pool, channel)
+    assert sum(1 for entry in channel.journal if entry.startswith("ack")) == 200
+    assert peak == 2
+    assert channel.batches[0] == 2  # nothing is known of the tasks yet
+    assert max(channel.batches) == 32  # once they proved short: the slots and the prefetch
+    assert len(channel.batches) < 200 / 4
+
+
+async def test_long_tasks_are_not_fetched_ahead() -> None:
+    class Slow:
+        async def execute(self, assignment: TaskAssignment) -> TaskResult:
+            await asyncio.sleep(0.05)
+            return TaskResult()
+
+    channel = Fetches([assignment(n) for n in range(8)])
+    pool = WorkerPool(channel, {"x": Slow()}, concurrency=2, prefetch=30, fetch_timeout=0.05)
+    await run_until_idle(pool, channel)
+    assert sum(1 for entry in channel.journal if entry.startswith("ack")) == 8
+    assert max(channel.batches) == 2
