@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import Served, write
+from support.cli import SUSPENDING, Served, write
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.cli import follow as cli_follow
 from aether_es.cli.main import main
 from aether_es.client import Client
-from aether_es.errors import NotFoundError
+from aether_es.errors import ApiError, NotFoundError
 from aether_es.projections import run_progress
 from aether_es.projections.run_progress import RunProgress
 from aether_es.projections.run_state import RunState, TaskRunView
@@ -153,3 +153,19 @@ def test_watch_on_a_terminal_draws_only_the_task_runs_still_going(
 
 def _frame(progress: RunProgress) -> str:
     return f"{cli_follow.progress_bar(progress.progress)} active={len(progress.active)}"
+
+
+def test_following_stops_with_an_error_when_the_connection_closes(served: Served) -> None:
+    async def scenario() -> None:
+        async with await Client.connect(served.url) as client:
+            run_id = await client.submit(SUSPENDING)
+            updates = client.follow(run_id)
+            closer = asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(client.nc.close()))
+            try:
+                with pytest.raises(ApiError, match="connection to NATS closed"):
+                    while True:  # the run's later commits, then the close
+                        await asyncio.wait_for(anext(updates), 10)
+            finally:
+                closer.cancel()
+
+    asyncio.run(scenario())

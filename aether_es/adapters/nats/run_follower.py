@@ -28,6 +28,9 @@ from aether_es.projections.run_progress import RunProgress, Transition
 IDLE_HEARTBEAT = 5.0
 """Seconds between the server's heartbeats on a quiet run: how soon a lost consumer is noticed and remade."""
 
+CLOSED_CHECK = 1.0
+"""Seconds between checks, on a quiet run, that the connection is still open."""
+
 
 async def follow_run(
     js: JetStreamContext, layout: Layout, run_id: str
@@ -72,7 +75,7 @@ async def follow_run(
         ) from None
     try:
         while True:
-            await arrived.wait()
+            await _arrival(arrived, js, run_id)
             arrived.clear()
             batch, pending[:] = pending[:], []
             changed = _changes(progress, (decode_commit(msg.data) for msg in batch))
@@ -83,6 +86,18 @@ async def follow_run(
     finally:
         with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
             await sub.unsubscribe()
+
+
+async def _arrival(arrived: asyncio.Event, js: JetStreamContext, run_id: str) -> None:
+    """Wait for the next commit; a connection that closed meanwhile (a one-shot command does not reconnect)
+    is an error, not a wait for ever."""
+    while not arrived.is_set():
+        if js._nc.is_closed:
+            raise ApiError(
+                "unavailable", f"aether: unavailable: the connection to NATS closed while following run {run_id}"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), CLOSED_CHECK)
 
 
 async def follow_until(
