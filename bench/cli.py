@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aether_es.cli.commands import summary
-from bench import report, scenarios
+from bench import report, scenarios, suite
 
 
 def register(commands: Any) -> None:
@@ -21,9 +21,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=scenarios.SCENARIOS,
+        choices=suite.SCENARIOS,
         metavar="SCENARIO",
-        help=f"run only this scenario (repeatable): {', '.join(scenarios.SCENARIOS)}",
+        help=f"run only this scenario (repeatable): {', '.join(suite.SCENARIOS)}",
     )
     parser.set_defaults(handler=handle)
 
@@ -40,7 +40,7 @@ async def handle(args: argparse.Namespace) -> int:
     def progress(text: str) -> None:
         print(f"[{time.perf_counter() - began:6.1f}s] {text}", file=sys.stderr, flush=True)
 
-    floor, results = await scenarios.run_all(sizes, set(args.only or ()) or None, progress)
+    floor, results = await suite.run_all(sizes, set(args.only or ()) or None, progress)
     total = time.perf_counter() - began
     print(report.table(floor, results))
     print(f"\n{mode} run, {total:.1f}s in all")

@@ -81,6 +81,11 @@ def table(floor: TaskFloor, results: list[ScenarioResult]) -> str:
             rate += f" ({r.workflows_per_s:,.0f} wf/s)"
         if r.name == "replay":
             rate = f"{r.extra.get('events_per_s', 0):,.0f} ev/s"
+        if "ms_per_task" in r.extra:
+            rate += f" ({r.extra['ms_per_task']:.2f} ms/task)"
+        if r.name == "api runs":
+            rate = f"{r.workflows_per_s:,.0f} runs/s"
+        user_path = r.extra.get("user_path", False)  # whole processes: no history or latency figures
         mark = "" if r.target_met is None else (" [met]" if r.target_met else " [missed]")
         rows.append(
             (
@@ -91,8 +96,8 @@ def table(floor: TaskFloor, results: list[ScenarioResult]) -> str:
                 f"{_num(r.start_p50_ms)}/{_num(r.start_p99_ms)}",
                 f"{_num(r.handoff_p50_ms)}/{_num(r.handoff_p99_ms)}",
                 f"{r.peak_rss_mb:,.0f}",
-                f"{r.events_per_task:.2f}",
-                f"{r.bytes_per_task:,.0f}",
+                "-" if user_path else f"{r.events_per_task:.2f}",
+                "-" if user_path else f"{r.bytes_per_task:,.0f}",
                 f"{r.floor_ratio:.3f}",
                 r.target + mark,
             )

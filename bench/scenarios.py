@@ -77,14 +77,18 @@ class Sizes:
     replay_tasks_per_run: int = 100
     floor_tasks: int = 10_000
     floor_sequential: int = 500
+    run_loop: int = 10_000
+    run_chain: int = 1_000
+    served_loop: int = 10_000
+    small_runs: int = 1_000
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(1_000, 100, 100, 100, 10_000, 100_000, 100, 2_000, 200)
+        return cls(1_000, 100, 100, 100, 10_000, 100_000, 100, 2_000, 200, 1_000, 100, 1_000, 100)
 
     @classmethod
     def tiny(cls) -> Sizes:
-        return cls(200, 50, 30, 30, 1_000, 20_000, 50, 500, 50)
+        return cls(200, 50, 30, 30, 1_000, 20_000, 50, 500, 50, 200, 30, 200, 30)
 
 
 # --- workflow documents ------------------------------------------------------------------------------
@@ -428,38 +432,3 @@ async def replay(sizes: Sizes) -> ScenarioResult:
     result.target = f">= 0.5 x floor events/s (is {eps:,.0f} vs {floor.events_per_s:,.0f})"
     result.target_met = result.floor_ratio >= 0.5
     return result
-
-
-SCENARIOS = ("fan-out", "wide DAG", "chain", "many runs", "scale", "replay")
-
-
-async def run_all(
-    sizes: Sizes, only: set[str] | None = None, progress: Any = None
-) -> tuple[fl.TaskFloor, list[ScenarioResult]]:
-    def say(text: str) -> None:
-        if progress is not None:
-            progress(text)
-
-    say("floor ...")
-    floor = await measure_floor(sizes)
-    say(f"floor: {floor.tasks_per_s:,.0f} tasks/s, sequential cycle p50 {floor.cycle_p50_ms:.2f} ms")
-    results: list[ScenarioResult] = []
-    reference: ScenarioResult | None = None
-    steps: list[tuple[str, Any]] = [
-        ("fan-out", lambda: fanout(sizes, floor)),
-        ("wide DAG", lambda: wide_dag(sizes, floor)),
-        ("chain", lambda: chain(sizes, floor)),
-        ("many runs", lambda: many_runs(sizes, floor)),
-        ("scale", lambda: scale(sizes, floor, reference)),
-        ("replay", lambda: replay(sizes)),
-    ]
-    for name, step in steps:
-        if only and name not in only:
-            continue
-        say(f"{name} ...")
-        result = await step()
-        if name == "fan-out":
-            reference = result
-        say(f"{name}: {result.seconds:.1f}s, {result.tasks_per_s:,.0f} tasks/s, {result.status}")
-        results.append(result)
-    return floor, results

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCENARIOS = ("fan-out", "wide DAG", "chain", "many runs", "scale", "replay")
+ENGINE = ("fan-out", "wide DAG", "chain", "many runs", "scale", "replay")
+USER_PATHS = ("run loop", "run chain", "served loop", "api runs")
+SCENARIOS = ENGINE + USER_PATHS
 REQUIRED = (
     "tasks",
     "seconds",
@@ -30,7 +32,7 @@ def _numeric(value: object) -> bool:
 
 def test_bench_runs_and_reports_every_scenario(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    # `--quick` takes ~45 s on the 2-core dev VM (a hidden `--tiny` exists for slower machines).
+    # `--quick` takes ~30 s on the 2-core dev VM, user paths included (a hidden `--tiny` exists for slower machines).
     proc = subprocess.run(
         [sys.executable, "-m", "aether_es.cli.main", "bench", "--quick", "--json", str(out)],
         capture_output=True,
@@ -50,10 +52,15 @@ def test_bench_runs_and_reports_every_scenario(tmp_path: Path) -> None:
             assert _numeric(result[key]), (name, key, result[key])
         for key in OPTIONAL:
             assert result[key] is None or _numeric(result[key]), (name, key, result[key])
-        assert result["tasks"] > 0 and result["events"] > 0, name
+        assert result["tasks"] > 0 and result["seconds"] > 0, name
+    for name in ENGINE:
+        assert data["scenarios"][name]["events"] > 0, name
     for name in ("fan-out", "wide DAG", "chain", "many runs", "scale"):
         assert _numeric(data["scenarios"][name]["start_p50_ms"]), name
     assert _numeric(data["scenarios"]["chain"]["extra"]["median_overhead_ms"])
     assert _numeric(data["scenarios"]["replay"]["extra"]["events_per_s"])
-    for key in ("fan-out", "wide DAG", "chain", "many runs", "scale", "replay"):
+    assert _numeric(data["scenarios"]["run chain"]["extra"]["ms_per_task"])
+    for name in USER_PATHS:
+        assert data["scenarios"][name]["extra"]["user_path"] is True, name
+    for key in SCENARIOS:
         assert key in proc.stdout
