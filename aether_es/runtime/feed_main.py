@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,9 +23,15 @@ from aether_es.runtime.feed_process import DRAIN
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.shutdown import within
 
+log = logging.getLogger("aether_es.feed")
+
 
 async def project(url: str, prefix: str) -> int:
-    connection = await connect(url, name="aether-es-feed", auth=NatsAuth.from_env())
+    try:
+        connection = await connect(url, name="aether-es-feed", auth=NatsAuth.from_env())
+    except Exception as exc:
+        log.warning("event feed: cannot connect to %s: %s", url, str(exc) or type(exc).__name__)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

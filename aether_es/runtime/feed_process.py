@@ -61,19 +61,14 @@ class FeedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._budget = RestartBudget()
-        self.restarts = 0
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
         if self._watch is None:
             self._spawn()
             self._watch = asyncio.create_task(self._keep_running(), name="event-feed-process")
 
-    async def stop(self, drain: float = DRAIN) -> None:
-        """SIGTERM: the child publishes what is committed for up to `drain` seconds, then exits; killed if late."""
+    async def stop(self) -> None:
+        """SIGTERM: the child publishes what is committed for up to `DRAIN` seconds, then exits; killed if late."""
         if self._watch is not None:
             await cancel_and_wait(self._watch)
             self._watch = None
@@ -82,9 +77,9 @@ class FeedProcess:
             return
         proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.to_thread(proc.wait, drain + STOP_GRACE)
+            await asyncio.to_thread(proc.wait, DRAIN + STOP_GRACE)
         except subprocess.TimeoutExpired:
-            log.warning("event feed process %d did not stop within %g s; killing it", proc.pid, drain + STOP_GRACE)
+            log.warning("event feed process %d did not stop within %g s; killing it", proc.pid, DRAIN + STOP_GRACE)
             proc.kill()
             await asyncio.to_thread(proc.wait)
 
@@ -116,4 +111,3 @@ class FeedProcess:
             refused = False
             log.warning("event feed process %d %s; starting it again", proc.pid, _ended(code))
             await asyncio.to_thread(self._spawn)
-            self.restarts += 1
