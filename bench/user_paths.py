@@ -39,7 +39,7 @@ START_TIMEOUT = 60.0
 
 @dataclass
 class Exited:
-    """A finished command: its exit code, wall time from exec to exit, peak RSS and CPU time."""
+    """A finished command: its exit code, wall time from exec to exit, peak RSS (sampled) and CPU time."""
 
     code: int | None
     seconds: float
@@ -59,6 +59,23 @@ def _write(folder: Path, name: str, document: dict[str, Any]) -> Path:
     return path
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak RSS so far (VmHWM), 0 where /proc does not tell."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+async def _sample_peak(pid: int, peak: list[float]) -> None:
+    """Keep `peak[0]` at the process's VmHWM until cancelled: after it exits /proc no longer tells, and the
+    rusage of a child counts the memory it had before exec, the harness's own."""
+    while True:
+        peak[0] = max(peak[0], peak_rss_mb(pid))
+        await asyncio.sleep(0.1)
+
+
 async def timed(args: Sequence[str], cwd: Path, timeout: float) -> Exited:
     """Run `aether-es ARGS` to its exit (killed after `timeout`: code None); its output goes nowhere."""
     began = time.perf_counter()
@@ -67,6 +84,8 @@ async def timed(args: Sequence[str], cwd: Path, timeout: float) -> Exited:
     )
     assert proc.stderr is not None
     errors = asyncio.create_task(asyncio.to_thread(proc.stderr.read))
+    peak = [0.0]
+    sampling = asyncio.create_task(_sample_peak(proc.pid, peak))
     try:
         _, status, usage = await asyncio.wait_for(asyncio.to_thread(os.wait4, proc.pid, 0), timeout)
     except TimeoutError:
@@ -76,11 +95,12 @@ async def timed(args: Sequence[str], cwd: Path, timeout: float) -> Exited:
     else:
         code = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - began
+    sampling.cancel()
     proc.returncode = -1  # reaped by wait4: Popen must not wait for it again
     stderr = (await errors).decode(errors="replace").strip()
     if code != 0 and stderr:
         print(f"aether-es {args[0]}: {stderr.splitlines()[-1]}", file=sys.stderr)
-    return Exited(code, seconds, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime)
+    return Exited(code, seconds, peak[0], usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
@@ -93,12 +113,7 @@ class Served:
     worker: subprocess.Popen[bytes]
 
     def serve_peak_rss_mb(self) -> float:
-        """The serve process's peak RSS so far (VmHWM), 0 where /proc is unavailable."""
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(f"/proc/{self.serve.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-        return 0.0
+        return peak_rss_mb(self.serve.pid)
 
 
 def _started(proc: subprocess.Popen[bytes], what: str, says: bytes) -> bytes:
