@@ -287,14 +287,13 @@ class WorkerPool:
                 if task_run_id in self._cancel_requested:
                     await delivery.ack()
                     return
-                started_at, began = utc_now(), asyncio.get_running_loop().time()
+                started_at = utc_now()
                 execution = asyncio.ensure_future(self._execute(assignment))
                 if self._start_report_after > 0:
                     await asyncio.wait((execution,), timeout=self._start_report_after)
                 if not execution.done():
                     await self._report_started(assignment, started_at)
                 result = await execution
-                self._short = asyncio.get_running_loop().time() - began <= SHORT_TASK
             self._ran(task_run_id)
             if result is None:  # cancelled on request: the engine already recorded the cancel
                 await delivery.ack()
@@ -334,7 +333,12 @@ class WorkerPool:
         """The executor between downloading its input artifacts and uploading what it produced."""
         executor = self._executors[assignment.executor_type]
         if self._artifacts is None or not (assignment.artifacts or assignment.output_artifacts):
-            return await executor.execute(assignment)  # nothing to move: no directory, no thread hops
+            # Timed here, not where the result is awaited: on a busy event loop (an engine's) that adds a
+            # turn of everyone else's work, and no task would count as short.
+            began = asyncio.get_running_loop().time()
+            result = await executor.execute(assignment)  # nothing to move: no directory, no thread hops
+            self._short = asyncio.get_running_loop().time() - began <= SHORT_TASK
+            return result
         try:
             staged = await self._artifacts.stage(assignment)
             result = await executor.execute(staged)
