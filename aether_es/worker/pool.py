@@ -339,6 +339,7 @@ class WorkerPool:
             result = await executor.execute(assignment)  # nothing to move: no directory, no thread hops
             self._short = asyncio.get_running_loop().time() - began <= SHORT_TASK
             return result
+        self._short = False  # moving files is never short
         try:
             staged = await self._artifacts.stage(assignment)
             result = await executor.execute(staged)
