@@ -1,14 +1,17 @@
-"""Where a replayed event's CPU time goes: `python -m bench.replay_stages [EVENTS] [ROUNDS]`.
+"""Where a replayed event's CPU time goes, and what `aether-es replay --all` holds in memory.
 
-Loads the replay scenario's synthetic history once, then per round reads it with the floor, with `load_all()`
-whose decoding is stubbed out, with decoding only, and with the fold too. CPU time of this process per event,
-so the noise of a shared machine mostly drops out; the differences between the stages are the glue over the
-floor's read, the decoding and the fold.
+`python -m bench.replay_stages [--events N] [--rounds R] [--rss]` loads the replay scenario's synthetic
+history once, then per round reads it with the floor, with `load_all()` whose decoding is stubbed out, with
+decoding only, and with the fold too: CPU time of this process per event, so the noise of a shared machine
+mostly drops out; the differences between the stages are the glue over the floor's read, the decoding and the
+fold. With `--rss` it also runs `aether-es replay --all` on that history and prints its peak RSS.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -44,7 +47,25 @@ async def _stage(store: NatsEventStore, decode: Callable[[bytes], Commit] | None
     return events
 
 
-async def main(events: int, rounds: int) -> None:
+_PEAK = """
+import sys
+from aether_es.cli.main import main
+code = main(sys.argv[1:])
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")), file=sys.stderr)
+sys.exit(code)
+"""
+"""The command line, then its peak resident set as the kernel counts it for this process image (VmHWM):
+`ru_maxrss` would also count the image of the big process that started it."""
+
+
+def _replay_peak_mb(url: str, prefix: str) -> tuple[str, float]:
+    """`aether-es replay --all`'s output and peak RSS in MB."""
+    argv = [sys.executable, "-c", _PEAK, "replay", "--all", "--nats", url, "--prefix", prefix]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return done.stdout.strip(), int(done.stderr.split("VmHWM:")[-1].split()[0]) / 1024
+
+
+async def main(events: int, rounds: int, rss: bool) -> None:
     template = _synthetic_run(100)
     runs = -(-events // 404)
     total = runs * 404
@@ -75,9 +96,17 @@ async def main(events: int, rounds: int) -> None:
                     await _stage(store, stub, fold)
                     cpu[name] = time.process_time() - began
                 print("  ".join(f"{name} {seconds / total * 1e6:.2f}" for name, seconds in cpu.items()), "us/event")
+            if rss:
+                said, peak = _replay_peak_mb(server.url, layout.prefix)
+                print(f"aether-es replay --all: {said}; peak RSS {peak:.0f} MB")
         finally:
             await conn.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000, int(sys.argv[2]) if len(sys.argv) > 2 else 3))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events in the history (default 100,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each stage (default 3)")
+    parser.add_argument("--rss", action="store_true", help="also the peak RSS of `aether-es replay --all`")
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.rounds, args.rss))
