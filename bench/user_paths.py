@@ -105,12 +105,11 @@ async def timed(args: Sequence[str], cwd: Path, timeout: float) -> Exited:
 
 @dataclass
 class Served:
-    """A `serve` process with defaults on its own state folder, and one `worker` process with defaults."""
+    """A `serve` process on its own state folder (and a `worker` process, unless serve has worker slots)."""
 
     url: str
     root: Path
     serve: subprocess.Popen[bytes]
-    worker: subprocess.Popen[bytes]
 
     def serve_peak_rss_mb(self) -> float:
         return peak_rss_mb(self.serve.pid)
@@ -138,29 +137,31 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def served() -> AsyncIterator[Served]:
-    """`aether-es serve` (defaults) and `aether-es worker --executors echo` (defaults) on a fresh state folder."""
+async def served(*serve_args: str, worker: bool = True) -> AsyncIterator[Served]:
+    """`aether-es serve` (defaults, or `serve_args`) and `aether-es worker --executors echo` (defaults) on a
+    fresh state folder; without `worker`, serve's own `--workers` slots run the tasks."""
     root = Path(tempfile.mkdtemp(prefix="aether-bench-served-"))
     serve = subprocess.Popen(
-        [*COMMAND, "serve", "--state-dir", str(root / "state")],
+        [*COMMAND, "serve", "--state-dir", str(root / "state"), *serve_args],
         cwd=root,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
     )
-    worker: subprocess.Popen[bytes] | None = None
+    worker_proc: subprocess.Popen[bytes] | None = None
     try:
         line = await asyncio.wait_for(asyncio.to_thread(_started, serve, "serve", b"serving on"), START_TIMEOUT)
         url = line.decode().split("serving on ", 1)[1].split()[0]
-        worker = subprocess.Popen(
-            [*COMMAND, "worker", "--executors", "echo", "--nats", url],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-        )
-        await asyncio.wait_for(asyncio.to_thread(_started, worker, "worker", b"serving"), START_TIMEOUT)
-        yield Served(url, root, serve, worker)
+        if worker:
+            worker_proc = subprocess.Popen(
+                [*COMMAND, "worker", "--executors", "echo", "--nats", url],
+                cwd=root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+            )
+            await asyncio.wait_for(asyncio.to_thread(_started, worker_proc, "worker", b"serving"), START_TIMEOUT)
+        yield Served(url, root, serve)
     finally:
-        for proc in (worker, serve):
+        for proc in (worker_proc, serve):
             if proc is not None:
                 await asyncio.to_thread(_stop, proc)
         shutil.rmtree(root, ignore_errors=True)
@@ -230,10 +231,10 @@ async def run_chain(sizes: Sizes, floor: fl.TaskFloor) -> ScenarioResult:
     return result
 
 
-async def served_loop(sizes: Sizes, floor: fl.TaskFloor) -> ScenarioResult:
+async def served_loop(sizes: Sizes, floor: fl.TaskFloor, *serve_args: str, worker: bool = True) -> ScenarioResult:
     """`serve` + `worker` (defaults) + `aether-es submit --wait` of one loop: the submit process's wall time."""
     tasks = sizes.served_loop
-    async with served() as system:
+    async with served(*serve_args, worker=worker) as system:
         doc = _write(system.root, "loop.json", loop_workflow(tasks))
         exited = await timed(["submit", str(doc), "--wait", "--nats", system.url], system.root, _timeout(tasks))
         peak = system.serve_peak_rss_mb()
