@@ -86,11 +86,12 @@ async def timed(args: Sequence[str], cwd: Path, timeout: float) -> Exited:
     errors = asyncio.create_task(asyncio.to_thread(proc.stderr.read))
     peak = [0.0]
     sampling = asyncio.create_task(_sample_peak(proc.pid, peak))
+    waiting = asyncio.ensure_future(asyncio.to_thread(os.wait4, proc.pid, 0))
     try:
-        _, status, usage = await asyncio.wait_for(asyncio.to_thread(os.wait4, proc.pid, 0), timeout)
+        _, status, usage = await asyncio.wait_for(asyncio.shield(waiting), timeout)
     except TimeoutError:
         proc.kill()
-        _, status, usage = await asyncio.to_thread(os.wait4, proc.pid, 0)
+        _, status, usage = await waiting  # the one wait4 in flight reaps it
         code = None
     else:
         code = os.waitstatus_to_exitcode(status)
