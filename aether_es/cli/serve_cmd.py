@@ -18,10 +18,12 @@ from typing import Any
 
 from aether_es.api.service import start_api
 from aether_es.cli import exits
+from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.runtime.shutdown import StopSignals, within
-from aether_es.runtime.stack import DEFAULT_STATE_DIR, Stack, StackOptions, open_stack
+from aether_es.runtime.stack import Stack, StackOptions, open_stack
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
 from aether_es.runtime.supervisor import SupervisionFailed, Supervisor, supervised
 
 log = logging.getLogger("aether_es.serve")
@@ -31,7 +33,7 @@ SHUTDOWN_GRACE = 5.0
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("serve", help="run the engine, its API and event feed until stopped")
+    parser = commands.add_parser("serve", help=summary("serve"))
     add_remote_options(parser)
     add_secret_options(parser)
     parser.add_argument(

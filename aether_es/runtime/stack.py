@@ -7,7 +7,6 @@ Every command and test that needs "the real thing" builds it here, so there is o
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.feed_process import FeedProcess
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.outbox import ErrorPublisher, OutboxDelivery
-from aether_es.runtime.state_dir import OwnerLock, claim_or_join, store_dir
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, OwnerLock, claim_or_join, resolve_url, store_dir
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
 from aether_es.worker.executors.await_ import AwaitExecutor
@@ -58,9 +57,6 @@ from aether_es.worker.executors.sleep import SleepExecutor
 from aether_es.worker.pool import WorkerPool
 
 log = logging.getLogger("aether_es.stack")
-
-NATS_URL_ENV = "AETHER_NATS_URL"
-DEFAULT_STATE_DIR = Path(".aether")
 
 
 def default_executors() -> dict[str, Executor]:
@@ -171,11 +167,6 @@ def _error_publisher(errors: NatsErrorSink, options: StackOptions) -> ErrorPubli
         await errors.publish(report)
 
     return publish
-
-
-def resolve_url(explicit: str | None) -> str | None:
-    """An explicit URL, else $AETHER_NATS_URL, else None (meaning: start an embedded server)."""
-    return explicit or os.environ.get(NATS_URL_ENV) or None
 
 
 async def _nats(options: StackOptions) -> tuple[str, EmbeddedNatsServer | None, OwnerLock | None]:
