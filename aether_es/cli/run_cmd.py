@@ -49,6 +49,10 @@ STOP_WITHIN = 10.0
 nats-server down (what is left unfinished is in the log, for the next engine on that store)."""
 
 
+EXIT_POLL = 0.1
+"""Seconds an idle in-process worker's long poll lasts: `run` exits that soon after its run ends."""
+
+
 def register(commands: Any) -> None:
     parser = commands.add_parser("run", help=summary("run"))
     parser.add_argument("file", help="path to the workflow JSON, or - for standard input")
@@ -86,7 +90,12 @@ async def handle(args: argparse.Namespace) -> int:
     if served is not None:
         return await _run_served(args, data, served)
     options = StackOptions(
-        nats_url=args.nats, state_dir=args.state_dir, workers=args.workers, auth=auth, secrets=secrets
+        nats_url=args.nats,
+        state_dir=args.state_dir,
+        workers=args.workers,
+        worker_poll=EXIT_POLL,
+        auth=auth,
+        secrets=secrets,
     )
     try:
         stack = await open_stack(options)

@@ -79,6 +79,9 @@ class StackOptions:
     replicas: int = 1
     """JetStream replicas of every stream and bucket the stack creates (3 on a 3-node cluster)."""
     workers: int = 4
+    worker_poll: float = 1.0
+    """Seconds an idle in-process worker's long poll lasts: how long stopping waits for the last one (a pull
+    cannot be called off without stranding what it takes); short for a command that exits when its run ends."""
     executors: Mapping[str, Executor] | None = None
     evaluator: Evaluator | None = field(default_factory=SimpleEvaluator)
     ids: IdGenerator = field(default_factory=TimeOrderedIdGenerator)
@@ -248,6 +251,7 @@ async def open_stack(options: StackOptions) -> Stack:
                 ack_wait=options.task_ack_wait,
                 registry=registry,
                 artifacts=ArtifactStager(repositories, options.state_dir / "work"),
+                fetch_timeout=options.worker_poll,
             )
             await pool.start()
         await engine.start()  # after the workers registered, so first dispatches find them
