@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
         help="where the embedded server keeps its store (a served folder's system is used instead)",
     )
     parser.add_argument(
-        "--workers", type=int, default=4, help="in-process workers (default 4; none on a served folder)"
+        "--workers", type=int, default=16, help="in-process worker slots (default 16; none on a served folder)"
     )
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
