@@ -26,9 +26,16 @@ from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import Layout, ensure, ensure_stream
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
+from aether_es.adapters.nats.run_follower import follow_until
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.api.service import start_api
+from aether_es.errors import ApiError
+from aether_es.events import catalogue as ev
+from aether_es.events.codec import encode_commit
+from aether_es.events.envelope import commit_of, make_envelopes
+from aether_es.events.values import Metrics
+from aether_es.model import phases as ph
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.stack import StackOptions, default_executors, open_stack
 from aether_es.worker.artifacts import ArtifactStager
@@ -385,3 +392,30 @@ async def test_commands_take_the_options_by_flag_and_environment(
             aether, "workers", "--nats", secured.url, "--user", "engine", "--password", "wrong"
         )
         assert flag_wins.returncode == 1 and "Authorization" in flag_wins.stderr
+
+
+async def test_a_reader_follows_a_run_and_a_producer_is_told_it_may_not(
+    secured: EmbeddedNatsServer, engine: NatsConnection
+) -> None:
+    layout = Layout()
+    await ensure_stream(engine.js, layout.runs_stream_config())
+    moment = "2026-01-01T00:00:00Z"
+    events = [
+        ev.RunSubmitted(workflow={"metadata": {"name": "followed"}}, created_at=moment),
+        ev.RunFinished(phase=ph.SUCCEEDED, metrics=Metrics(started_at=moment, finished_at=moment)),
+    ]
+    commit = commit_of("r1", make_envelopes("r1", 1, events, moment, "engine", "test"))
+    await engine.js.publish(layout.run_subject("r1"), encode_commit(commit))
+    reader, refusals = await connect_as(secured, READER)
+    try:
+        progress = await follow_until(reader.js, layout, "r1", timeout=10)
+        assert progress.state is not None and progress.state.phase == ph.SUCCEEDED
+    finally:
+        await reader.close()
+    assert refusals.errors == []
+    producer, _ = await connect_as(secured, PRODUCER)
+    try:
+        with pytest.raises(ApiError, match="cannot read the history of run r1 from AETHER_RUNS"):
+            await follow_until(producer.js, layout, "r1", timeout=30)
+    finally:
+        await producer.close()

@@ -28,6 +28,10 @@ from aether_es.projections.run_progress import RunProgress, Transition
 IDLE_HEARTBEAT = 5.0
 """Seconds between the server's heartbeats on a quiet run: how soon a lost consumer is noticed and remade."""
 
+LOAD_BUDGET = 5.0
+"""Seconds reading the history so far may be retried: a server that refuses it (no read access) or is away
+gets an error this soon rather than after the event store's longer budget."""
+
 CLOSED_CHECK = 1.0
 """Seconds between checks, on a quiet run, that the connection is still open."""
 
@@ -41,7 +45,10 @@ async def follow_run(
     terminal with nothing more stored. Raises NotFoundError for a run with no history.
     """
     subject = layout.run_subject(check_id("run id", run_id))
-    stored = await NatsEventStore(js, layout).load(run_id)
+    try:
+        stored = await NatsEventStore(js, layout, retry_budget=LOAD_BUDGET).load(run_id)
+    except (nats.errors.Error, TimeoutError) as exc:
+        raise _unreadable(run_id, layout, exc) from None
     if not stored:
         raise NotFoundError(f'workflow run "{run_id}" not found')
     progress = RunProgress()
@@ -68,11 +75,7 @@ async def follow_run(
             pending_bytes_limit=-1,
         )
     except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
-        raise ApiError(
-            "unavailable",
-            f"aether: unavailable: cannot read the history of run {run_id} from {layout.runs_stream} "
-            f"(following a run needs read access to it): {str(exc) or type(exc).__name__}",
-        ) from None
+        raise _unreadable(run_id, layout, exc) from None
     try:
         while True:
             await _arrival(arrived, js, run_id)
@@ -86,6 +89,14 @@ async def follow_run(
     finally:
         with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
             await sub.unsubscribe()
+
+
+def _unreadable(run_id: str, layout: Layout, exc: BaseException) -> ApiError:
+    return ApiError(
+        "unavailable",
+        f"aether: unavailable: cannot read the history of run {run_id} from {layout.runs_stream} "
+        f"(following a run needs read access to it): {str(exc) or type(exc).__name__}",
+    )
 
 
 async def _arrival(arrived: asyncio.Event, js: JetStreamContext, run_id: str) -> None:
