@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ from typing import Any
 import nats
 import nats.errors
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client as Nats
 
 from aether_es import Client
-from aether_es.adapters.cron_croniter import ManualCronScheduler
 from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.connection import connect
@@ -64,34 +61,6 @@ def cron_document(suspend: bool = False) -> dict[str, Any]:
             },
         },
     }
-
-
-@pytest_asyncio.fixture
-async def stack(nats_server: EmbeddedNatsServer, tmp_path: Path) -> AsyncIterator[Stack]:
-    opened = await open_stack(
-        StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=2, cron_scheduler=ManualCronScheduler())
-    )
-    api = await start_api(opened)
-    try:
-        yield opened
-    finally:
-        await api.stop()
-        await opened.close()
-
-
-@pytest_asyncio.fixture
-async def client(stack: Stack, nats_server: EmbeddedNatsServer) -> AsyncIterator[Client]:
-    async with await Client.connect(nats_server.url) as opened:
-        yield opened
-
-
-@pytest_asyncio.fixture
-async def plain(nats_server: EmbeddedNatsServer) -> AsyncIterator[Nats]:
-    nc = await nats.connect(nats_server.url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 async def until(client: Client, run_id: str, check: Any, timeout: float = 10.0) -> dict[str, Any]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import orjson
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client as Nats
 from support.cli import aether
 
@@ -27,12 +25,12 @@ from aether_es.adapters.nats.connection import connect
 from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.api import messages as m
-from aether_es.api.service import ApiService, start_api
+from aether_es.api.service import ApiService
 from aether_es.errors import NotFoundError, NotSupportedError, ValidationError
 from aether_es.model import phases as ph
 from aether_es.projections.run_state import TaskRunView
 from aether_es.runtime.engine import Engine
-from aether_es.runtime.stack import Stack, StackOptions, open_stack
+from aether_es.runtime.stack import Stack
 from aether_es.worker.executors.echo import ECHO_TYPE, EchoExecutor
 from aether_es.worker.pool import WorkerPool
 
@@ -74,7 +72,7 @@ def big_run(gated: bool = False) -> dict[str, Any]:
 
 
 @pytest.fixture
-def small_server(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
+def api_server(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
     config = tmp_path / "small.conf"
     config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
     server = EmbeddedNatsServer(tmp_path / "jetstream", config_file=config)
@@ -83,32 +81,6 @@ def small_server(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
         yield server
     finally:
         server.close()
-
-
-@pytest_asyncio.fixture
-async def stack(small_server: EmbeddedNatsServer, tmp_path: Path) -> AsyncIterator[Stack]:
-    opened = await open_stack(StackOptions(nats_url=small_server.url, state_dir=tmp_path / "state", workers=2))
-    api = await start_api(opened)
-    try:
-        yield opened
-    finally:
-        await api.stop()
-        await opened.close()
-
-
-@pytest_asyncio.fixture
-async def client(stack: Stack, small_server: EmbeddedNatsServer) -> AsyncIterator[Client]:
-    async with await Client.connect(small_server.url) as opened:
-        yield opened
-
-
-@pytest_asyncio.fixture
-async def plain(small_server: EmbeddedNatsServer) -> AsyncIterator[Nats]:
-    nc = await nats.connect(small_server.url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 async def finished_run(stack: Stack, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -167,7 +139,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
 
 
 async def test_a_run_bigger_than_the_max_payload_is_read_whole(
-    stack: Stack, client: Client, plain: Nats, small_server: EmbeddedNatsServer
+    stack: Stack, client: Client, plain: Nats, api_server: EmbeddedNatsServer
 ) -> None:
     run_id, whole = await finished_run(stack, big_run())
     assert len(whole["tasks"]) == ITEMS + 1
@@ -184,7 +156,7 @@ async def test_a_run_bigger_than_the_max_payload_is_read_whole(
 
     assert await client.get(run_id) == whole
 
-    cli = await asyncio.to_thread(aether, "get", run_id, "--json", "--nats", small_server.url)
+    cli = await asyncio.to_thread(aether, "get", run_id, "--json", "--nats", api_server.url)
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout) == whole
 
@@ -309,13 +281,13 @@ async def test_bad_limits_and_tokens_are_refused_naming_the_field(stack: Stack, 
 
 
 async def test_a_task_record_too_large_for_any_reply_is_refused_naming_it(
-    small_server: EmbeddedNatsServer,
+    api_server: EmbeddedNatsServer,
 ) -> None:
     """The memory event store keeps records of any size; the API still answers within the server's limit."""
     store, broker = MemoryEventStore(), MemoryBroker()
     engine = Engine(store=store, broker=broker, ids=CounterIdGenerator())
     pool = WorkerPool(broker.channel(), {ECHO_TYPE: EchoExecutor()}, concurrency=2, fetch_timeout=0.2)
-    connection = await connect(small_server.url)
+    connection = await connect(api_server.url)
     layout = Layout(prefix="aether")
     await ensure(connection.js, layout)
     api = ApiService(engine, connection.nc, layout, connection.js)
@@ -339,7 +311,7 @@ async def test_a_task_record_too_large_for_any_reply_is_refused_naming_it(
         assert whole["status"] == ph.SUCCEEDED
         huge = whole["tasks"][2]
         assert huge["taskName"] == "huge" and size(huge) > MAX_PAYLOAD
-        async with await Client.connect(small_server.url) as client:
+        async with await Client.connect(api_server.url) as client:
             first: m.GetRunReply = await client.call("runs.get", m.GetRunRequest(run_id=run_id))
             assert [t["taskName"] for t in first.run["tasks"]] == ["main", "small"]
             with pytest.raises(NotSupportedError) as too_big:
