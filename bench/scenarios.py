@@ -48,19 +48,20 @@ class ScenarioResult:
     status: str
     tasks_per_s: float
     workflows_per_s: float
-    start_p50_ms: float | None
-    start_p99_ms: float | None
-    handoff_p50_ms: float | None
-    handoff_p99_ms: float | None
-    cycle_p50_ms: float | None
-    cycle_p99_ms: float | None
     peak_rss_mb: float
-    rss_growth_kb_per_task: float
-    events: int
-    bytes: int
-    events_per_task: float
-    bytes_per_task: float
     floor_ratio: float
+    start_p50_ms: float | None = None
+    start_p99_ms: float | None = None
+    handoff_p50_ms: float | None = None
+    handoff_p99_ms: float | None = None
+    cycle_p50_ms: float | None = None
+    cycle_p99_ms: float | None = None
+    """Latencies the engine scenarios time inside the engine; None where a scenario cannot see them."""
+    rss_growth_kb_per_task: float = 0.0
+    events: int = 0
+    bytes: int = 0
+    events_per_task: float = 0.0
+    bytes_per_task: float = 0.0
     target: str = ""
     target_met: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
