@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
 
 import nats.errors
@@ -23,6 +24,7 @@ from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.errors import ApiError, NotFoundError
 from aether_es.events.codec import decode_commit
 from aether_es.events.envelope import Commit
+from aether_es.ports.event_store import StoredCommit
 from aether_es.projections.run_progress import RunProgress, Transition
 
 IDLE_HEARTBEAT = 5.0
@@ -35,6 +37,11 @@ gets an error this soon rather than after the event store's longer budget."""
 CLOSED_CHECK = 1.0
 """Seconds between checks, on a quiet run, that the connection is still open."""
 
+POLL_FIRST, POLL_MAX = 0.02, 0.5
+"""Seconds between two reads of a run followed by polling: short after a change, growing while it is quiet."""
+
+log = logging.getLogger(__name__)
+
 
 async def follow_run(
     js: JetStreamContext, layout: Layout, run_id: str
@@ -44,18 +51,34 @@ async def follow_run(
     The first step holds the whole history so far; the iteration ends after the step in which the run is
     terminal with nothing more stored. Raises NotFoundError for a run with no history.
     """
-    subject = layout.run_subject(check_id("run id", run_id))
-    try:
-        stored = await NatsEventStore(js, layout, retry_budget=LOAD_BUDGET).load(run_id)
-    except (nats.errors.Error, TimeoutError) as exc:
-        raise _unreadable(run_id, layout, exc) from None
+    store = NatsEventStore(js, layout, retry_budget=LOAD_BUDGET)
+    stored = await _load(store, layout, run_id, 0)
     if not stored:
         raise NotFoundError(f'workflow run "{run_id}" not found')
     progress = RunProgress()
-    changed = _changes(progress, (s.commit for s in stored))
-    yield progress, changed
+    yield progress, _changes(progress, (s.commit for s in stored))
     if progress.state is not None and progress.state.terminal:
         return
+    async with contextlib.aclosing(_later_commits(js, layout, store, run_id, stored[-1].seq)) as batches:
+        async for commits, caught_up in batches:
+            yield progress, _changes(progress, commits)
+            if caught_up and progress.state is not None and progress.state.terminal:
+                return
+
+
+async def _load(store: NatsEventStore, layout: Layout, run_id: str, after_seq: int) -> list[StoredCommit]:
+    try:
+        return await store.load(run_id, after_seq)
+    except (nats.errors.Error, TimeoutError) as exc:
+        raise _unreadable(run_id, layout, exc) from None
+
+
+async def _later_commits(
+    js: JetStreamContext, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
+) -> AsyncGenerator[tuple[list[Commit], bool], None]:
+    """The commits after `after_seq` in batches as they land, each saying whether it reaches the end of what
+    is stored: pushed by an ordered consumer, or polled when the server will not make one more consumer (a
+    stream holds a limited number, and a thousand followers would take them all)."""
     pending: list[Msg] = []
     arrived = asyncio.Event()
 
@@ -65,15 +88,21 @@ async def follow_run(
 
     try:
         sub = await js.subscribe(
-            subject,
+            layout.run_subject(check_id("run id", run_id)),
             stream=layout.runs_stream,
             cb=on_msg,
             ordered_consumer=True,
             idle_heartbeat=IDLE_HEARTBEAT,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=stored[-1].seq + 1),
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1),
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
+    except nats.js.errors.BadRequestError as exc:
+        log.info("run %s: followed by polling its history (%s)", run_id, exc.description)
+        async with contextlib.aclosing(_polled(js, layout, store, run_id, after_seq)) as polled:
+            async for step in polled:
+                yield step
+        return
     except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
         raise _unreadable(run_id, layout, exc) from None
     try:
@@ -81,32 +110,48 @@ async def follow_run(
             await _arrival(arrived, js, run_id)
             arrived.clear()
             batch, pending[:] = pending[:], []
-            changed = _changes(progress, (decode_commit(msg.data) for msg in batch))
-            caught_up = batch[-1].metadata.num_pending == 0
-            yield progress, changed
-            if caught_up and progress.state is not None and progress.state.terminal:
-                return
+            yield [decode_commit(msg.data) for msg in batch], batch[-1].metadata.num_pending == 0
     finally:
         with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
             await sub.unsubscribe()
+
+
+async def _polled(
+    js: JetStreamContext, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
+) -> AsyncGenerator[tuple[list[Commit], bool], None]:
+    """The commits after `after_seq`, read again after a pause that grows while nothing comes."""
+    pause = POLL_FIRST
+    while True:
+        _check_open(js, run_id)
+        stored = await _load(store, layout, run_id, after_seq)
+        if stored:
+            after_seq, pause = stored[-1].seq, POLL_FIRST
+            yield [s.commit for s in stored], True
+        else:
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, POLL_MAX)
 
 
 def _unreadable(run_id: str, layout: Layout, exc: BaseException) -> ApiError:
     return ApiError(
         "unavailable",
         f"aether: unavailable: cannot read the history of run {run_id} from {layout.runs_stream} "
-        f"(following a run needs read access to it): {str(exc) or type(exc).__name__}",
+        f"(following a run reads it): {str(exc) or type(exc).__name__}",
     )
 
 
+def _check_open(js: JetStreamContext, run_id: str) -> None:
+    """A connection that closed (a one-shot command does not reconnect) is an error, not a wait for ever."""
+    if js._nc.is_closed:
+        raise ApiError(
+            "unavailable", f"aether: unavailable: the connection to NATS closed while following run {run_id}"
+        )
+
+
 async def _arrival(arrived: asyncio.Event, js: JetStreamContext, run_id: str) -> None:
-    """Wait for the next commit; a connection that closed meanwhile (a one-shot command does not reconnect)
-    is an error, not a wait for ever."""
+    """Wait for the next commit, checking meanwhile that the connection is still open."""
     while not arrived.is_set():
-        if js._nc.is_closed:
-            raise ApiError(
-                "unavailable", f"aether: unavailable: the connection to NATS closed while following run {run_id}"
-            )
+        _check_open(js, run_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrived.wait(), CLOSED_CHECK)
 
