@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from nats.js import JetStreamContext
 
 from aether_es.adapters.nats.kv_feed import KvChange, KvFollower
 
 
-async def _follower(js: JetStreamContext, view: dict[str, bytes]) -> tuple[KvFollower, asyncio.Task[None]]:
+@contextlib.asynccontextmanager
+async def _following(js: JetStreamContext, view: dict[str, bytes]) -> AsyncIterator[KvFollower]:
+    """A follower keeping `view` equal to the bucket `followed`, synced, and stopped on the way out."""
     await js.create_key_value(bucket="followed")
 
     def on_snapshot(values: dict[str, bytes]) -> None:
@@ -26,8 +29,13 @@ async def _follower(js: JetStreamContext, view: dict[str, bytes]) -> tuple[KvFol
 
     follower = KvFollower(js, "followed", on_snapshot, on_change, heartbeat=0.1)
     task = asyncio.create_task(follower.run())
-    await asyncio.wait_for(follower.synced.wait(), 10)
-    return follower, task
+    try:
+        await asyncio.wait_for(follower.synced.wait(), 10)
+        yield follower
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _until(predicate: object, timeout: float = 10.0) -> None:
@@ -39,8 +47,7 @@ async def _until(predicate: object, timeout: float = 10.0) -> None:
 
 async def test_a_blocked_event_loop_does_not_rebuild_the_view(js: JetStreamContext) -> None:
     view: dict[str, bytes] = {}
-    follower, task = await _follower(js, view)
-    try:
+    async with _following(js, view) as follower:
         kv = await js.key_value("followed")
         await kv.put("a", b"1")
         await _until(lambda: view.get("a") == b"1")
@@ -50,16 +57,11 @@ async def test_a_blocked_event_loop_does_not_rebuild_the_view(js: JetStreamConte
         await kv.put("b", b"2")
         await _until(lambda: view.get("b") == b"2")
         assert follower.rebuilds == 0
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_deleted_consumer_is_rebuilt_from_the_bucket(js: JetStreamContext) -> None:
     view: dict[str, bytes] = {}
-    follower, task = await _follower(js, view)
-    try:
+    async with _following(js, view) as follower:
         kv = await js.key_value("followed")
         await kv.put("a", b"1")
         await _until(lambda: view.get("a") == b"1")
@@ -68,7 +70,3 @@ async def test_a_deleted_consumer_is_rebuilt_from_the_bucket(js: JetStreamContex
         await _until(lambda: follower.rebuilds >= 1)
         await kv.put("b", b"2")
         await _until(lambda: view == {"a": b"1", "b": b"2"})
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
