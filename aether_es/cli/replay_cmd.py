@@ -18,7 +18,7 @@ from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.client import Client
 from aether_es.errors import AetherError
-from aether_es.history.replay import replay_all, replay_runs, verify_run
+from aether_es.history.replay import replay_all, replay_runs, verify, verify_run
 from aether_es.projections.diff import Difference
 from aether_es.projections.run_state import RunState
 
@@ -55,8 +55,8 @@ async def handle(args: argparse.Namespace) -> int:
                     replayed = await replay_all(store, check)
                 else:
                     replayed = await replay_runs(store, args.runs)
-                    for state in replayed.states.values():
-                        await check(state)
+                    if client is not None:
+                        found.update(await verify(store, replayed, client.get))
             except LookupError as exc:
                 print(f"aether: not found: {exc.args[0]}", file=sys.stderr)
                 return exits.NOT_FOUND
@@ -65,7 +65,7 @@ async def handle(args: argparse.Namespace) -> int:
                 return exits.FAILED
     except RemoteError as error:
         return fail(error)
-    summary = {
+    report = {
         "runs": replayed.runs,
         "events": replayed.events,
         "seconds": replayed.seconds,
@@ -74,7 +74,7 @@ async def handle(args: argparse.Namespace) -> int:
         "differences": {run: [str(d) for d in diffs] for run, diffs in found.items()},
     }
     if args.json:
-        print_json(summary)
+        print_json(report)
     else:
         print(
             f"replayed {replayed.events:,} events of {replayed.runs:,} runs in {replayed.seconds:.2f}s "
