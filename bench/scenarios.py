@@ -46,8 +46,6 @@ class ScenarioResult:
     workflows: int
     seconds: float
     status: str
-    tasks_per_s: float
-    workflows_per_s: float
     peak_rss_mb: float
     floor_ratio: float
     start_p50_ms: float | None = None
@@ -65,6 +63,12 @@ class ScenarioResult:
     target: str = ""
     target_met: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tasks_per_s: float = field(init=False)
+    workflows_per_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tasks_per_s = self.tasks / self.seconds if self.seconds else 0.0
+        self.workflows_per_s = self.workflows / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -188,8 +192,6 @@ def _result(
         workflows=workflows,
         seconds=seconds,
         status=status,
-        tasks_per_s=tasks / seconds if seconds else 0.0,
-        workflows_per_s=workflows / seconds if seconds else 0.0,
         start_p50_ms=lat["start_p50_ms"],
         start_p99_ms=lat["start_p99_ms"],
         handoff_p50_ms=lat["handoff_p50_ms"],

@@ -177,8 +177,6 @@ def _result(
         workflows=workflows,
         seconds=seconds,
         status=status,
-        tasks_per_s=tasks / seconds if seconds else 0.0,
-        workflows_per_s=workflows / seconds if seconds else 0.0,
         peak_rss_mb=peak_rss_mb,
         floor_ratio=ratio,
         extra={"user_path": True},
