@@ -12,16 +12,18 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 from support.cli import EXAMPLE, aether, serve
+from support.processes import alive, until
 
 from aether_es.adapters.nats.connection import connect
 from aether_es.adapters.nats.layout import Layout
 from aether_es.runtime.feed_process import MODULE
+
+WAIT = 15.0
+"""Seconds a change of the feed child or of the feed itself may take to show."""
 
 
 def _children(pid: int) -> list[int]:
@@ -36,29 +38,11 @@ def _feed_children(pid: int) -> list[int]:
     """serve's children running the feed module (zombies left out: they are gone, only not yet reaped)."""
     found = []
     for child in _children(pid):
-        with contextlib.suppress(OSError, IndexError):
+        with contextlib.suppress(OSError):
             args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state != "Z" and MODULE.encode() in args:
+            if alive(child) and MODULE.encode() in args:
                 found.append(child)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
@@ -100,11 +84,11 @@ def test_serve_feeds_every_event_from_a_child_that_stops_on_sigterm(tmp_path: Pa
         (feed,) = _feed_children(process.pid)
         done = aether("submit", str(EXAMPLE), "--wait", "--nats", url)
         assert done.returncode == 0, done.stderr
-        assert _until(lambda: _feed_holds_every_event(url))
+        assert until(lambda: _feed_holds_every_event(url), WAIT)
     finally:
         _, err = _stop(process)
     assert process.returncode == 0, err
-    assert not _alive(feed)
+    assert not alive(feed)
 
 
 def test_the_feed_child_dies_with_serve_on_kill_9(tmp_path: Path) -> None:
@@ -113,7 +97,7 @@ def test_the_feed_child_dies_with_serve_on_kill_9(tmp_path: Path) -> None:
         (feed,) = _feed_children(process.pid)
         process.kill()
         process.wait()
-        assert _until(lambda: not _alive(feed)), f"feed process {feed} outlived serve"
+        assert until(lambda: not alive(feed), WAIT), f"feed process {feed} outlived serve"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(feed, signal.SIGKILL)
@@ -124,10 +108,10 @@ def test_a_killed_feed_child_is_reported_and_started_again_and_misses_nothing(tm
     try:
         (feed,) = _feed_children(process.pid)
         os.kill(feed, signal.SIGKILL)
-        assert _until(lambda: len(_feed_children(process.pid)) == 1 and feed not in _feed_children(process.pid))
+        assert until(lambda: len(_feed_children(process.pid)) == 1 and feed not in _feed_children(process.pid), WAIT)
         done = aether("submit", str(EXAMPLE), "--wait", "--nats", url)
         assert done.returncode == 0, done.stderr
-        assert _until(lambda: _feed_holds_every_event(url))
+        assert until(lambda: _feed_holds_every_event(url), WAIT)
     finally:
         _, err = _stop(process)
     assert process.returncode == 0, err

@@ -10,11 +10,10 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from support.cli import EXAMPLE, ROOT, aether, serve
+from support.processes import alive, until
 
 SHELL_PIPELINE = ROOT / "examples" / "shell-pipeline.json"
 
@@ -25,21 +24,11 @@ def _servers(store: Path) -> list[int]:
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             args = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if state != "Z" and b"nats-server" in args[0] and str(store).encode() in args:
+        if b"nats-server" in args[0] and str(store).encode() in args and alive(int(entry.name)):
             pids.append(int(entry.name))
     return pids
-
-
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -84,7 +73,7 @@ def test_the_readme_commands_share_one_served_folder(tmp_path: Path) -> None:
     finally:
         _stop(process)
     assert process.returncode == 0
-    assert _until(lambda: not _servers(store))
+    assert until(lambda: not _servers(store))
     assert not (state / "nats-run").exists()
     assert not (state / "nats.url").exists()
 
@@ -100,7 +89,7 @@ def test_kill_9_of_serve_takes_its_server_along_and_the_folder_serves_again(tmp_
         (old_server,) = _servers(store)
         process.kill()
         process.wait()
-        assert _until(lambda: not _servers(store)), _servers(store)
+        assert until(lambda: not _servers(store)), _servers(store)
         assert (state / "nats-run" / "nats-server.pid").exists()  # what the dead owner left behind
 
         stale = aether("list", cwd=tmp_path)
@@ -115,5 +104,5 @@ def test_kill_9_of_serve_takes_its_server_along_and_the_folder_serves_again(tmp_
         assert json.loads(got.stdout)["status"] == "Succeeded"
     finally:
         _stop(process)
-    assert _until(lambda: not _servers(store))
+    assert until(lambda: not _servers(store))
     assert not (state / "nats-run").exists()
