@@ -162,22 +162,27 @@ async def test_cancel_before_the_executor_starts_runs_nothing() -> None:
     assert ran == []
 
 
+class Overlapping:
+    """An executor that takes `pause` seconds and records how many of its executions ran at once at most."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.running = 0
+        self.peak = 0
+
+    async def execute(self, assignment: TaskAssignment) -> TaskResult:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(self.pause)
+        self.running -= 1
+        return TaskResult()
+
+
 async def test_concurrency_is_respected() -> None:
-    running = 0
-    peak = 0
-
-    class Counting:
-        async def execute(self, assignment: TaskAssignment) -> TaskResult:
-            nonlocal running, peak
-            running += 1
-            peak = max(peak, running)
-            await asyncio.sleep(0.02)
-            running -= 1
-            return TaskResult()
-
+    executor = Overlapping(0.02)
     channel = MemoryChannel([assignment(n) for n in range(12)])
-    await run_until_idle(WorkerPool(channel, {"x": Counting()}, concurrency=3, fetch_timeout=0.05), channel)
-    assert peak == 3
+    await run_until_idle(WorkerPool(channel, {"x": executor}, concurrency=3, fetch_timeout=0.05), channel)
+    assert executor.peak == 3
     assert sum(1 for entry in channel.journal if entry.startswith("ack")) == 12
 
 
@@ -196,23 +201,12 @@ class Fetches(MemoryChannel):
 
 
 async def test_short_tasks_are_fetched_ahead_of_free_slots_and_still_run_within_the_concurrency() -> None:
-    running = 0
-    peak = 0
-
-    class Instant:
-        async def execute(self, assignment: TaskAssignment) -> TaskResult:
-            nonlocal running, peak
-            running += 1
-            peak = max(peak, running)
-            await asyncio.sleep(0)
-            running -= 1
-            return TaskResult()
-
+    executor = Overlapping(0)
     channel = Fetches([assignment(n) for n in range(200)])
-    pool = WorkerPool(channel, {"x": Instant()}, concurrency=2, prefetch=30, fetch_timeout=0.05)
+    pool = WorkerPool(channel, {"x": executor}, concurrency=2, prefetch=30, fetch_timeout=0.05)
     await run_until_idle(pool, channel)
     assert sum(1 for entry in channel.journal if entry.startswith("ack")) == 200
-    assert peak == 2
+    assert executor.peak == 2
     assert channel.batches[0] == 2  # nothing is known of the tasks yet
     assert max(channel.batches) == 32  # once they proved short: the slots and the prefetch
     assert len(channel.batches) < 200 / 4
