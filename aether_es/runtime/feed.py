@@ -23,12 +23,12 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
-from nats.js.errors import APIError, FetchTimeoutError, KeyNotFoundError
+from nats.js.errors import APIError, KeyNotFoundError
 
 from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout
-from aether_es.adapters.nats.retry import drop_subscription, fetch, publish_idempotent, retrying
+from aether_es.adapters.nats.retry import drop_subscription, follow_pull, publish_idempotent, retrying
 from aether_es.events.codec import CodecError, event_records
 
 log = logging.getLogger(__name__)
@@ -157,15 +157,10 @@ class FeedProjector:
         return await self._js.pull_subscribe_bind(consumer=info.name, stream=stream)
 
     async def _follow(self, sub: JetStreamContext.PullSubscription) -> None:
-        timeout = 4 * self._heartbeat
         while True:
-            try:
-                msgs = await fetch(sub, self._batch, timeout=timeout, heartbeat=self._heartbeat)
-            except FetchTimeoutError:
-                continue  # heartbeats arrived: the consumer is alive and the history has nothing new
-            if not msgs:
-                raise TimeoutError("history pull returned neither commits nor heartbeats")
-            await self._project(msgs)
+            msgs = await follow_pull(sub, self._batch, self._heartbeat)
+            if msgs:
+                await self._project(msgs)
 
     async def _project(self, msgs: list[Msg]) -> None:
         """Publish the events of these commits in history order, then move the checkpoint past them."""

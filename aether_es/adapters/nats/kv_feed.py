@@ -21,6 +21,7 @@ from nats.js.errors import FetchTimeoutError
 
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.retry import fetch as pull
+from aether_es.adapters.nats.retry import follow_pull
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +98,14 @@ class _Reader:
             remaining = msgs[-1].metadata.num_pending
         return values
 
-    async def alive(self) -> bool:
-        """Whether the server still has this reader's consumer: asked when heartbeats seem to stop, since a
-        busy event loop reads them late while the server and consumer are fine."""
-        assert self._sub is not None
-        try:
-            await self._sub.consumer_info()
-        except Exception as exc:
-            log.debug("reader of %s: consumer info failed: %r", self._stream, exc)
-            return False
-        return True
-
     async def fetch(self, timeout: float, heartbeat: float | None) -> list[Msg]:
         assert self._sub is not None
         return await pull(self._sub, self._batch, timeout=timeout, heartbeat=heartbeat)
+
+    async def follow(self, heartbeat: float) -> list[Msg]:
+        """The next changes, or none for now; TimeoutError once the consumer is gone."""
+        assert self._sub is not None
+        return await follow_pull(self._sub, self._batch, heartbeat)
 
     def changes(self, msgs: list[Msg]) -> list[KvChange]:
         return [_change(self._prefix, msg) for msg in msgs]
@@ -185,18 +180,6 @@ class KvFollower:
                 await asyncio.shield(reader.close())
 
     async def _follow(self, reader: _Reader) -> None:
-        timeout = 4 * self._heartbeat
         while True:
-            try:
-                msgs = await reader.fetch(timeout, heartbeat=self._heartbeat)
-            except FetchTimeoutError:
-                continue  # heartbeats arrived: consumer alive, nothing changed
-            except TimeoutError:
-                msgs = []
-            if not msgs:
-                if await reader.alive():
-                    log.debug("following bucket %s: a pull saw no heartbeat, but its consumer is there", self._bucket)
-                    continue  # a busy event loop read the heartbeats late: nothing is lost
-                raise TimeoutError("pull returned neither messages nor heartbeats, and its consumer is gone")
-            for change in reader.changes(msgs):
+            for change in reader.changes(await reader.follow(self._heartbeat)):
                 self._on_change(change)

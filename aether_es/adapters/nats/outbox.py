@@ -15,13 +15,12 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import Header
-from nats.js.errors import FetchTimeoutError
 
 from aether_es.adapters.background import catch_up_then_cancel
 from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.event_store import OUTBOX_HEADER
 from aether_es.adapters.nats.layout import Layout, ensure_consumer
-from aether_es.adapters.nats.retry import drop_subscription, fetch
+from aether_es.adapters.nats.retry import drop_subscription, follow_pull
 from aether_es.runtime.outbox import OutboxDelivery, decode_outbox
 
 log = logging.getLogger(__name__)
@@ -82,11 +81,9 @@ class NatsOutboxRelay:
                 )
                 delay = 0.05
                 while True:
-                    try:
-                        msgs = await fetch(sub, self._batch, timeout=4 * self._heartbeat, heartbeat=self._heartbeat)
-                    except FetchTimeoutError:
-                        continue
-                    await self._relay_batch(msgs)
+                    msgs = await follow_pull(sub, self._batch, self._heartbeat)
+                    if msgs:
+                        await self._relay_batch(msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -16,7 +16,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import Header, PubAck
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+from nats.js.errors import FetchTimeoutError, NoStreamResponseError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,28 @@ async def fetch(sub: JetStreamContext.PullSubscription, batch: int, **options: A
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError
+
+
+async def follow_pull(sub: JetStreamContext.PullSubscription, batch: int, heartbeat: float) -> list[Msg]:
+    """Up to `batch` messages of a followed consumer, or none when it has nothing new for now.
+
+    The pull asks for heartbeats; one that saw neither a message nor a heartbeat means the consumer or the
+    server may be gone, but also comes from a busy event loop that read the heartbeats late, or from nats-py
+    ending an idle pull without them. The server is asked whether it still has the consumer: if it does,
+    nothing was lost; if it does not (or cannot say), TimeoutError, and the caller follows afresh.
+    """
+    try:
+        return await fetch(sub, batch, timeout=4 * heartbeat, heartbeat=heartbeat)
+    except FetchTimeoutError:
+        return []  # heartbeats arrived: the consumer is there and has nothing new
+    except TimeoutError:
+        pass
+    try:
+        await sub.consumer_info()
+    except Exception as exc:
+        raise TimeoutError(f"a pull saw no heartbeat, and its consumer is gone ({exc!r})") from exc
+    log.debug("a pull saw no heartbeat, but its consumer is there")
+    return []
 
 
 async def gather_chunked(operations: Iterable[Awaitable[T]], chunk: int = 1000) -> list[T]:
