@@ -12,6 +12,7 @@ from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
+from aether_es.cli.terminal import say
 from aether_es.history.audit import audit_entries
 from aether_es.model.clock import parse_time
 
@@ -30,7 +31,7 @@ async def handle(args: argparse.Namespace) -> int:
     try:
         since = parse_time(args.since) if args.since else None
     except ValueError:
-        print(f"aether: audit: --since {args.since!r} is not an RFC3339 time", file=sys.stderr)
+        say(f"aether: audit: --since {args.since!r} is not an RFC3339 time", file=sys.stderr)
         return exits.INVALID
     try:
         async with remote("audit", args.nats, args.prefix, args) as (connection, layout):
@@ -42,8 +43,8 @@ async def handle(args: argparse.Namespace) -> int:
         data = [entry.to_dict() for entry in entries]
         print_json(data)
     elif not entries:
-        print("no commands")
+        say("no commands")
     else:
         rows = [(e.time, e.actor, e.command, e.aggregate, e.reason or "-") for e in entries]
-        print(table(("TIME", "ACTOR", "COMMAND", "ON", "REASON"), rows))
+        say(*table(("TIME", "ACTOR", "COMMAND", "ON", "REASON"), rows))
     return exits.OK

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aether_es.cli.commands import summary
+from aether_es.cli.terminal import say
 from aether_es.conformance.runner import CaseResult, CorpusError, run_corpus
 
 
@@ -23,7 +24,7 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     def show(result: CaseResult) -> None:
-        print(result.line(), flush=True)
+        say(result.line(), flush=True)
 
     try:
         results = await run_corpus(
@@ -35,8 +36,8 @@ async def handle(args: argparse.Namespace) -> int:
             on_result=show,
         )
     except CorpusError as exc:
-        print(f"aether: {exc}", file=sys.stderr)
+        say(f"aether: {exc}", file=sys.stderr)
         return 2
     passed = sum(r.passed for r in results)
-    print(f"{passed} passed, {len(results) - passed} failed")
+    say(f"{passed} passed, {len(results) - passed} failed")
     return 0 if results and passed == len(results) else 1

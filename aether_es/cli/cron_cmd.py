@@ -20,6 +20,7 @@ from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
+from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.errors import NotFoundError, ValidationError
 from aether_es.history.audit import command_actor
@@ -75,7 +76,7 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
         if args.action == "submit":
             assert document is not None
             cron_id = await crons.submit(document, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": cron_id}, cron_id)
+            _print(args, {"id": cron_id}, [cron_id])
         elif args.action == "list":
             views = await crons.list_all()
             _print(args, views, _table(views))
@@ -85,15 +86,15 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
         elif args.action == "update":
             assert document is not None
             await crons.update(args.cron_id, document, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": args.cron_id, "updated": True}, f"{args.cron_id} updated")
+            _print(args, {"id": args.cron_id, "updated": True}, [f"{args.cron_id} updated"])
         else:
             await crons.delete(args.cron_id, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": args.cron_id, "deleted": True}, f"{args.cron_id} deleted")
+            _print(args, {"id": args.cron_id, "deleted": True}, [f"{args.cron_id} deleted"])
     except NotFoundError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return EXIT_NOT_FOUND
     except ValidationError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return 2
     return 0
 
@@ -102,16 +103,16 @@ def _actor(args: argparse.Namespace) -> str:
     return command_actor(actor_of(args))
 
 
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
     if args.json:
         print_json(data)
     else:
-        print(text)
+        say(*lines)
 
 
-def _table(views: list[dict[str, Any]]) -> str:
+def _table(views: list[dict[str, Any]]) -> list[str]:
     if not views:
-        return "no cron workflows"
+        return ["no cron workflows"]
     header = ("ID", "NAME", "SCHEDULE", "TIMEZONE", "SUSPENDED", "LAST SCHEDULED", "RUNS")
     rows = [
         (
@@ -128,7 +129,7 @@ def _table(views: list[dict[str, Any]]) -> str:
     return table(header, rows)
 
 
-def _describe(view: dict[str, Any]) -> str:
+def _describe(view: dict[str, Any]) -> list[str]:
     lines = [
         f"{view['id']}  {view['name']}  schedule {view['schedule']} ({view['timezone']})"
         + ("  [suspended]" if view["suspend"] else ""),
@@ -137,4 +138,4 @@ def _describe(view: dict[str, Any]) -> str:
     ]
     for run in view["runs"]:
         lines.append(f"  {run['runID']}  {run['status']:<10} created {run['createdAt']}")
-    return "\n".join(lines)
+    return lines

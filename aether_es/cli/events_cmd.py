@@ -19,6 +19,7 @@ from aether_es.adapters.nats.layout import Layout, check_id, check_token
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.terminal import json_text, say
 from aether_es.model.clock import parse_time
 
 FETCH = 256
@@ -61,13 +62,13 @@ async def handle(args: argparse.Namespace) -> int:
                 subject = feed_filter(layout, args.run, args.type)
                 config = start_config(args.since)
             except ValueError as exc:
-                print(f"aether: events: {exc}", file=sys.stderr)
+                say(f"aether: events: {exc}", file=sys.stderr)
                 return exits.INVALID
             js = connection.js
             try:
                 sub = await js.pull_subscribe(subject, stream=layout.feed_stream, config=config)
             except JsNotFoundError:
-                print(
+                say(
                     f"aether: events: no event feed (stream {layout.feed_stream}); is `aether-es serve` running there?",
                     file=sys.stderr,
                 )
@@ -100,9 +101,9 @@ async def _read(sub: Any, args: argparse.Namespace) -> None:
 
 def _show(event: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(orjson.dumps(event).decode() + "\n")
+        sys.stdout.write(json_text(orjson.dumps(event).decode()) + "\n")
         return
     data = event.get("data") or {}
     detail = " ".join(str(data[key]) for key in ("task_id", "phase", "message") if data.get(key))
     when, run, kind, actor = (event.get(key, "") for key in ("time", "run", "type", "actor"))
-    print(f"{when}  {run}  {kind:<18} {actor}  {detail}")
+    say(f"{when}  {run}  {kind:<18} {actor}  {detail}")

@@ -19,6 +19,7 @@ from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.run_follower import follow_until
 from aether_es.cli import exits
 from aether_es.cli.io import print_json
+from aether_es.cli.terminal import say
 from aether_es.model import phases as ph
 from aether_es.projections.run_progress import Progress, RunProgress, Transition
 from aether_es.projections.run_state import RunState
@@ -57,9 +58,8 @@ def finish(state: RunState, *, as_json: bool, seconds: float | None) -> int:
     else:
         if seconds is not None:
             message = f" ({state.message})" if state.message else ""
-            print(f"{state.phase}{message} in {seconds:.2f}s")
-        for line in outputs_lines(None if state.outputs is None else state.outputs.dump()):
-            print(line)
+            say(f"{state.phase}{message} in {seconds:.2f}s")
+        say(*outputs_lines(None if state.outputs is None else state.outputs.dump()))
     return exits.OK if state.phase == ph.SUCCEEDED else exits.NOT_SUCCEEDED
 
 
@@ -74,8 +74,7 @@ def outputs_lines(outputs: dict[str, Any] | None) -> list[str]:
 def _print_lines(progress: RunProgress, transitions: list[Transition]) -> None:
     if not transitions:
         return
-    sys.stdout.write("".join(f"  {t.phase:<10} {progress.path(t.task)}  [{t.progress}]\n" for t in transitions))
-    sys.stdout.flush()
+    say(*(f"  {t.phase:<10} {progress.path(t.task)}  [{t.progress}]" for t in transitions), flush=True)
 
 
 def header(state: RunState) -> str:
@@ -108,5 +107,5 @@ def _draw(progress: RunProgress) -> None:
         task = state.tasks[task_id]
         note = f"  {task.message}" if task.message else ""
         lines.append(f"  {task.phase:<10} {progress.path(task)}{note}")
-    sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
-    sys.stdout.flush()
+    sys.stdout.write("\x1b[H\x1b[2J")
+    say(*lines, flush=True)

@@ -21,6 +21,7 @@ from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
+from aether_es.cli.terminal import say
 from aether_es.events.codec import CodecError
 from aether_es.history.exchange import export_lines, import_records, parse_lines
 from aether_es.history.timeline import describe, entries
@@ -38,7 +39,7 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     if (args.run_id is None) == (args.import_file is None):
-        print("aether: history: give a run id, or --import FILE (not both)", file=sys.stderr)
+        say("aether: history: give a run id, or --import FILE (not both)", file=sys.stderr)
         return exits.INVALID
     try:
         async with remote("history", args.nats, args.prefix, args) as (connection, layout):
@@ -49,12 +50,12 @@ async def handle(args: argparse.Namespace) -> int:
             try:
                 commits = await store.load(check_id("run id", args.run_id))
             except ValueError as exc:
-                print(f"aether: history: {exc}", file=sys.stderr)
+                say(f"aether: history: {exc}", file=sys.stderr)
                 return exits.INVALID
     except RemoteError as error:
         return fail(error)
     if not commits:
-        print(f'aether: not found: workflow run "{args.run_id}" not found', file=sys.stderr)
+        say(f'aether: not found: workflow run "{args.run_id}" not found', file=sys.stderr)
         return exits.NOT_FOUND
     if args.export is not None:
         lines = b"".join(export_lines(commits))
@@ -79,7 +80,7 @@ async def handle(args: argparse.Namespace) -> int:
         )
         for e in entries(commits)
     ]
-    print(table(("#", "TIME", "ACTOR", "CAUSE", "EVENT", "WHAT"), rows))
+    say(*table(("#", "TIME", "ACTOR", "CAUSE", "EVENT", "WHAT"), rows))
     return exits.OK
 
 
@@ -88,12 +89,12 @@ async def _import(store: NatsEventStore, path: str) -> int:
         text = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         result = await import_records(store, parse_lines(text.splitlines()))
     except OSError as exc:
-        print(f"aether: history: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        say(f"aether: history: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return exits.INVALID
     except CodecError as exc:
-        print(f"aether: history: {path}: {exc}", file=sys.stderr)
+        say(f"aether: history: {path}: {exc}", file=sys.stderr)
         return exits.INVALID
     for run_id, why in result.skipped.items():
-        print(f"skipped {run_id}: {why}", file=sys.stderr)
-    print(f"imported {len(result.runs)} runs, {result.events} events")
+        say(f"skipped {run_id}: {why}", file=sys.stderr)
+    say(f"imported {len(result.runs)} runs, {result.events} events")
     return exits.OK if not result.skipped else exits.INVALID

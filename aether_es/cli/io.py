@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from aether_es.cli.terminal import json_text
+
 
 def read_document(path: str) -> bytes:
     if path == "-":
@@ -16,5 +18,5 @@ def read_document(path: str) -> bytes:
 
 
 def print_json(data: Any) -> None:
-    """What `--json` prints: indented JSON and a newline."""
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    """What `--json` prints: indented JSON and a newline, with no raw terminal control in it."""
+    sys.stdout.write(json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()) + "\n")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from aether_es.cli.commands import COMMANDS
+from aether_es.cli.terminal import PrintableFormatter
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,15 +49,14 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def setup_logging(verbosity: int) -> None:
-    """Problems (WARNING and up) always reach stderr, one line each; stdout stays the command's own output.
+    """Problems (WARNING and up) always reach stderr, one line each and made `printable`; stdout stays the
+    command's own output.
 
     `-v` adds this package's INFO lines; `-vv` adds DEBUG from everything, the NATS client included.
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbosity >= 2 else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbosity >= 2 else logging.WARNING, handlers=[handler])
     if verbosity == 1:
         logging.getLogger("aether_es").setLevel(logging.INFO)
 

@@ -18,6 +18,7 @@ from aether_es.adapters.nats.connection import (
     connect,
 )
 from aether_es.adapters.nats.layout import Layout
+from aether_es.cli.terminal import say
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, URL_FILE, resolve_url, served_url
 
 EXIT_UNREACHABLE = 1
@@ -120,5 +121,5 @@ async def remote(
 
 
 def fail(error: RemoteError) -> int:
-    print(error, file=sys.stderr)
+    say(error, file=sys.stderr)
     return error.code

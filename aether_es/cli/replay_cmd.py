@@ -16,6 +16,7 @@ from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
+from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError
 from aether_es.history.replay import replay_all, replay_runs, verify, verify_run
@@ -58,10 +59,10 @@ async def handle(args: argparse.Namespace) -> int:
                     if client is not None:
                         found.update(await verify(store, replayed, client.get))
             except LookupError as exc:
-                print(f"aether: not found: {exc.args[0]}", file=sys.stderr)
+                say(f"aether: not found: {exc.args[0]}", file=sys.stderr)
                 return exits.NOT_FOUND
             except AetherError as exc:
-                print(exc, file=sys.stderr)
+                say(exc, file=sys.stderr)
                 return exits.FAILED
     except RemoteError as error:
         return fail(error)
@@ -76,14 +77,14 @@ async def handle(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     else:
-        print(
+        say(
             f"replayed {replayed.events:,} events of {replayed.runs:,} runs in {replayed.seconds:.2f}s "
             f"({replayed.events_per_s:,.0f} events/s)"
         )
         for run, diffs in found.items():
-            print(f"{run}: {len(diffs)} differences")
+            say(f"{run}: {len(diffs)} differences")
             for diff in diffs:
-                print(f"  {diff}")
+                say(f"  {diff}")
         if args.verify and not found:
-            print("every rebuilt view equals the live one")
+            say("every rebuilt view equals the live one")
     return exits.DIFFERENT if found else exits.OK

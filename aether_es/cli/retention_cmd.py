@@ -19,6 +19,7 @@ from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
+from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError
 from aether_es.history.exchange import export_lines
@@ -49,13 +50,11 @@ async def handle(args: argparse.Namespace) -> int:
     if args.older_than is not None:
         seconds = parse_duration(args.older_than)
         if seconds is None or seconds < 0:
-            print(
-                f"aether: retention: --older-than {args.older_than!r} is not a duration such as 720h", file=sys.stderr
-            )
+            say(f"aether: retention: --older-than {args.older_than!r} is not a duration such as 720h", file=sys.stderr)
             return exits.INVALID
         cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
     if args.keep is not None and args.keep < 0:
-        print("aether: retention: --keep must be 0 or more", file=sys.stderr)
+        say("aether: retention: --keep must be 0 or more", file=sys.stderr)
         return exits.INVALID
     try:
         async with remote("retention", args.nats, args.prefix, args) as (connection, layout):
@@ -75,7 +74,7 @@ async def handle(args: argparse.Namespace) -> int:
                         part = chosen[start : start + PURGE_CHUNK]
                         purge_ids.append(await client.purge(part, archive=archive, reason=args.reason))
             except AetherError as exc:
-                print(exc, file=sys.stderr)
+                say(exc, file=sys.stderr)
                 return exits.of_error(exc)
     except RemoteError as error:
         return fail(error)
@@ -84,12 +83,12 @@ async def handle(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         verb = "would remove" if args.dry_run else "removed"
-        print(
+        say(
             f"{verb} {len(chosen)} finished runs"
             + (f", archived in {args.archive}" if args.archive and not args.dry_run else "")
         )
         for run_id in chosen:
-            print(f"  {run_id}")
+            say(f"  {run_id}")
     return exits.OK
 
 

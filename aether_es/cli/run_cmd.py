@@ -34,6 +34,7 @@ from aether_es.cli.remote import (
     remote,
 )
 from aether_es.cli.secret_options import add_secret_options, secret_provider
+from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
@@ -85,7 +86,7 @@ async def handle(args: argparse.Namespace) -> int:
     except RemoteError as exc:
         return fail(exc)
     except StateDirBusy as exc:
-        print(f"aether: run: {exc}", file=sys.stderr)
+        say(f"aether: run: {exc}", file=sys.stderr)
         return 1
     if served is not None:
         return await _run_served(args, data, served)
@@ -100,10 +101,10 @@ async def handle(args: argparse.Namespace) -> int:
     try:
         stack = await open_stack(options)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
-        print(f"aether: run: cannot connect to NATS: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        say(f"aether: run: cannot connect to NATS: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
     except StateDirBusy as exc:
-        print(f"aether: run: {exc}", file=sys.stderr)
+        say(f"aether: run: {exc}", file=sys.stderr)
         return 1
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     try:
@@ -128,7 +129,7 @@ async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:
     except RemoteError as error:
         return fail(error)
     except AetherError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return exits.of_error(exc)
 
 
@@ -144,9 +145,9 @@ async def _run(
     try:
         run_id = await submit(data)
         if not args.json:
-            print(f"run {run_id} submitted", flush=True)
+            say(f"run {run_id} submitted", flush=True)
         state = await follow(js, layout, run_id, show=QUIET if args.json else LINES, timeout=args.timeout)
     except AetherError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return exits.of_error(exc)
     return finish(state, as_json=args.json, seconds=time.monotonic() - began)

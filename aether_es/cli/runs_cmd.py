@@ -24,6 +24,7 @@ from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
+from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError
 from aether_es.projections.names import display_name
@@ -92,7 +93,7 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
                 try:
                     return await action(args, client)
                 except AetherError as exc:
-                    print(exc, file=sys.stderr)
+                    say(exc, file=sys.stderr)
                     return exits.of_error(exc)
         except RemoteError as error:
             return fail(error)
@@ -114,10 +115,10 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         if args.json:
             print_json({"runId": run_id})
         else:
-            print(run_id)
+            say(run_id)
         return exits.OK
     if not args.json:
-        print(f"run {run_id} submitted")
+        say(f"run {run_id} submitted")
     return await _follow(args, client, run_id)
 
 
@@ -128,7 +129,7 @@ async def _get(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(view)
     else:
-        print("\n".join(describe(view)))
+        say(*describe(view))
     return exits.OK
 
 
@@ -144,14 +145,14 @@ async def _get_at(args: argparse.Namespace, client: Client) -> int:
     try:
         state = state_at(timeline, event=int(args.at)) if args.at.isdigit() else state_at(timeline, time=args.at)
     except ValueError as exc:
-        print(f"aether: get: --at {args.at}: {exc}", file=sys.stderr)
+        say(f"aether: get: --at {args.at}: {exc}", file=sys.stderr)
         return exits.INVALID
     view = state.to_dict()
     if args.json:
         print_json(view)
     else:
-        print(f"as of event {state.events} ({state.updated_at}):")
-        print("\n".join(describe(view)))
+        say(f"as of event {state.events} ({state.updated_at}):")
+        say(*describe(view))
     return exits.OK
 
 
@@ -160,7 +161,7 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
     for label in args.label or []:
         key, sep, value = label.partition("=")
         if not sep or not key:
-            print(f"aether: list: --label {label!r} is not key=value", file=sys.stderr)
+            say(f"aether: list: --label {label!r} is not key=value", file=sys.stderr)
             return exits.INVALID
         labels[key] = value
     page = await client.list(
@@ -177,9 +178,9 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json({"runs": runs, "nextPageToken": page.next_page_token})
         return exits.OK
-    print(runs_table(runs))
+    say(*runs_table(runs))
     if page.next_page_token:
-        print(f"more: --page {page.next_page_token}")
+        say(f"more: --page {page.next_page_token}")
     return exits.OK
 
 
@@ -193,10 +194,10 @@ async def _resume(args: argparse.Namespace, client: Client) -> int:
         try:
             payload = orjson.loads(args.payload)
         except orjson.JSONDecodeError as exc:
-            print(f"aether: resume: --payload is not JSON: {exc}", file=sys.stderr)
+            say(f"aether: resume: --payload is not JSON: {exc}", file=sys.stderr)
             return exits.INVALID
         if not isinstance(payload, dict):
-            print("aether: resume: --payload must be a JSON object", file=sys.stderr)
+            say("aether: resume: --payload must be a JSON object", file=sys.stderr)
             return exits.INVALID
     await client.resume(args.run_id, args.task_run_id, payload, reason=args.reason)
     _done(args, {"runId": args.run_id, "taskRunId": args.task_run_id, "resumed": True}, "resumed")
@@ -221,7 +222,7 @@ def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if args.json:
         print_json(data)
     else:
-        print(text)
+        say(text)
 
 
 # --- following a run ---------------------------------------------------------------------------------
@@ -252,9 +253,9 @@ def describe(view: dict[str, Any]) -> list[str]:
     return lines
 
 
-def runs_table(runs: list[dict[str, Any]]) -> str:
+def runs_table(runs: list[dict[str, Any]]) -> list[str]:
     if not runs:
-        return "no runs"
+        return ["no runs"]
     header = ("RUN", "NAME", "PHASE", "CREATED", "FINISHED")
     rows = [(r["runId"], r["name"], r["phase"], r["createdAt"], r.get("finishedAt") or "-") for r in runs]
     return table(header, rows)

@@ -21,6 +21,7 @@ from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
+from aether_es.cli.terminal import say
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
@@ -60,13 +61,13 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     if args.workers < 0:
-        print("aether: serve: --workers must be 0 or more", file=sys.stderr)
+        say("aether: serve: --workers must be 0 or more", file=sys.stderr)
         return exits.INVALID
     if not 1 <= args.replicas <= 5:
-        print("aether: serve: --replicas must be from 1 to 5", file=sys.stderr)
+        say("aether: serve: --replicas must be from 1 to 5", file=sys.stderr)
         return exits.INVALID
     if not args.reconnect_timeout > 0 or args.drain_timeout < 0:
-        print("aether: serve: --reconnect-timeout must be positive, --drain-timeout 0 or more", file=sys.stderr)
+        say("aether: serve: --reconnect-timeout must be positive, --drain-timeout 0 or more", file=sys.stderr)
         return exits.INVALID
     try:
         auth = auth_options("serve", args)
@@ -88,7 +89,7 @@ async def handle(args: argparse.Namespace) -> int:
     try:
         stack = await open_stack(options)
     except Exception as exc:
-        print(f"aether: serve: cannot start: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        say(f"aether: serve: cannot start: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return exits.FAILED
     url = stack.url
     signals = StopSignals(on_force=lambda: _kill_server(stack)).install()
@@ -97,10 +98,10 @@ async def handle(args: argparse.Namespace) -> int:
     api = None
     try:
         api = await start_api(stack)
-        print(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
+        say(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
         if not await _serve_until_stopped(supervisor, signals.requested):
             code = exits.FAILED
-        print("stopping ...", flush=True)
+        say("stopping ...", flush=True)
     finally:
         if api is not None:
             await within("stopping the API", api.stop(), SHUTDOWN_GRACE)
@@ -110,7 +111,7 @@ async def handle(args: argparse.Namespace) -> int:
             _kill_server(stack)
             code = exits.FAILED
         signals.remove()
-    print("stopped", flush=True)
+    say("stopped", flush=True)
     return code
 
 

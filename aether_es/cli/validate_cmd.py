@@ -8,6 +8,7 @@ from typing import Any
 
 from aether_es.cli.commands import summary
 from aether_es.cli.io import read_document
+from aether_es.cli.terminal import say
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_cron_defaults, fill_defaults
 from aether_es.model.documents import CronWorkflow
@@ -36,10 +37,10 @@ def read_valid(path: str) -> bytes | None:
         data = read_document(path)
         check(data)
     except ValidationError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return None
     except OSError as exc:
-        print(f"aether: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        say(f"aether: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return None
     return data
 
@@ -47,5 +48,5 @@ def read_valid(path: str) -> bytes | None:
 def handle(args: argparse.Namespace) -> int:
     if read_valid(args.file) is None:
         return 2
-    print("ok")
+    say("ok")
     return 0

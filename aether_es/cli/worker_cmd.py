@@ -24,6 +24,7 @@ from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, served_url
+from aether_es.cli.terminal import say
 from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import default_executors
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
@@ -86,11 +87,11 @@ async def handle(args: argparse.Namespace) -> int:
         check_numbers(args)
         Layout(prefix=args.prefix)
     except (WorkerSetupError, ValueError) as exc:
-        print(f"aether: worker: {exc}", file=sys.stderr)
+        say(f"aether: worker: {exc}", file=sys.stderr)
         return exits.INVALID
     url = resolve_url(args.nats) or served_url(DEFAULT_STATE_DIR)
     if url is None:
-        print(f"aether: worker: no NATS URL: pass --nats URL or set ${NATS_URL_ENV}", file=sys.stderr)
+        say(f"aether: worker: no NATS URL: pass --nats URL or set ${NATS_URL_ENV}", file=sys.stderr)
         return exits.INVALID
     try:
         auth = auth_options("worker", args)
@@ -101,11 +102,11 @@ async def handle(args: argparse.Namespace) -> int:
         connection = await asyncio.wait_for(connect(url, name="aether-es-worker", auth=auth), CONNECT_TIMEOUT)
     except Exception as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        print(f"aether: worker: cannot connect to {url}: {reason}", file=sys.stderr)
+        say(f"aether: worker: cannot connect to {url}: {reason}", file=sys.stderr)
         return exits.FAILED
 
     async def started(pool: WorkerPool) -> None:
-        print(f"worker {pool.worker_id} serving {', '.join(executors)} on {url}", flush=True)
+        say(f"worker {pool.worker_id} serving {', '.join(executors)} on {url}", flush=True)
 
     stop = asyncio.Event()
     watching = asyncio.create_task(_stop_when_lost(connection, args.reconnect_timeout, stop))
@@ -126,7 +127,7 @@ async def handle(args: argparse.Namespace) -> int:
         lost = watching.done()
         watching.cancel()
         await within("closing the NATS connection", connection.close(), 5.0)
-    print("worker stopped", flush=True)
+    say("worker stopped", flush=True)
     return exits.FAILED if lost else exits.OK
 
 

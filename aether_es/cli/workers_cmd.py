@@ -18,6 +18,7 @@ from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
+from aether_es.cli.terminal import say
 from aether_es.ports.worker_registry import WorkerInfo
 
 
@@ -34,7 +35,7 @@ async def handle(args: argparse.Namespace) -> int:
             try:
                 await connection.js.key_value(layout.workers_bucket)
             except BucketNotFoundError:
-                print(
+                say(
                     f"aether: workers: no worker registry (bucket {layout.workers_bucket}); "
                     "is an aether-es system with this prefix running there?",
                     file=sys.stderr,
@@ -43,9 +44,7 @@ async def handle(args: argparse.Namespace) -> int:
             try:
                 workers = await NatsWorkerRegistry(connection.js, layout).list_all()
             except Exception as exc:
-                print(
-                    f"aether: workers: reading the registry failed: {str(exc) or type(exc).__name__}", file=sys.stderr
-                )
+                say(f"aether: workers: reading the registry failed: {str(exc) or type(exc).__name__}", file=sys.stderr)
                 return 1
     except RemoteError as error:
         return fail(error)
@@ -58,7 +57,7 @@ async def handle(args: argparse.Namespace) -> int:
 
 def print_table(workers: list[WorkerInfo]) -> None:
     if not workers:
-        print("no live workers")
+        say("no live workers")
         return
     header = ("ID", "EXECUTOR TYPES", "REGISTERED", "HEARTBEAT")
-    print(table(header, [(w.id, ",".join(w.executor_types), w.registered_at, w.heartbeat_at) for w in workers]))
+    say(*table(header, [(w.id, ",".join(w.executor_types), w.registered_at, w.heartbeat_at) for w in workers]))
