@@ -24,6 +24,7 @@ from aether_es.adapters.nats.layout import Layout
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.follow import LINES, QUIET, finish, follow
+from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import (
     RemoteError,
     actor_of,
@@ -71,6 +72,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
     add_auth_options(parser)
     add_secret_options(parser)
+    add_allow_module(parser)
     add_reconnect_timeout(parser, "gives up and exits 1")
     parser.set_defaults(handler=handle)
 
@@ -97,6 +99,7 @@ async def handle(args: argparse.Namespace) -> int:
         worker_poll=EXIT_POLL,
         auth=auth,
         secrets=secrets,
+        allowed_modules=args.allow_modules,
     )
     try:
         stack = await open_stack(options)

@@ -19,6 +19,7 @@ from typing import Any
 from aether_es.api.service import start_api
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
+from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.terminal import say
@@ -37,6 +38,7 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("serve", help=summary("serve"))
     add_remote_options(parser)
     add_secret_options(parser)
+    add_allow_module(parser)
     parser.add_argument(
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the embedded server's store and the URL file"
     )
@@ -85,6 +87,7 @@ async def handle(args: argparse.Namespace) -> int:
         replicas=args.replicas,
         serving=True,
         secrets=secrets,
+        allowed_modules=args.allow_modules,
     )
     try:
         stack = await open_stack(options)

@@ -23,6 +23,7 @@ from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
+from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, served_url
 from aether_es.cli.terminal import say
 from aether_es.runtime.shutdown import within
@@ -59,6 +60,7 @@ def register(commands: Any) -> None:
         metavar="MODULE",
         help="a module name or .py file whose @executor functions to serve (repeatable)",
     )
+    add_allow_module(parser, "the --import modules only")
     parser.add_argument(
         "--drain-timeout",
         type=float,
@@ -82,7 +84,7 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     try:
-        executors = choose_executors(args.executors, args.imports)
+        executors = choose_executors(args.executors, args.imports, args.allow_modules)
         tags = parse_tags(args.tag)
         check_numbers(args)
         Layout(prefix=args.prefix)
@@ -140,11 +142,14 @@ async def _stop_when_lost(connection: NatsConnection, reconnect_timeout: float, 
         stop.set()
 
 
-def choose_executors(types: str, imports: list[str]) -> dict[str, Executor]:
-    """The executors named in `types`, from the built-ins and what the imported modules registered."""
-    for module in imports:
-        import_module(module)
-    available: dict[str, Executor] = {**default_executors(), **registered()}
+def choose_executors(types: str, imports: list[str], allow_modules: list[str]) -> dict[str, Executor]:
+    """The executors named in `types`, from the built-ins and what the imported modules registered.
+
+    The `python` executor may call functions of the `--allow-module` modules and of the `--import` ones
+    (the operator chose to load them into the worker), nothing else.
+    """
+    allowed = [*allow_modules, *(import_module(module) for module in imports)]
+    available: dict[str, Executor] = {**default_executors(allowed), **registered()}
     chosen: dict[str, Executor] = {}
     for name in (t.strip() for t in types.split(",")):
         if not name:
@@ -158,8 +163,8 @@ def choose_executors(types: str, imports: list[str]) -> dict[str, Executor]:
     return chosen
 
 
-def import_module(spec: str) -> None:
-    """Import a module by name (from the current directory too) or a Python file by path."""
+def import_module(spec: str) -> str:
+    """Import a module by name (from the current directory too) or a Python file by path; its module name."""
     path = Path(spec)
     try:
         if spec.endswith(".py") or path.is_file():
@@ -171,10 +176,11 @@ def import_module(spec: str) -> None:
             module = importlib.util.module_from_spec(loaded)
             sys.modules[path.stem] = module
             loaded.loader.exec_module(module)
-        else:
-            if "" not in sys.path:
-                sys.path.insert(0, "")
-            importlib.import_module(spec)
+            return path.stem
+        if "" not in sys.path:
+            sys.path.insert(0, "")
+        importlib.import_module(spec)
+        return spec
     except WorkerSetupError:
         raise
     except Exception as exc:

@@ -31,6 +31,11 @@ class SecretRef(Exception):
     """Raised internally when a value must come from a secret at dispatch time."""
 
 
+def placeholder_keys(text: str) -> list[str]:
+    """The trimmed keys of the `{{key}}` placeholders in a text, in order."""
+    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(text)]
+
+
 def single_placeholder(text: str) -> str | None:
     """The trimmed key when the whole string is exactly one `{{key}}` placeholder."""
     match = _SINGLE.fullmatch(text)

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aether_es.engine import hooks, loops
-from aether_es.engine.binding import BindingError, SecretRef, bind, bind_artifacts, interpolate_all, resolve_value_from
+from aether_es.engine.binding import (
+    BindingError,
+    SecretRef,
+    bind,
+    bind_artifacts,
+    interpolate,
+    placeholder_keys,
+    resolve_value_from,
+)
 from aether_es.engine.dag_index import Waiting
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
@@ -330,6 +338,7 @@ def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
         if ref is not None and param.value is None:
             secret_refs.append((param.name, ref.name, ref.key))
         params.append(WireParameter(name=param.name, type=param.type, value=param_value(param)))
+    config, templates = _executor_config(decl, task)
     assignment = TaskAssignment(
         task_run_id=task.id,
         workflow_run_id=task.workflow_run_id,
@@ -346,25 +355,57 @@ def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
         output_artifacts=[
             _wire_artifact(a) for a in (decl.outputs.artifacts if decl is not None and decl.outputs is not None else ())
         ],
-        config=_executor_config(decl, task),
+        config=config,
+        templates=templates,
         resumed_with=list(task.resumed_with) if task.resumed_with is not None else None,
     )
     return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
 
 
-def _executor_config(decl: Task | None, task: TaskRunView) -> dict[str, Any] | None:
-    """`executor.config` with every string interpolated from the task's recorded inputs.
+AS_WRITTEN: dict[str, str] = {"python": "callable", "shell": "command"}
+"""Per executor type, the config key that chooses the code that runs: never interpolated by the engine, so a
+value cannot choose it; the executor reads it as written (docs/security.md)."""
 
-    Secret inputs have no recorded value, so their placeholders stay as written for the worker to fill
-    from the resolved assignment. Unknown keys stay too, as in any other interpolation.
+ConfigPath = list[str | int]
+
+
+def _executor_config(decl: Task | None, task: TaskRunView) -> tuple[dict[str, Any] | None, list[ConfigPath]]:
+    """`executor.config` with its strings interpolated from the task's recorded inputs, and the paths of the
+    strings left as written for the worker.
+
+    A string naming a secret input is left whole (a secret has no recorded value) and its path listed: the
+    worker fills exactly those strings, in one pass, so a value's text is never interpolated a second time.
+    The key that chooses the code (`AS_WRITTEN`) is left as written and not listed. Unknown keys stay, as in
+    any other interpolation.
     """
     config = decl.executor.config if decl is not None and decl.executor is not None else None
     if not isinstance(config, dict):
-        return None
-    recorded = [p for p in task.inputs or () if p.value_from is None or p.value_from.secret_key_ref is None]
-    env = parameters_map("inputs.parameters.", recorded)
-    interpolated: dict[str, Any] = interpolate_all(config, env)
-    return interpolated
+        return None, []
+    secret = {
+        f"inputs.parameters.{p.name}"
+        for p in task.inputs or ()
+        if p.value_from is not None and p.value_from.secret_key_ref is not None
+    }
+    env = parameters_map(
+        "inputs.parameters.", [p for p in task.inputs or () if f"inputs.parameters.{p.name}" not in secret]
+    )
+    templates: list[ConfigPath] = []
+
+    def fill(value: Any, path: ConfigPath) -> Any:
+        if isinstance(value, str):
+            if secret.intersection(placeholder_keys(value)):
+                templates.append(path)
+                return value
+            return interpolate(value, env)
+        if isinstance(value, list):
+            return [fill(item, [*path, index]) for index, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {key: fill(item, [*path, key]) for key, item in value.items()}
+        return value
+
+    code_key = AS_WRITTEN.get(decl.executor.type) if decl is not None and decl.executor is not None else None
+    filled = {key: item if key == code_key else fill(item, [key]) for key, item in config.items()}
+    return filled, templates
 
 
 def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event: Callable[[str], ev.Event]) -> None:

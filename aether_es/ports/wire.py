@@ -55,7 +55,11 @@ class TaskAssignment(WireModel):
     workdir: str = ""
     """Set by the worker: this attempt's own directory, where input artifacts were downloaded."""
     config: dict[str, Any] | None = None
-    """The task definition's `executor.config`, its strings interpolated from the task's inputs (never logged)."""
+    """The task definition's `executor.config`, its strings interpolated from the task's recorded inputs (never
+    logged); strings naming a secret input, and keys that choose the code that runs, are left as written."""
+    templates: list[list[str | int]] = Field(default_factory=list)
+    """Where in `config` the strings left as written for a secret input are: the worker fills exactly those, in
+    one pass from all inputs, so no value's text is ever interpolated twice."""
     resumed_with: list[str] | None = None
     """On an attempt dispatched by a resume: the resume payload's keys (possibly none); None on other attempts."""
 

@@ -59,13 +59,14 @@ from aether_es.worker.pool import WorkerPool
 log = logging.getLogger("aether_es.stack")
 
 
-def default_executors() -> dict[str, Executor]:
-    """The built-in executors (docs/executors.md), by executor type."""
+def default_executors(allowed_modules: Sequence[str] = ()) -> dict[str, Executor]:
+    """The built-in executors (docs/executors.md), by executor type; `python` runs callables from
+    `allowed_modules` (and their submodules) only."""
     return {
         "echo": EchoExecutor(),
         "shell": ShellExecutor(),
         "http": HttpExecutor(),
-        "python": PythonExecutor(),
+        "python": PythonExecutor(allowed_modules),
         "await": AwaitExecutor(),
         "sleep": SleepExecutor(),
     }
@@ -83,6 +84,8 @@ class StackOptions:
     """Seconds an idle in-process worker's long poll lasts: how long stopping waits for the last one (a pull
     cannot be called off without stranding what it takes); short for a command that exits when its run ends."""
     executors: Mapping[str, Executor] | None = None
+    allowed_modules: Sequence[str] = ()
+    """The modules whose callables the in-process `python` executor may run (with `executors` None)."""
     evaluator: Evaluator | None = field(default_factory=SimpleEvaluator)
     ids: IdGenerator = field(default_factory=TimeOrderedIdGenerator)
     vars_sources: Sequence[VarsSource] = field(default_factory=lambda: [SystemSource()])
@@ -238,7 +241,9 @@ async def open_stack(options: StackOptions) -> Stack:
         )
         pool = None
         if options.workers > 0:
-            executors = options.executors if options.executors is not None else default_executors()
+            executors = (
+                options.executors if options.executors is not None else default_executors(options.allowed_modules)
+            )
             repositories = options.artifact_repositories or [
                 NatsObjectStoreRepository(connection.js, f"{options.prefix}_artifacts"),
                 LocalArtifactRepository(options.state_dir / "artifacts"),

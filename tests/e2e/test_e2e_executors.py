@@ -49,7 +49,9 @@ def one_task(name: str, executor_type: str, config: dict[str, Any], inputs: list
 
 @pytest_asyncio.fixture
 async def stack(nats_server: EmbeddedNatsServer, tmp_path: Path) -> AsyncIterator[Stack]:
-    opened = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=4))
+    opened = await open_stack(
+        StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=4, allowed_modules=("json",))
+    )
     try:
         yield opened
     finally:

@@ -69,10 +69,12 @@ async def test_shell_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 async def test_shell_config_placeholders_of_secret_inputs_are_filled_by_the_worker() -> None:
-    secret = assignment("shell", {"command": "echo $TOKEN", "env": {"TOKEN": "Bearer {{inputs.parameters.token}}"}})
+    env = {"TOKEN": "Bearer {{inputs.parameters.token}}", "OTHER": "{{inputs.parameters.token}}"}
+    secret = assignment("shell", {"command": 'echo "$TOKEN|$OTHER"', "env": env})
+    secret.templates = [["env", "TOKEN"]]  # the engine lists where it left a secret's placeholder
     secret.inputs.append(WireParameter(name="token", value="abc", secret=True))
     result = await ShellExecutor().execute(secret)
-    assert outputs(result)["stdout"] == "Bearer abc"
+    assert outputs(result)["stdout"] == "Bearer abc|{{inputs.parameters.token}}"  # only the listed string
 
 
 async def test_shell_nonzero_exit_is_failed_with_outputs() -> None:
@@ -255,7 +257,7 @@ MODULE = __name__
 
 
 async def test_python_sync_function_dict_becomes_outputs() -> None:
-    result = await PythonExecutor().execute(assignment("python", {"callable": f"{MODULE}:add"}, a=2, b=3))
+    result = await PythonExecutor((MODULE,)).execute(assignment("python", {"callable": f"{MODULE}:add"}, a=2, b=3))
     assert result.code == 0 and outputs(result) == {"sum": 5}
 
 
@@ -266,28 +268,30 @@ def scale(base_value: int, by: int) -> int:
 async def test_python_dashed_input_names_become_underscored_keywords() -> None:
     inputs = assignment("python", {"callable": f"{MODULE}:scale"}, by=3)
     inputs.inputs.append(WireParameter(name="base-value", value=5))
-    result = await PythonExecutor().execute(inputs)
+    result = await PythonExecutor((MODULE,)).execute(inputs)
     assert result.code == 0 and outputs(result) == {"result": 15}
 
 
 async def test_python_async_function_other_value_is_result() -> None:
-    result = await PythonExecutor().execute(assignment("python", {"callable": f"{MODULE}:double"}, x=21))
+    result = await PythonExecutor((MODULE,)).execute(assignment("python", {"callable": f"{MODULE}:double"}, x=21))
     assert result.code == 0 and outputs(result) == {"result": 42}
 
 
 async def test_python_raising_is_failed_with_the_message() -> None:
-    result = await PythonExecutor().execute(assignment("python", {"callable": f"{MODULE}:explode"}, reason="no"))
+    result = await PythonExecutor((MODULE,)).execute(
+        assignment("python", {"callable": f"{MODULE}:explode"}, reason="no")
+    )
     assert result.code == 2 and result.message == "RuntimeError: no"
 
 
 @pytest.mark.parametrize("path", ["no_such_module_xyz:f", f"{MODULE}:missing", "nocolon"])
 async def test_python_bad_import_path_is_error_naming_it(path: str) -> None:
-    result = await PythonExecutor().execute(assignment("python", {"callable": path}))
+    result = await PythonExecutor((MODULE, "no_such_module_xyz")).execute(assignment("python", {"callable": path}))
     assert result.code == 3 and path in result.message
 
 
 async def test_python_inputs_that_do_not_fit_are_error() -> None:
-    result = await PythonExecutor().execute(assignment("python", {"callable": f"{MODULE}:add"}, a=1))
+    result = await PythonExecutor((MODULE,)).execute(assignment("python", {"callable": f"{MODULE}:add"}, a=1))
     assert result.code == 3 and "'b'" in result.message
 
 

@@ -66,6 +66,7 @@ def test_config_strings_are_interpolated_from_inputs_and_secrets_stay_out() -> N
         "nested": [{"token": "Bearer {{inputs.parameters.token}}"}, 3, None],
         "unknown": "{{inputs.parameters.nope}}",
     }
+    assert assignment.templates == [["nested", 0, "token"]]  # the one string the worker fills, in one pass
     assert assignment.resumed_with is None
     log = json.dumps([e.event.model_dump(mode="json") for e in d.history])
     assert "example.test/items" not in log  # the interpolated config is in the assignment only, never an event
@@ -101,3 +102,34 @@ def test_an_inline_executor_config_is_checked_too() -> None:
     document["spec"]["templates"][0]["dag"]["tasks"] = [{"name": "call", "executor": {"type": "echo", "config": "x"}}]
     with pytest.raises(ValidationError, match=r'task "call": executor\.config must be a JSON object'):
         validate_workflow(fill_defaults(load_workflow(document)))
+
+
+def test_a_value_that_looks_like_a_secret_placeholder_is_never_listed_for_the_worker() -> None:
+    document = workflow({"args": ["{{inputs.parameters.path}}"], "token": "{{inputs.parameters.token}}"})
+    document["spec"]["templates"][1]["task"]["inputs"]["parameters"][0]["value"] = "{{inputs.parameters.token}}"
+    d = driver()
+    d.submit(document)
+    [assignment] = d.dispatched
+    assert assignment.config == {"args": ["{{inputs.parameters.token}}"], "token": "{{inputs.parameters.token}}"}
+    assert assignment.templates == [["token"]]  # the value's text stays text: the worker fills only the author's
+
+
+@pytest.mark.parametrize(
+    ("executor", "config"),
+    [
+        ("shell", {"command": "echo {{inputs.parameters.path}}", "args": ["{{inputs.parameters.path}}"]}),
+        ("shell", {"command": ["{{inputs.parameters.path}}", "{{inputs.parameters.path}}"]}),
+        ("python", {"callable": "{{inputs.parameters.path}}:f"}),
+    ],
+)
+def test_the_key_that_chooses_the_code_is_left_as_written(executor: str, config: dict[str, Any]) -> None:
+    document = workflow(config)
+    document["spec"]["templates"][1]["task"]["executor"]["type"] = executor
+    d = driver()
+    d.submit(document)
+    [assignment] = d.dispatched
+    assert assignment.config is not None
+    code_key = "command" if executor == "shell" else "callable"
+    assert assignment.config[code_key] == config[code_key]
+    assert assignment.config.get("args") == (["items"] if "args" in config else None)
+    assert assignment.templates == []

@@ -6,10 +6,11 @@ as Error (code 3) with a message naming the field, never as a traceback.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
-from aether_es.engine.binding import interpolate_all
+from aether_es.engine.binding import interpolate, placeholder_keys
 from aether_es.model.durations import parse_duration
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 
@@ -23,16 +24,49 @@ class ConfigError(Exception):
     """A config value the executor cannot use; the message names the field."""
 
 
-def config_of(assignment: TaskAssignment) -> dict[str, Any]:
-    """The config with the placeholders of secret inputs filled in.
+def inputs_env(assignment: TaskAssignment) -> dict[str, Any]:
+    """`inputs.parameters.NAME -> value` for all the assignment's inputs, secrets resolved; later names win,
+    as in the engine's interpolation."""
+    return {f"inputs.parameters.{p.name}": p.value for p in assignment.inputs}
 
-    The engine leaves those placeholders, since a secret's value exists only in the assignment; what the
-    executor reports is scrubbed of it by the worker.
+
+def config_of(assignment: TaskAssignment) -> dict[str, Any]:
+    """The config with the strings the engine left for the worker (`templates`) filled in from all inputs.
+
+    Only those strings, each in one pass: a value that looks like a placeholder stays text. What the
+    executor reports is scrubbed of secret values by the worker.
     """
     config = assignment.config or {}
-    secrets = {f"inputs.parameters.{p.name}": p.value for p in assignment.inputs if p.secret}
-    filled: dict[str, Any] = interpolate_all(config, secrets) if secrets else config
+    if not assignment.templates:
+        return config
+    env = inputs_env(assignment)
+    filled: dict[str, Any] = copy.deepcopy(config)
+    for path in filter(None, assignment.templates):
+        *parents, last = path
+        holder: Any = filled
+        for step in parents:
+            holder = _step(holder, step)
+        text = _step(holder, last)
+        if isinstance(text, str):
+            holder[last] = interpolate(text, env)
     return filled
+
+
+def _step(holder: Any, step: str | int) -> Any:
+    """One step of a config path, None where the path does not fit the config."""
+    if isinstance(holder, dict) and isinstance(step, str):
+        return holder.get(step)
+    if isinstance(holder, list) and isinstance(step, int) and 0 <= step < len(holder):
+        return holder[step]
+    return None
+
+
+def refuse_placeholders(text: str, field: str, executor: str) -> None:
+    """A ConfigError when `text`, a key that chooses the code that runs, holds a placeholder."""
+    if placeholder_keys(text):
+        raise ConfigError(
+            f"{executor}: config.{field} must not hold a placeholder: values never choose the code that runs"
+        )
 
 
 def input_value(assignment: TaskAssignment, name: str) -> Any:

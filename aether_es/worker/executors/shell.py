@@ -3,7 +3,10 @@
 Config (`executor.config`; use `{{inputs.parameters.NAME}}` in any string to take a value from the inputs):
 
 * `command` (required): a string, run with `/bin/sh -c` (then `args` are `$1`, `$2`, ...), or a list of
-  strings, run directly without a shell (then `args` are appended).
+  strings, run directly without a shell (then `args` are appended). Values reach it as data only: in a
+  string, each placeholder becomes a quoted reference to an environment variable holding the value
+  (`shell_quoting`); in a list, a word's placeholders are filled, except in the first word, which names
+  the program and may hold none. A command that is only a placeholder is refused.
 * `args`: a list of strings; other values (numbers, lists, objects) are passed as their JSON text.
 * `env`: an object of variables (non-string values as JSON text) added to a minimal environment: the
   worker's `PATH`, `HOME` and `LANG`, nothing else.
@@ -27,8 +30,10 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from aether_es.engine.binding import interpolate
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
     CODE_FAILED,
@@ -37,11 +42,14 @@ from aether_es.worker.executors.common import (
     as_text,
     config_of,
     error,
+    inputs_env,
     int_setting,
     object_setting,
     parameters,
+    refuse_placeholders,
     string_setting,
 )
+from aether_es.worker.executors.shell_quoting import bind_values
 
 SHELL_TYPE = "shell"
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -57,14 +65,18 @@ def _words(value: Any, field: str) -> list[str]:
     return [as_text(v) for v in value]
 
 
-def command_line(config: dict[str, Any]) -> list[str]:
-    """The argv to execute: a string command through /bin/sh, a list as it is, `args` after either."""
+def command_line(config: dict[str, Any], values: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The argv to execute and the variables that carry values into it: a string command through /bin/sh, a
+    list as it is, `args` after either."""
     command = config.get("command")
     args = _words(config.get("args") or [], "args")
     if isinstance(command, str) and command:
-        return ["/bin/sh", "-c", command, "sh", *args]
+        script, variables = bind_values(command, values)
+        return ["/bin/sh", "-c", script, "sh", *args], variables
     if isinstance(command, list) and command and all(isinstance(word, str) for word in command):
-        return [*command, *args]
+        program, *rest = command
+        refuse_placeholders(program, "command[0]", SHELL_TYPE)
+        return [program, *(as_text(interpolate(word, values)) for word in rest), *args], {}
     raise ConfigError("shell: config.command is required: a string for /bin/sh -c, or a list of strings")
 
 
@@ -109,8 +121,8 @@ class ShellExecutor:
     async def execute(self, assignment: TaskAssignment) -> TaskResult:
         config = config_of(assignment)
         try:
-            argv = command_line(config)
-            env = environment(config)
+            argv, variables = command_line(config, inputs_env(assignment))
+            env = {**environment(config), **variables}
             cwd = string_setting(config, "cwd", SHELL_TYPE) or assignment.workdir or None
             limit = int_setting(config, "maxOutputBytes", SHELL_TYPE, DEFAULT_MAX_OUTPUT)
         except ConfigError as exc:
