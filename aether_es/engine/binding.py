@@ -60,17 +60,6 @@ def interpolate(text: str, env: Mapping[str, Any]) -> Any:
     return _PLACEHOLDER.sub(substitute, text)
 
 
-def interpolate_all(value: Any, env: Mapping[str, Any]) -> Any:
-    """`interpolate` applied to every string inside a JSON value (an executor's config), keys excepted."""
-    if isinstance(value, str):
-        return interpolate(value, env)
-    if isinstance(value, list):
-        return [interpolate_all(item, env) for item in value]
-    if isinstance(value, dict):
-        return {key: interpolate_all(item, env) for key, item in value.items()}
-    return value
-
-
 def lookup(env: Mapping[str, Any], key: str) -> Any:
     if key not in env:
         raise BindingError(f'key "{key}" not found in eval env')
