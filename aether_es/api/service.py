@@ -43,6 +43,7 @@ from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotS
 from aether_es.history.audit import command_actor
 from aether_es.model import clock
 from aether_es.model import phases as ph
+from aether_es.model.loading import check_document
 from aether_es.ports.event_store import RunSummary
 from aether_es.ports.idgen import IdContext
 from aether_es.projections.run_state import RunState
@@ -394,6 +395,7 @@ class ApiService:
 
     async def _submit(self, request: m.SubmitRunRequest) -> m.SubmitRunReply:
         try:
+            check_document(request.document)  # before any key is claimed
             if request.idempotency_key is None:
                 run_id = await self.engine.submit(request.document, actor=_who(request), reason=request.reason)
                 return m.SubmitRunReply(run_id=run_id, created=True)
@@ -410,11 +412,25 @@ class ApiService:
         created = run_id == candidate
         try:
             await self.engine.submit(request.document, run_id=run_id, actor=_who(request), reason=request.reason)
-        except ValidationError:
-            if created:  # free the key, so the corrected document can be submitted with it
+        except Exception as exc:
+            # Free the key whatever the failure, unless the run was stored after all: a key left naming no run
+            # would give the next submit with it `created: false` and run that submit's document.
+            if created and not await self._stored(run_id):
+                log.warning("submit with an idempotency key failed (%s); the key is free again", _describe(exc))
                 await self._keys.delete(slot, last=revision)
             raise
         return m.SubmitRunReply(run_id=run_id, created=created)
+
+    async def _stored(self, run_id: str) -> bool:
+        """Whether the run exists; True when that cannot be told (the claim then stays, as a repeat completes
+        it with the run id it names)."""
+        try:
+            await self.engine.state(run_id)
+        except NotFoundError:
+            return False
+        except Exception as exc:
+            log.warning("run %s: cannot tell whether its submit was stored (%s)", run_id, _describe(exc))
+        return True
 
     async def _claim(self, slot: str, candidate: str) -> tuple[str, int]:
         """The run id `slot` names, claiming it for `candidate` if it names none, and the claim's revision."""

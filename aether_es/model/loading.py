@@ -20,15 +20,18 @@ import pydantic
 from pydantic import BaseModel
 
 from aether_es.errors import DocumentError
+from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.model.documents import CronWorkflow, Workflow
 
 JsonInput = bytes | str | dict[str, Any]
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def load_document(data: JsonInput) -> Workflow | CronWorkflow:
-    """A `CronWorkflow` when `kind` is "CronWorkflow", otherwise a `Workflow` (validation comes later)."""
+def load_document(data: JsonInput, limits: Limits | None = None) -> Workflow | CronWorkflow:
+    """A `CronWorkflow` when `kind` is "CronWorkflow", otherwise a `Workflow` (validation comes later); a
+    document over the size or nesting limits is refused (`check_document`)."""
     obj = parse_object(data)
+    check_document(data, limits, obj)
     if _member(obj, "kind") == "CronWorkflow":
         return _build(CronWorkflow, obj)
     return _build(Workflow, obj)
@@ -42,6 +45,41 @@ def load_workflow(data: JsonInput) -> Workflow:
 def load_cron_workflow(data: JsonInput) -> CronWorkflow:
     """The input read as a `CronWorkflow`, whatever its `kind` says."""
     return _build(CronWorkflow, parse_object(data))
+
+
+def check_document(data: JsonInput, limits: Limits | None = None, parsed: object = None) -> None:
+    """Refuse, as a `DocumentError` with `LimitExceeded`'s message, a document over `document_bytes` as JSON
+    or nesting arrays and objects deeper than `nesting_depth`. Checked where documents come in (submit, run,
+    validate), not where stored ones are read back: a lower limit later must not make a run unreadable."""
+    limits = limits or Limits.from_env()
+    try:
+        size = (
+            len(data.encode())
+            if isinstance(data, str)
+            else len(data if isinstance(data, bytes) else orjson.dumps(data))
+        )
+        check(limits, "document_bytes", "the document", size)
+        tree = parse_object(data) if parsed is None else parsed
+        check(limits, "nesting_depth", "the document's nesting", _depth(tree))
+    except LimitExceeded as exc:
+        raise DocumentError(f"invalid document: {exc}") from None
+
+
+def _depth(value: object) -> int:
+    """How deeply arrays and objects nest in a JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_object(data: object) -> dict[str, Any]:

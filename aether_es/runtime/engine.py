@@ -52,8 +52,10 @@ from aether_es.errors import (
     ValidationError,
 )
 from aether_es.events.envelope import commit_of, make_envelopes
+from aether_es.events.references import PayloadTooLarge
 from aether_es.events.retention_catalogue import AGGREGATE as RETENTION
 from aether_es.events.retention_catalogue import RunsPurged
+from aether_es.limits import LimitExceeded
 from aether_es.model import clock
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Workflow
@@ -548,6 +550,15 @@ class Engine:
             except ConcurrencyConflict:
                 self._forget_state(run)  # another writer decided first: decide again on what it committed
                 run.mailbox[:0] = batch
+                return
+            except (PayloadTooLarge, LimitExceeded) as exc:  # refused again however often it is appended
+                log.warning("run %s: decision not stored: %s", run.run_id, exc)
+                self._forget_state(run)
+                if len(batch) == 1:
+                    await self._reject(run, batch[0], exc)
+                    return
+                for pending in batch:  # find the one too large; the others go ahead
+                    await self._process(run, [pending])
                 return
             except Exception as exc:
                 log.warning("run %s: append failed (%r); nothing of this decision was kept", run.run_id, exc)

@@ -16,8 +16,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import nats.errors
+import orjson
+
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
+from aether_es.events.references import PayloadTooLarge
+from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
@@ -44,6 +49,24 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+UNPUBLISHED = "the result could not be reported"
+UNPUBLISHABLE: tuple[type[Exception], ...] = (PayloadTooLarge, LimitExceeded, nats.errors.MaxPayloadError)
+"""Errors a report gets again however often it is sent."""
+
+
+def within_limits(result: TaskResult, limits: Limits) -> TaskResult:
+    """`result`, or an Error result naming the first output parameter (or the message) over the hard cap on
+    a value: a value that large would be refused on its way to the engine and to every later reader."""
+    try:
+        check(limits, "value_bytes", "the result message", len(result.message.encode()))
+        for parameter in result.parameters:
+            size = len(orjson.dumps(parameter.value))
+            check(limits, "value_bytes", f"output parameter {parameter.name!r}", size)
+    except LimitExceeded as exc:
+        return TaskResult(code=CODE_ERROR, message=str(exc))
+    return result
+
+
 class WorkerPool:
     """Runs up to `concurrency` tasks at once for the executor types in `executors`.
 
@@ -67,6 +90,9 @@ class WorkerPool:
     and reports travel in batches: fetching only as many as the free slots of a few instant executors costs a
     round trip per handful of tasks, and the pool, not the engine, would set the pace. Long tasks get no
     prefetch, so what one worker holds does not wait behind its busy slots while another worker idles.
+
+    `limits` (by default from the environment) caps each value a result carries: a larger one ends its
+    attempt as an Error naming it, as does a report the channel can never publish.
     """
 
     def __init__(
@@ -85,6 +111,7 @@ class WorkerPool:
         start_report_after: float = 0.02,
         reporting: int = 256,
         prefetch: int = 64,
+        limits: Limits | None = None,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
@@ -93,6 +120,7 @@ class WorkerPool:
         if reporting < 0 or prefetch < 0:
             raise ValueError(f"reporting and prefetch must be 0 or more, got {reporting} and {prefetch}")
         self._channel = channel
+        self._limits = limits or Limits.from_env()
         self._reports = ReportCoalescer(channel.report)
         self._artifacts = artifacts
         self._executors = dict(executors)
@@ -298,7 +326,8 @@ class WorkerPool:
             if result is None:  # cancelled on request: the engine already recorded the cancel
                 await delivery.ack()
                 return
-            completed = self._report(assignment, "completed", redact(result, assignment), started_at=started_at)
+            result = within_limits(redact(result, assignment), self._limits)
+            completed = self._report(assignment, "completed", result, started_at=started_at)
             await self._report_until_done(completed)
             await delivery.ack()
         finally:
@@ -350,12 +379,24 @@ class WorkerPool:
             await self._artifacts.clean(assignment)
 
     async def _report_until_done(self, report: Report) -> None:
-        """Retry the completion report until it is durable: acking without it would lose the result."""
+        """Retry the completion report until it is durable: acking without it would lose the result. A report
+        that can never be published (too large even with its values by reference) is replaced, once, by an
+        Error result saying why, which ends the attempt instead of holding its slot for ever."""
         delay = 0.1
+        alone = False  # sent with others, a report is refused for the largest of them: then it goes alone
         while True:
             try:
-                await self._reports.report(report)
+                await (self._channel.report([report]) if alone else self._reports.report(report))
                 return
+            except UNPUBLISHABLE as exc:
+                if not alone:
+                    alone = True
+                    continue
+                if report.result is not None and report.result.message.startswith(UNPUBLISHED):
+                    raise
+                log.warning("completion report for %s cannot be published: %s", report.task_run_id, exc)
+                result = TaskResult(code=CODE_ERROR, message=f"{UNPUBLISHED}: {exc}")
+                report = report.model_copy(update={"result": result})
             except Exception as exc:
                 log.warning("completion report for %s failed (%r); retrying", report.task_run_id, exc)
                 await asyncio.sleep(delay)

@@ -15,6 +15,7 @@ from aether_es.adapters.nats.layout import Layout, ensure
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.events.catalogue import RunReady, RunSubmitted
 from aether_es.events.envelope import Commit, Envelope
+from aether_es.events.references import PayloadTooLarge
 from aether_es.ports.event_store import ConcurrencyConflict
 
 
@@ -63,17 +64,30 @@ def test_position_reads_both_ack_subject_layouts(reply: str) -> None:
     assert _position(Msg(None, subject="aether.run.r1", reply=reply)) == (4567, 89)
 
 
-async def test_oversized_commit_gets_a_clear_error(store: NatsEventStore) -> None:
-    big = Envelope(
-        event_id="e",
+def submitted(event_id: str, blob_bytes: int) -> Envelope:
+    return Envelope(
+        event_id=event_id,
         run_id="r1",
         time="",
         actor="test",
         causation_id="",
-        event=RunSubmitted(workflow={"blob": "x" * (9 * 1024 * 1024)}, created_at="2025-01-01T00:00:00Z"),
+        event=RunSubmitted(workflow={"blob": "x" * blob_bytes}, created_at="2025-01-01T00:00:00Z"),
     )
-    with pytest.raises(ValueError, match=r"commit big of run r1 is .* above the server's max payload"):
-        await store.append(Commit(commit_id="big", run_id="r1", envelopes=(big,)), 0)
+
+
+async def test_big_value_is_stored_by_reference_and_loaded_whole(js: JetStreamContext, store: NatsEventStore) -> None:
+    big = Commit(commit_id="big", run_id="r1", envelopes=(submitted("e", 9 * 1024 * 1024),))
+    seq = await store.append(big, 0)
+    stored = (await js.get_msg(Layout().runs_stream, seq)).data or b""
+    assert len(stored) < 1024 and b"$aetherRef" in stored
+    assert [s.commit for s in await store.load("r1")] == [big]
+
+
+async def test_commit_too_large_even_by_reference_gets_a_clear_error(store: NatsEventStore) -> None:
+    under_inline = 250 * 1024  # each value stays inline, forty of them do not fit one message
+    envelopes = tuple(submitted(f"e{n}", under_inline + n) for n in range(40))
+    with pytest.raises(PayloadTooLarge, match=r"commit many of run r1 is .* above the server's max payload"):
+        await store.append(Commit(commit_id="many", run_id="r1", envelopes=envelopes), 0)
 
 
 async def test_kill_9_and_restart_on_same_store(

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import nats.errors
 import orjson
@@ -36,6 +36,8 @@ from aether_es.adapters.nats.retry import (
     publish_idempotent,
     retrying,
 )
+from aether_es.adapters.nats.value_store import NatsValueStore
+from aether_es.events.references import PayloadTooLarge, UnresolvedReference
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 
@@ -62,8 +64,11 @@ def _once(action: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]
     return call
 
 
-def report_messages(reports: Sequence[Report]) -> Iterator[tuple[str, bytes, str]]:
+def report_messages(
+    reports: Sequence[Report], shrunk: Mapping[str, bytes] | None = None
+) -> Iterator[tuple[str, bytes, str]]:
     """(run id, body, message id) per message: a run's reports together, in order, within the size limits.
+    `shrunk` holds the bodies, by dedup key, of reports whose big values travel by reference.
 
     A lone report is its own JSON object with its dedup key as id, as any client may publish it; several
     are a JSON array whose id is derived from their keys (so only a retry of the same message deduplicates;
@@ -75,7 +80,8 @@ def report_messages(reports: Sequence[Report]) -> Iterator[tuple[str, bytes, str
         key = report.dedup_key()
         if key not in seen:
             seen.add(key)
-            by_run.setdefault(report.run_id, []).append((report.model_dump_json(by_alias=True).encode(), key))
+            body = (shrunk or {}).get(key) or report.model_dump_json(by_alias=True).encode()
+            by_run.setdefault(report.run_id, []).append((body, key))
     for run_id, encoded in by_run.items():
         start = 0
         while start < len(encoded):
@@ -102,12 +108,33 @@ def decode_reports(data: bytes) -> list[Report]:
 
 
 async def publish_reports(
-    js: JetStreamContext, layout: Layout, reports: Sequence[Report], *, timeout: float, budget: float
+    js: JetStreamContext,
+    layout: Layout,
+    values: NatsValueStore,
+    reports: Sequence[Report],
+    *,
+    timeout: float,
+    budget: float,
 ) -> None:
-    """Publish reports pipelined, one message per run (split if large), each with a deterministic id."""
+    """Publish reports pipelined, one message per run (split if large), each with a deterministic id; a
+    report's values over the inline limit go to the values bucket first and travel by reference.
+
+    Raises `PayloadTooLarge` naming the report when one is still over the server's payload limit, and
+    `LimitExceeded` when one of its values is over the hard cap: publishing it again would fail again."""
+    shrunk: dict[str, bytes] = {}
+    for report in reports:
+        body = report.model_dump_json(by_alias=True).encode()
+        if len(body) > values.limits.inline_value_bytes:
+            body = shrunk[report.dedup_key()] = await values.shrink_bytes(body)
+        max_payload = js._nc.max_payload
+        if max_payload and len(body) > max_payload:
+            raise PayloadTooLarge(
+                f"report of {report.task_run_id or report.run_id} is {len(body):,} bytes with its big values by "
+                f"reference, above the server's max payload of {max_payload:,} bytes"
+            )
     await gather_chunked(
         publish_idempotent(js, layout.report_subject(run_id), body, msg_id, timeout=timeout, budget=budget)
-        for run_id, body, msg_id in report_messages(reports)
+        for run_id, body, msg_id in report_messages(reports, shrunk)
     )
 
 
@@ -115,16 +142,23 @@ class _Reporter:
     """What both sides of dispatch share: the connection, the layout, and publishing reports."""
 
     def __init__(
-        self, js: JetStreamContext, nc: Client, layout: Layout, request_timeout: float, retry_budget: float
+        self,
+        js: JetStreamContext,
+        nc: Client,
+        layout: Layout,
+        request_timeout: float,
+        retry_budget: float,
+        values: NatsValueStore | None,
     ) -> None:
         self._js = js
         self._nc = nc
         self._layout = layout
         self._timeout = request_timeout
         self._budget = retry_budget
+        self._values = values or NatsValueStore(js, layout)
 
     async def report(self, reports: Sequence[Report]) -> None:
-        await publish_reports(self._js, self._layout, reports, timeout=self._timeout, budget=self._budget)
+        await publish_reports(self._js, self._layout, self._values, reports, timeout=self._timeout, budget=self._budget)
 
 
 class NatsBroker(_Reporter):
@@ -140,8 +174,9 @@ class NatsBroker(_Reporter):
         retry_budget: float = 20.0,
         report_batch: int = 256,
         fetch_timeout: float = 1.0,
+        values: NatsValueStore | None = None,
     ) -> None:
-        super().__init__(js, nc, layout, request_timeout, retry_budget)
+        super().__init__(js, nc, layout, request_timeout, retry_budget, values)
         self._report_batch = report_batch
         self._fetch_timeout = fetch_timeout
         self._consumers: set[str] = set()
@@ -158,16 +193,17 @@ class NatsBroker(_Reporter):
                 budget=self._budget,
             )
             self._consumers.add(executor_type)
+        bodies = [await self._values.shrink_bytes(a.model_dump_json(by_alias=True).encode()) for a in assignments]
         await gather_chunked(
             publish_idempotent(
                 self._js,
                 self._layout.task_subject(a.executor_type, a.workflow_run_id),
-                a.model_dump_json(by_alias=True).encode(),
+                body,
                 f"{a.task_run_id}.{a.attempt}",
                 timeout=self._timeout,
                 budget=self._budget,
             )
-            for a in assignments
+            for a, body in zip(assignments, bodies, strict=True)
         )
 
     async def cancel(self, task_run_ids: Sequence[str]) -> None:
@@ -227,7 +263,7 @@ class NatsBroker(_Reporter):
                 if not msgs:
                     await asyncio.sleep(0.05)
                     continue
-                decoded = [pair for pair in [await _decode_message(m) for m in msgs] if pair is not None]
+                decoded = [pair for pair in [await _decode_message(self._values, m) for m in msgs] if pair is not None]
                 if decoded:
                     await self._handle(handler, decoded)
         finally:
@@ -290,9 +326,16 @@ class NatsBroker(_Reporter):
         await _quietly(functools.partial(self._nc.flush, timeout=1))
 
 
-async def _decode_message(msg: Msg) -> tuple[Msg, list[Report]] | None:
+async def _decode_message(values: NatsValueStore, msg: Msg) -> tuple[Msg, list[Report]] | None:
     try:
-        return msg, decode_reports(msg.data)
+        return msg, decode_reports(await values.resolve_bytes(msg.data))
+    except UnresolvedReference as exc:
+        salvaged = refused_reports(msg.data, f"a value it names cannot be read: {exc}")
+        log.warning("report on %s: %s; %d attempts it names end as errors", msg.subject, exc, len(salvaged))
+        if salvaged:
+            return msg, salvaged
+        await _quietly(msg.term)
+        return None
     except ValidationError as exc:
         salvaged = refused_reports(msg.data)
         outcome = "the attempts it names end as errors" if salvaged else "terminated"
@@ -303,21 +346,24 @@ async def _decode_message(msg: Msg) -> tuple[Msg, list[Report]] | None:
         return None
 
 
-def refused_reports(data: bytes) -> list[Report]:
+def refused_reports(data: bytes, refusal: str = "") -> list[Report]:
     """What a message whose reports do not fit the wire types can still say: each report that names its run,
     task run and attempt becomes that attempt's Error completion naming the cause (recorded on the run, with
-    retries, continueOn and hooks as for any error); the reports that fit are kept as they are."""
+    retries, continueOn and hooks as for any error); the reports that fit are kept as they are, unless
+    `refusal` says why none of them can be taken."""
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
         return []
     salvaged: list[Report] = []
     for item in parsed if isinstance(parsed, list) else [parsed]:
-        try:
-            salvaged.append(Report.model_validate(item))
-            continue
-        except ValidationError as exc:
-            cause = _first_error(exc)
+        cause = refusal
+        if not refusal:
+            try:
+                salvaged.append(Report.model_validate(item))
+                continue
+            except ValidationError as exc:
+                cause = _first_error(exc)
         if not isinstance(item, dict):
             continue
         run_id, task_run_id, attempt = item.get("runID"), item.get("taskRunID"), item.get("attempt")
@@ -370,8 +416,9 @@ class NatsWorkerChannel(_Reporter):
         request_timeout: float = 2.0,
         retry_budget: float = 20.0,
         probe_timeout: float = 0.01,
+        values: NatsValueStore | None = None,
     ) -> None:
-        super().__init__(js, nc, layout, request_timeout, retry_budget)
+        super().__init__(js, nc, layout, request_timeout, retry_budget, values)
         self._probe_timeout = probe_timeout
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._polls: dict[str, asyncio.Future[list[Msg]]] = {}
@@ -501,7 +548,10 @@ class NatsWorkerChannel(_Reporter):
         out: list[TaskDelivery] = []
         for msg in msgs:
             try:
-                assignment = TaskAssignment.model_validate_json(msg.data)
+                assignment = TaskAssignment.model_validate_json(await self._values.resolve_bytes(msg.data))
+            except UnresolvedReference as exc:
+                await self._unreadable(msg, str(exc))
+                continue
             except ValidationError as exc:
                 log.error("terminating undecodable assignment on %s: %s", msg.subject, exc)
                 await _quietly(msg.term)
@@ -510,6 +560,25 @@ class NatsWorkerChannel(_Reporter):
             nak = functools.partial(_quietly, msg.nak)
             out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress, nak=nak))
         return out
+
+    async def _unreadable(self, msg: Msg, cause: str) -> None:
+        """An assignment naming a value that cannot be read ends as its attempt's Error, so the run goes on."""
+        log.warning("assignment on %s names a value that cannot be read: %s", msg.subject, cause)
+        try:
+            raw = orjson.loads(msg.data)
+            report = Report(
+                kind="completed",
+                run_id=raw["workflowRunID"],
+                task_run_id=raw["taskRunID"],
+                attempt=raw["attempt"],
+                result=TaskResult(code=3, message=f"an input cannot be read: {cause}"),  # 3: Error
+            )
+            await self.report([report])
+        except Exception as exc:
+            log.warning("terminating the assignment on %s: its error could not be reported (%r)", msg.subject, exc)
+            await _quietly(msg.term)
+            return
+        await _quietly(msg.ack)
 
     async def cancellations(self, handler: Callable[[str], Awaitable[None]]) -> None:
         sub = await self._nc.subscribe(self._layout.cancel_subjects)

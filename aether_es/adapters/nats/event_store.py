@@ -26,8 +26,10 @@ from nats.js.errors import BadRequestError, NotFoundError
 from aether_es.adapters.nats.kv_feed import read_bucket
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.adapters.nats.retry import retrying
+from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.events.codec import decode_commit, encode_commit
 from aether_es.events.envelope import Commit
+from aether_es.events.references import PayloadTooLarge
 from aether_es.ports.event_store import ConcurrencyConflict, RunSummary, StoredCommit
 
 OUTBOX_HEADER = "Aether-Outbox"
@@ -51,6 +53,7 @@ class NatsEventStore:
         retry_budget: float = 20.0,
         load_batch: int = 1000,
         load_max_bytes: int = 32 * 1024 * 1024,
+        values: NatsValueStore | None = None,
     ) -> None:
         self._js = js
         self._nc: Client = js._nc  # the direct-get batch protocol is raw; nats-py does not wrap it
@@ -59,17 +62,18 @@ class NatsEventStore:
         self._budget = retry_budget
         self._load_batch = load_batch
         self._load_max_bytes = load_max_bytes
+        self._values = values or NatsValueStore(js, layout)
 
     # --- history -------------------------------------------------------------------------------------
 
     async def append(self, commit: Commit, expected_seq: int) -> int:
         subject = self._layout.run_subject(commit.run_id)
-        data = encode_commit(commit)
+        data = await self._by_reference(encode_commit(commit))
         outbox = orjson.dumps(list(commit.outbox)).decode() if commit.outbox else ""
         if self._nc.max_payload and len(data) + len(outbox) > self._nc.max_payload:
-            raise ValueError(
-                f"commit {commit.commit_id} of run {commit.run_id} is {len(data)} bytes, "
-                f"above the server's max payload of {self._nc.max_payload} bytes"
+            raise PayloadTooLarge(
+                f"commit {commit.commit_id} of run {commit.run_id} is {len(data) + len(outbox):,} bytes with its "
+                f"big values by reference, above the server's max payload of {self._nc.max_payload:,} bytes"
             )
 
         async def publish_once() -> int:
@@ -93,6 +97,20 @@ class NatsEventStore:
             raise ConcurrencyConflict(
                 f"run {commit.run_id}: expected last sequence {expected_seq}, server says {exc.description}"
             ) from exc
+
+    async def _by_reference(self, data: bytes) -> bytes:
+        """The commit with each event's fields over the inline limit stored as values and named by reference;
+        the events' own fields (`type`, ids) stay inline, so the feed shows each event as it is stored."""
+        if len(data) <= self._values.limits.inline_value_bytes:
+            return data
+        raw = orjson.loads(data)
+        for item in raw["events"]:
+            item["data"] = await self._values.shrink(item["data"])
+        return orjson.dumps(raw)
+
+    async def decode(self, data: bytes) -> Commit:
+        """A stored commit with the values it holds by reference resolved, as the decider and views need them."""
+        return decode_commit(await self._values.resolve_bytes(data))
 
     async def _landed_seq(self, subject: str, commit_id: str, description: str) -> int:
         """The sequence of our own commit if it is what the rejection reported as the run's last message."""
@@ -129,7 +147,7 @@ class NatsEventStore:
             )
             for msg in msgs:
                 assert msg.headers is not None
-                stored.append(StoredCommit(seq=int(msg.headers["Nats-Sequence"]), commit=decode_commit(msg.data)))
+                stored.append(StoredCommit(seq=int(msg.headers["Nats-Sequence"]), commit=await self.decode(msg.data)))
             if not msgs or pending == 0:
                 return stored
             next_seq = stored[-1].seq + 1
@@ -222,7 +240,7 @@ class NatsEventStore:
                 drained.set()
                 for msg in batch:
                     seq, pending = _position(msg)
-                    yield StoredCommit(seq=seq, commit=decode_commit(msg.data))
+                    yield StoredCommit(seq=seq, commit=await self.decode(msg.data))
                     if pending == 0 or seq >= last_seq:
                         return
         finally:

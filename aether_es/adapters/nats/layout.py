@@ -19,6 +19,7 @@ from nats.js.api import (
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
+    ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -117,6 +118,11 @@ class Layout:
     def snapshots_bucket(self) -> str:
         """The object store bucket of run snapshots (created on the first one)."""
         return f"{self.prefix}_snapshots"
+
+    @property
+    def values_bucket(self) -> str:
+        """The object store bucket of values too big to travel inline, each under its content's digest."""
+        return f"{self.prefix}_values"
 
     @property
     def deadlines_bucket(self) -> str:
@@ -290,6 +296,9 @@ class Layout:
             direct=True,
         )
 
+    def values_object_store_config(self) -> ObjectStoreConfig:
+        return ObjectStoreConfig(bucket=self.values_bucket, storage=StorageType.FILE, replicas=self.replicas)
+
     def deadlines_kv_config(self) -> KeyValueConfig:
         return KeyValueConfig(
             bucket=self.deadlines_bucket,
@@ -458,6 +467,14 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
         await js.create_key_value(config)
 
 
+async def ensure_object_store(js: JetStreamContext, config: ObjectStoreConfig) -> None:
+    assert config.bucket
+    try:
+        await js.object_store(config.bucket)
+    except (BucketNotFoundError, NotFoundError):
+        await js.create_object_store(config.bucket, config)
+
+
 async def ensure(js: JetStreamContext, layout: Layout) -> None:
     """Create whatever streams, the engine's consumer and buckets of `layout` are missing. Idempotent."""
     await ensure_stream(js, layout.runs_stream_config())
@@ -472,3 +489,4 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_bucket(js, layout.leases_kv_config())
     await ensure_stream(js, layout.feed_stream_config())
     await ensure_bucket(js, layout.feed_kv_config())
+    await ensure_object_store(js, layout.values_object_store_config())

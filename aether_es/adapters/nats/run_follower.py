@@ -22,7 +22,6 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.errors import ApiError, NotFoundError
-from aether_es.events.codec import decode_commit
 from aether_es.events.envelope import Commit
 from aether_es.ports.event_store import StoredCommit
 from aether_es.projections.run_progress import RunProgress, Transition
@@ -110,7 +109,7 @@ async def _later_commits(
             await _arrival(arrived, js, run_id)
             arrived.clear()
             batch, pending[:] = pending[:], []
-            yield [decode_commit(msg.data) for msg in batch], batch[-1].metadata.num_pending == 0
+            yield [await store.decode(msg.data) for msg in batch], batch[-1].metadata.num_pending == 0
     finally:
         with contextlib.suppress(Exception):  # the server forgets a consumer whose client went away
             await sub.unsubscribe()
