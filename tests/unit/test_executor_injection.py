@@ -3,6 +3,7 @@ second round of placeholders."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,14 @@ async def test_a_value_naming_a_secret_placeholder_stays_text() -> None:
     assert stdout(result) == "{{inputs.parameters.token}}|x"
 
 
-async def test_python_refuses_a_module_the_worker_does_not_allow() -> None:
+async def test_python_refuses_a_module_the_worker_does_not_allow(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
     result = await PythonExecutor(("json",)).execute(assignment("python", {"callable": "os:system"}, command="id"))
     assert result.code == 3
     assert "module 'os'" in result.message and "--allow-module os" in result.message
+    assert [r.levelno for r in caplog.records if "r-1 refused: python: module 'os'" in r.getMessage()] == [
+        logging.WARNING
+    ]
 
 
 async def test_python_allows_a_module_and_its_submodules_only() -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from typing import Any
 
 from aether_es.engine.binding import interpolate, placeholder_keys
 from aether_es.model.durations import parse_duration
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
+
+_log = logging.getLogger(__name__)
 
 CODE_SUCCEEDED = 0
 CODE_SUSPENDED = 1
@@ -22,6 +25,17 @@ CODE_ERROR = 3
 
 class ConfigError(Exception):
     """A config value the executor cannot use; the message names the field."""
+
+
+class CodeRefused(ConfigError):
+    """A config that would let a value choose or become the code that runs; the message names no value."""
+
+
+def refused(exc: ConfigError, assignment: TaskAssignment) -> TaskResult:
+    """The Error result for a config error; a refused attempt to choose the code is logged at WARNING too."""
+    if isinstance(exc, CodeRefused):
+        _log.warning("task run %s refused: %s", assignment.task_run_id, exc)
+    return error(str(exc))
 
 
 def inputs_env(assignment: TaskAssignment) -> dict[str, Any]:
@@ -64,7 +78,7 @@ def _step(holder: Any, step: str | int) -> Any:
 def refuse_placeholders(text: str, field: str, executor: str) -> None:
     """A ConfigError when `text`, a key that chooses the code that runs, holds a placeholder."""
     if placeholder_keys(text):
-        raise ConfigError(
+        raise CodeRefused(
             f"{executor}: config.{field} must not hold a placeholder: values never choose the code that runs"
         )
 

@@ -32,11 +32,13 @@ from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
     CODE_FAILED,
     CODE_SUCCEEDED,
+    CodeRefused,
     ConfigError,
     config_of,
     error,
     parameters,
     refuse_placeholders,
+    refused,
     string_setting,
 )
 
@@ -59,7 +61,7 @@ def resolve(path: str, allowed: Iterable[str]) -> Callable[..., Any]:
     if not colon or not module_name or not attribute:
         raise ConfigError(f'python: config.callable must look like "package.module:function", got {path!r}')
     if not module_allowed(module_name, allowed):
-        raise ConfigError(
+        raise CodeRefused(
             f"python: module {module_name!r} ({path!r}) is not allowed on this worker: "
             f"start it with {ALLOW_OPTION} {module_name} to offer it"
         )
@@ -88,7 +90,7 @@ class PythonExecutor:
             path = string_setting(config_of(assignment), "callable", PYTHON_TYPE) or ""
             function = resolve(path, self.allowed_modules)
         except ConfigError as exc:
-            return error(str(exc))
+            return refused(exc, assignment)
         kwargs = {p.name.replace("-", "_"): p.value for p in assignment.inputs}
         try:
             inspect.signature(function).bind(**kwargs)

@@ -47,6 +47,7 @@ from aether_es.worker.executors.common import (
     object_setting,
     parameters,
     refuse_placeholders,
+    refused,
     string_setting,
 )
 from aether_es.worker.executors.shell_quoting import bind_values
@@ -126,7 +127,7 @@ class ShellExecutor:
             cwd = string_setting(config, "cwd", SHELL_TYPE) or assignment.workdir or None
             limit = int_setting(config, "maxOutputBytes", SHELL_TYPE, DEFAULT_MAX_OUTPUT)
         except ConfigError as exc:
-            return error(str(exc))
+            return refused(exc, assignment)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aether_es.engine.binding import single_placeholder
-from aether_es.worker.executors.common import ConfigError, as_text
+from aether_es.worker.executors.common import CodeRefused, ConfigError, as_text
 
 VARIABLE_PREFIX = "AETHER_INPUT_"
 
@@ -36,7 +36,7 @@ def bind_values(command: str, values: Mapping[str, Any]) -> tuple[str, dict[str,
     placeholder is inside `$((...))`, or when a value holds a NUL character (no environment can carry it).
     """
     if single_placeholder(command.strip()) is not None:
-        raise ConfigError(
+        raise CodeRefused(
             "shell: config.command must not be only a placeholder: values never choose the code that runs"
         )
     out: list[str] = []
@@ -49,7 +49,7 @@ def bind_values(command: str, values: Mapping[str, Any]) -> tuple[str, dict[str,
         key, end = _placeholder_at(command, i)
         if key is not None and key in values:
             if top in (_ARITH, _ARITH_PAREN):
-                raise ConfigError(
+                raise CodeRefused(
                     f"shell: config.command: {{{{{key}}}}} inside $((...)) would be evaluated as an expression"
                 )
             name = names.get(key)
