@@ -31,6 +31,9 @@ class Limits:
     """Task runs one workflow run may create (DAG nodes, loop iterations, retries excluded)."""
     loop_items: int = 100_000
     """Items one loop may iterate over."""
+    active_per_scope: int = 1_000
+    """Children one DAG or loop keeps unfinished at once; the others start as these finish, so one wide run
+    never queues more work ahead of the other runs' than this."""
     expression_chars: int = 4 * KIB
     """The length of one `when` or `valueFrom.expression`."""
     nesting_depth: int = 64

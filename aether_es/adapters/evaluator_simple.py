@@ -2,7 +2,8 @@
 
 The conformance examples were recorded against this evaluator, so its quirks are kept on purpose:
 unknown names are their own literal text, `==` wins over `!=` wherever it appears, and operands are
-compared by their Go `%v` text (so the float 2.0 equals the literal `2`).
+compared by their Go `%v` text (so the float 2.0 equals the literal `2`). The one addition: an expression
+longer than `Limits.expression_chars` is refused, as by every evaluator.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aether_es.model.gofmt import go_sprint
+from aether_es.limits import LimitExceeded, Limits, check
+from aether_es.model.gofmt import go_quote, go_sprint
 from aether_es.ports.evaluator import ExpressionError
 
 __all__ = ["SimpleEvaluator"]
@@ -28,9 +30,19 @@ def _trim(text: str) -> str:
 
 
 class SimpleEvaluator:
-    """Implements `ports.evaluator.Evaluator`; returns a bool or raises `ExpressionError`."""
+    """Implements `ports.evaluator.Evaluator`; returns a bool or raises `ExpressionError`.
+
+    `limits` defaults to `Limits.from_env()`, as the engine's does.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits.from_env()
 
     def evaluate(self, expression: str, env: Mapping[str, Any]) -> Any:
+        try:
+            check(self.limits, "expression_chars", "the expression", len(expression))
+        except LimitExceeded as exc:
+            raise ExpressionError(f"expression {go_quote(expression[:60] + '…')} refused: {exc}") from None
         expr = _trim(expression)
         if expr == "true":
             return True

@@ -10,8 +10,11 @@ The expression text is first scanned by this module, not by Python: every quoted
 is one env key and never attribute access or subtraction. Only the operator characters `()[],+-*/%<>=!&|`
 and whitespace may appear outside literals and words. The rewritten text is parsed with `ast` and walked by
 a restricted `simpleeval.SimpleEval`: no attribute access, no subscripts, no comprehensions, no calls except
-the whitelist (`len`), bounded expression length, nesting depth and number size. Every failure, including
-errors raised by the env itself, surfaces as `ExpressionError` naming the expression.
+the whitelist (`len`), bounded expression length (`Limits.expression_chars`), node count, nesting depth and
+number size. A result that JSON cannot carry (inf, nan, an integer beyond 64 bits, anywhere inside a list or
+map too) is refused, so what a decision saw is what its log holds. Parsed expressions are cached, so the same
+long expression evaluated for many tasks is scanned and parsed once. Every failure, including errors raised
+by the env itself, surfaces as `ExpressionError` naming the expression.
 
 See docs/expressions.md for the full language and where each evaluator is used.
 """
@@ -19,6 +22,7 @@ See docs/expressions.md for the full language and where each evaluator is used.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -27,21 +31,27 @@ from typing import Any
 
 import simpleeval
 
+from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.model.gofmt import go_quote, go_sprint, is_truthy
+from aether_es.model.json_values import INT_MAX, INT_MIN, number_problem
 from aether_es.ports.evaluator import ExpressionError
 
 __all__ = [
     "FUNCTIONS",
     "MAX_DEPTH",
-    "MAX_EXPRESSION_LENGTH",
+    "MAX_NODES",
     "SimpleEvalEvaluator",
 ]
 
-MAX_EXPRESSION_LENGTH = 10_000
-"""Longest accepted expression text, in characters."""
-
 MAX_DEPTH = 64
 """Deepest accepted syntax tree (nested parentheses, operators, calls)."""
+
+MAX_NODES = 2048
+"""Most syntax tree nodes one expression may have: evaluation cost stays bounded even with a raised length
+limit."""
+
+PARSED_CACHE = 1024
+"""Distinct expressions whose parsed form is kept (the documents of a busy engine repeat a few of them)."""
 
 _MAX_MAGNITUDE = 1e308  # results beyond Go's float64 range are rejected (keeps ints small and printable)
 
@@ -91,26 +101,25 @@ FUNCTIONS: dict[str, Callable[[Any], Any]] = {"len": _len}
 class SimpleEvalEvaluator:
     """Implements `ports.evaluator.Evaluator` with simpleeval; returns the expression's value.
 
-    Stateless and thread-safe; each call builds its own interpreter. The env is only probed with `in` and
-    `[]`, never iterated.
+    Thread-safe; each call builds its own interpreter over a cached parse. The env is only probed with `in`
+    and `[]`, never iterated. `limits` defaults to `Limits.from_env()`, as the engine's does.
     """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits.from_env()
 
     def evaluate(self, expression: str, env: Mapping[str, Any]) -> Any:
         try:
             if not isinstance(expression, str):
                 raise _Fail(f"expression must be a string, got {type(expression).__name__}")
-            if len(expression) > MAX_EXPRESSION_LENGTH:
-                raise _Fail(f"longer than {MAX_EXPRESSION_LENGTH} characters")
-            text, slots = _scan(expression)
-            if not text.strip():
-                raise _Fail("empty expression")
-            try:
-                tree = ast.parse(text.strip(), mode="eval")
-            except SyntaxError as exc:
-                raise _Fail(f"syntax error: {exc.msg}") from None
-            _check_depth(tree.body)
-            return _Interpreter(slots, env).eval(text, previously_parsed=tree.body)
-        except _Fail as exc:
+            check(self.limits, "expression_chars", "the expression", len(expression))
+            text, slots, tree = _parse(expression)
+            result = _Interpreter(slots, env).eval(text, previously_parsed=tree)
+            problem = number_problem(result, "result")
+            if problem is not None:
+                raise _Fail(problem)
+            return result
+        except (_Fail, LimitExceeded) as exc:
             reason = str(exc)
         except simpleeval.InvalidExpression as exc:
             reason = str(exc)
@@ -128,6 +137,20 @@ def _message(expression: Any, reason: str) -> str:
     if len(shown) > 200:
         shown = shown[:200] + "…"
     return f"invalid expression {go_quote(shown)}: {' '.join(reason.split())}"
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE)
+def _parse(expression: str) -> tuple[str, Mapping[str, _Literal | _Ref], ast.expr]:
+    """The placeholder text, its slots and its checked syntax tree (shared read-only between calls)."""
+    text, slots = _scan(expression)
+    if not text.strip():
+        raise _Fail("empty expression")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise _Fail(f"syntax error: {exc.msg}") from None
+    _check_tree(tree.body)
+    return text, slots, tree.body
 
 
 def _scan(expression: str) -> tuple[str, dict[str, _Literal | _Ref]]:
@@ -199,18 +222,28 @@ def _parse_number(text: str) -> int | float:
 
 
 def _bounded(value: Any) -> Any:
+    """A real number within float64 range (inf and nan included in what is refused); an integer beyond 64
+    bits becomes the float Go would hold, so JSON can carry it."""
     if isinstance(value, complex):
         raise _Fail("result is not a real number")
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if numeric and math.isfinite(value) and abs(value) > _MAX_MAGNITUDE:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not math.isfinite(value) or abs(value) > _MAX_MAGNITUDE:
         raise _Fail("number out of range")
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return float(value)
     return value
 
 
-def _check_depth(root: ast.AST) -> None:
+def _check_tree(root: ast.AST) -> None:
+    """Refuse trees deeper than `MAX_DEPTH` or larger than `MAX_NODES`."""
     stack = [(root, 1)]
+    nodes = 0
     while stack:
         node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise _Fail(f"more than {MAX_NODES} syntax nodes")
         if depth > MAX_DEPTH:
             raise _Fail(f"nested deeper than {MAX_DEPTH} levels")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
@@ -354,7 +387,7 @@ _OPERATORS: dict[type, Callable[..., Any]] = {
 class _Interpreter(simpleeval.SimpleEval):
     """simpleeval restricted to the node types the scanner can produce and this language allows."""
 
-    def __init__(self, slots: dict[str, _Literal | _Ref], env: Mapping[str, Any]) -> None:
+    def __init__(self, slots: Mapping[str, _Literal | _Ref], env: Mapping[str, Any]) -> None:
         super().__init__(operators=dict(_OPERATORS), functions=dict(FUNCTIONS), names={})
         self._slots = slots
         self._env = env

@@ -59,6 +59,9 @@ class Waiting:
     """Parked under a dependency that has a record (it may be satisfied by now)."""
     on_unrecorded: dict[str, list[Task]] = field(default_factory=dict)
     """Parked under a dependency with no record yet (it cannot be satisfied)."""
+    held: deque[Task] = field(default_factory=deque)
+    """Ready, in document order, but over the room the scope had (`Limits.active_per_scope`) or the
+    decision's budget: taken first, without examining them again."""
 
     @staticmethod
     def of(dag: Dag, index: DagIndex, recorded: dict[str, str]) -> Waiting:
@@ -67,8 +70,11 @@ class Waiting:
             [node for node in dag.tasks if (allowed is None or node.name in allowed) and node.name not in recorded]
         )
 
-    def ready(self, index: DagIndex, recorded: dict[str, str], satisfied: Callable[[str], bool]) -> list[Task]:
-        """Take the nodes whose dependencies are all satisfied now, in document order; park the rest."""
+    def ready(
+        self, index: DagIndex, recorded: dict[str, str], satisfied: Callable[[str], bool], room: int
+    ) -> list[Task]:
+        """Take up to `room` nodes whose dependencies are all satisfied, in document order (nodes held back
+        for want of room first); park the ones not ready, hold the ones over `room`."""
         examine, self.fresh = self.fresh, []
         for dep in [dep for dep in self.on_recorded if satisfied(dep)]:
             examine.extend(self.on_recorded.pop(dep))
@@ -83,7 +89,15 @@ class Waiting:
                 parked = self.on_recorded if blocker in recorded else self.on_unrecorded
                 parked.setdefault(blocker, []).append(node)
         ready.sort(key=lambda node: index.position[node.name])
-        return ready
+        if not self.held and len(ready) <= room:
+            return ready
+        self.held.extend(ready)
+        taken: list[Task] = []
+        while self.held and len(taken) < room:
+            node = self.held.popleft()
+            if node.name not in recorded:
+                taken.append(node)
+        return taken
 
     def recorded(self, name: str) -> None:
         """`name` got its record: what waited on it may be satisfied once it finishes."""
@@ -93,4 +107,4 @@ class Waiting:
 
     def requeue(self, nodes: list[Task]) -> None:
         """Ready nodes a decision could not create within its budget: the next decision takes them first."""
-        self.fresh[:0] = nodes
+        self.held.extendleft(reversed(nodes))

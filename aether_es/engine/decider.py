@@ -35,6 +35,7 @@ from aether_es.engine.triggers import (
 from aether_es.errors import AetherError, InvalidStateError, NotFoundError
 from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
+from aether_es.limits import LimitExceeded
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds, parse_time
 from aether_es.model.defaults import fill_defaults
@@ -44,6 +45,7 @@ from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
 from aether_es.model.validation import validate_workflow
 from aether_es.ports.deadlines import RETRY, Deadline, retry_key
+from aether_es.ports.error_sink import Severity
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.ports.wire import TaskResult
 from aether_es.projections.run_state import TaskRunView
@@ -84,9 +86,27 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
             _continue(decision, trigger)
     except BudgetExhausted as exhausted:
         decision.resume_points.append(exhausted.scope)
+    except LimitExceeded as exc:
+        _over_limit(decision, exc)
     except AetherError as exc:
         return exc
     return None
+
+
+def _over_limit(decision: Decision, exc: LimitExceeded) -> None:
+    """The run grew past one of the engine's limits: it ends as an Error saying which, and what it holds
+    running is cancelled (the limit would be hit again by the same document)."""
+    state = decision.state
+    if state.terminal:
+        return
+    message = f"workflow run stopped: {exc}"
+    decision.report("limits", message, Severity.ERROR)
+    open_tasks = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
+    decision.emit(ev.RunErrored(message=message, finished_at=decision.now))
+    leaves = _open_leaves(open_tasks)
+    if leaves:
+        decision.effect(CancelTasks(leaves))
+    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, open_tasks)))
 
 
 def _submit(decision: Decision, trigger: Submit) -> None:

@@ -7,6 +7,7 @@ runtime commits `envelopes` as one message and only then carries out `effects`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from aether_es.engine.effects import Effect, ReportError
 from aether_es.engine.triggers import Trigger
 from aether_es.events.catalogue import Event, TaskCreated
 from aether_es.events.envelope import Envelope, make_envelopes
+from aether_es.limits import DEFAULT, Limits, check
 from aether_es.model.documents import Dag, Loop, Parameter, Task, Template, Workflow
 from aether_es.ports.error_sink import ErrorReport, Severity
 from aether_es.ports.evaluator import Evaluator
@@ -30,9 +32,33 @@ class DecideContext:
     vars: Mapping[str, Any] = field(default_factory=dict)
     secrets: bool = False
     budget: int = 1000
-    """Events one decision may emit before it stops and leaves the rest to a continuation."""
+    """Work one decision may do before it stops and leaves the rest to a continuation: each event emitted
+    costs 1, each expression evaluated `expression_cost` of its length."""
     schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """The input JSON Schema registered for each executor type that has one; tasks are checked at dispatch."""
+    limits: Limits = DEFAULT
+    """The engine's limits (`tasks_per_run`, `loop_items`): input to the decision, so replay decides alike."""
+
+
+EXPRESSION_CHARS_PER_UNIT = 64
+"""An expression costs one budget unit per this many characters (plus one): a decision evaluating many long
+expressions ends early, so other runs' decisions come in between."""
+
+
+def expression_cost(expression: str) -> int:
+    return 1 + len(expression) // EXPRESSION_CHARS_PER_UNIT
+
+
+@dataclass(frozen=True, slots=True)
+class _Metered:
+    """The context's evaluator, charging each evaluation to the decision's budget."""
+
+    inner: Evaluator
+    decision: Decision
+
+    def evaluate(self, expression: str, env: Mapping[str, Any]) -> Any:
+        self.decision.spent += expression_cost(expression) if isinstance(expression, str) else 1
+        return self.inner.evaluate(expression, env)
 
 
 class BudgetExhausted(Exception):
@@ -46,7 +72,11 @@ class BudgetExhausted(Exception):
 class Decision:
     def __init__(self, state: RunState | None, context: DecideContext) -> None:
         self._state = state
+        if context.evaluator is not None:
+            context = dataclasses.replace(context, evaluator=_Metered(context.evaluator, self))
         self.context = context
+        self.spent = 0
+        """Budget units spent besides events (expression evaluations)."""
         self.envelopes: list[Envelope] = []
         self.effects: list[Effect] = []
         self.resume_points: list[str] = []
@@ -88,8 +118,9 @@ class Decision:
     def effect(self, effect: Effect) -> None:
         self.effects.append(effect)
 
-    def over_budget(self) -> bool:
-        return len(self.envelopes) >= self.context.budget
+    def over_budget(self, planned: int = 0) -> bool:
+        """Whether the decision has done its share, counting `planned` events it is about to emit."""
+        return len(self.envelopes) + self.spent + planned >= self.context.budget
 
     def check_budget(self, scope: str) -> None:
         if self.over_budget():
@@ -155,10 +186,14 @@ class Decision:
         message: str = "",
         inputs: list[Parameter] | None = None,
     ) -> None:
-        """Record a new task run under `parent` (None: the run's root); its id counts task runs in order."""
+        """Record a new task run under `parent` (None: the run's root); its id counts task runs in order.
+
+        Raises `LimitExceeded` past `limits.tasks_per_run`; the decider fails the run with its message."""
+        number = len(self.state.order) + 1 if self.has_state else 1
+        check(self.context.limits, "tasks_per_run", "the number of task runs", number)
         self.emit(
             TaskCreated(
-                task_id=f"{self._run_id}-{len(self.state.order) + 1}",
+                task_id=f"{self._run_id}-{number}",
                 parent_id=parent.id if parent is not None else "",
                 depth=parent.depth + 1 if parent is not None else 0,
                 scope=scope,

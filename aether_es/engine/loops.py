@@ -1,7 +1,8 @@
 """The loop controller: item expansion, iteration creation, concurrency refill and do-while repetition.
 
 Expanded items are memoised per loop on the run state, so refilling a 100,000-item loop never re-expands
-the list; the memo is derived from recorded state and rebuilt on demand after a restart.
+the list; the memo is derived from recorded state and rebuilt on demand after a restart. A loop with more
+items than `limits.loop_items` ends as an Error naming the limit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aether_es.engine.decision import Decision
 from aether_es.engine.env import Env, TaskVars, parameters_map
 from aether_es.engine.outcomes import empty_aggregate, finish_metrics
 from aether_es.events import catalogue as ev
+from aether_es.limits import LimitExceeded, check
 from aether_es.model import phases as ph
 from aether_es.model.documents import Loop, Parameter, Template
 from aether_es.model.gofmt import go_quote
@@ -50,6 +52,10 @@ def expand(decision: Decision, task: TaskRunView, loop: Loop) -> list[dict[str, 
         raw = _items_from(decision, task, loop.items_from)
     if loop.max_iterations > 0:
         raw = raw[: loop.max_iterations]
+    try:
+        check(decision.context.limits, "loop_items", f"loop {go_quote(task.task_name)}'s item count", len(raw))
+    except LimitExceeded as exc:
+        raise LoopExpansionError(str(exc)) from None
     items: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
         params: dict[str, Any] = dict(item) if isinstance(item, dict) else {"loop_iter.item": item}
@@ -145,7 +151,7 @@ def spawn_next(decision: Decision, task: TaskRunView) -> bool:
     total = len(items)
     if created >= total:
         return False
-    limit = loop.concurrency if loop.concurrency > 0 else total
+    limit = min(loop.concurrency if loop.concurrency > 0 else total, decision.context.limits.active_per_scope)
     room = min(limit - task.kids.active, total - created)
     for index in range(created, created + max(0, room)):
         decision.check_budget(task.id)

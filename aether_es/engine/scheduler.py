@@ -186,26 +186,31 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
             return True
         return tolerated(phase, effective_continue_on(index.nodes.get(dep), dag))
 
-    ready = waiting.ready(index, scope.by_name, satisfied)
+    room = decision.context.limits.active_per_scope - scope.active
+    if room <= 0:
+        return False  # the nodes ready wait for running ones to finish
+    ready = waiting.ready(index, scope.by_name, satisfied, room)
     if not ready:
         return False
+    if decision.over_budget():
+        waiting.requeue(ready)
+        raise BudgetExhausted(container.id)
+    # The nodes this decision can pay for (each `when` evaluated and each record count), at least one; the
+    # rest wait for the next pass, which a decision over its budget leaves to a continuation.
     skipped: list[Task] = []
     runnable: list[Task] = []
-    for node in ready:
+    for position, node in enumerate(ready):
+        if position and decision.over_budget(planned=position):
+            waiting.requeue(ready[position:])
+            break
         (runnable if _when_allows(decision, node, scope) else skipped).append(node)
-    try:
-        for node in skipped:
-            decision.check_budget(container.id)
-            message = f"when condition {go_quote(node.when)} evaluated to false"
-            _create_node(decision, container, dag, node, ph.SKIPPED, message)
-            waiting.recorded(node.name)
-        for node in runnable:
-            decision.check_budget(container.id)
-            _create_node(decision, container, dag, node, ph.CREATED, "")
-            waiting.recorded(node.name)
-    except BudgetExhausted:
-        waiting.requeue([node for node in ready if node.name not in scope.by_name])
-        raise
+    for node in skipped:
+        message = f"when condition {go_quote(node.when)} evaluated to false"
+        _create_node(decision, container, dag, node, ph.SKIPPED, message)
+        waiting.recorded(node.name)
+    for node in runnable:
+        _create_node(decision, container, dag, node, ph.CREATED, "")
+        waiting.recorded(node.name)
     return True
 
 

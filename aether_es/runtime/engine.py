@@ -28,7 +28,7 @@ from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
 from aether_es.engine.effects import DispatchTask, Effect
 from aether_es.engine.input_schema import check_schema
-from aether_es.engine.requirements import expression_uses
+from aether_es.engine.requirements import check_limits, expression_uses
 from aether_es.engine.triggers import (
     Cancel,
     Completed,
@@ -55,10 +55,11 @@ from aether_es.events.envelope import commit_of, make_envelopes
 from aether_es.events.references import PayloadTooLarge
 from aether_es.events.retention_catalogue import AGGREGATE as RETENTION
 from aether_es.events.retention_catalogue import RunsPurged
-from aether_es.limits import LimitExceeded
+from aether_es.limits import LimitExceeded, Limits
 from aether_es.model import clock
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Workflow
+from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
 from aether_es.ports.broker import Delivery, TaskBroker
@@ -140,10 +141,13 @@ class Engine:
         snapshots: SnapshotStore | None = None,
         snapshot_min_events: int = 1000,
         outbox: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         """`outbox`: commits carry their hook notifications and error reports, and an outbox relay running
         beside the engine carries them out (so a crash loses none); without it the engine sends them itself
-        right after the commit."""
+        right after the commit. `limits` (default: `Limits.from_env()`) bound what a submitted document and
+        a run may hold; decisions get them as input. `budget` is the work one decision may do (see
+        `DecideContext.budget`) before it leaves the rest to a continuation."""
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
         if ids is None:
@@ -158,6 +162,7 @@ class Engine:
         self.vars_sources = [source for source in vars_sources if source is not None]
         self.watcher = watcher
         self.budget = budget
+        self.limits = limits if limits is not None else Limits.from_env()
         self.actor = actor
         self.effects = EffectRunner(broker, deadlines, notifier, error_sink, secrets)
         self._secrets = secrets is not None
@@ -248,8 +253,15 @@ class Engine:
         `actor` and `reason` (for every command) say who asked and why; they are recorded with its events.
         """
         raw = _document_dict(document)
+        problem = number_problem(raw)
+        if problem is not None:
+            raise ValidationError(f"document {problem}")
         workflow = fill_defaults(load_workflow(raw))
         validate_workflow(workflow)
+        try:
+            check_limits(workflow, self.limits)
+        except LimitExceeded as exc:
+            raise ValidationError(str(exc)) from None
         if self.evaluator is None:
             needed = next(expression_uses(workflow), None)
             if needed is not None:
@@ -317,6 +329,9 @@ class Engine:
         actor: str = "",
         reason: str = "",
     ) -> None:
+        problem = number_problem(payload, "payload")
+        if problem is not None:
+            raise ValidationError(problem)
         run = await self._existing(run_id)
         await self._call(
             run,
@@ -468,7 +483,12 @@ class Engine:
             prefix = source.namespace() + "."
             values.update({prefix + key: value for key, value in source.vars().items()})
         return DecideContext(
-            evaluator=self.evaluator, vars=values, secrets=self._secrets, budget=self.budget, schemas=self._schemas
+            evaluator=self.evaluator,
+            vars=values,
+            secrets=self._secrets,
+            budget=self.budget,
+            schemas=self._schemas,
+            limits=self.limits,
         )
 
     async def _refresh_schemas(self) -> None:
@@ -531,7 +551,7 @@ class Engine:
         await self._refresh_schemas()
         decision = Decision(run.state, self._context())
         try:
-            errors = [handle(decision, pending.trigger, run.run_id) for pending in batch]
+            errors = self._decide(run, decision, batch)
         except Exception as exc:
             self._forget_state(run)  # the decision changed the state in place: back to what is committed
             if len(batch) > 1:
@@ -583,6 +603,19 @@ class Engine:
         changed.set()
         if run.state is not None and run.state.terminal:
             self._retire(run.run_id)
+
+    def _decide(self, run: _Run, decision: Decision, batch: list[_Pending]) -> list[AetherError | None]:
+        """Apply the batch's triggers until the decision has spent its budget; the rest go back to the front
+        of the mailbox (the batch keeps only what was decided), so one run's backlog never makes a decision
+        long enough to hold other runs back."""
+        errors: list[AetherError | None] = []
+        for position, pending in enumerate(batch):
+            if position and decision.over_budget():
+                run.mailbox[:0] = batch[position:]
+                del batch[position:]
+                break
+            errors.append(handle(decision, pending.trigger, run.run_id))
+        return errors
 
     async def _answer(self, pending: _Pending, error: Exception | None) -> None:
         """Tell the caller how its trigger was decided, or ack the report: the decision is durable."""

@@ -11,8 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aether_es.adapters import evaluator_simpleeval
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
-from aether_es.adapters.evaluator_simpleeval import MAX_EXPRESSION_LENGTH, SimpleEvalEvaluator
+from aether_es.adapters.evaluator_simpleeval import MAX_NODES, SimpleEvalEvaluator
+from aether_es.limits import DEFAULT, Limits
 from aether_es.ports.evaluator import Evaluator, ExpressionError
 
 
@@ -248,7 +250,7 @@ def test_simpleeval_wraps_env_failures() -> None:
         ("[" * 70 + "]" * 70, "nested"),
         ("-" * 5000 + "1", ""),
         ("not " * 2000 + "true", ""),
-        ("x" * (MAX_EXPRESSION_LENGTH + 1), "longer than"),
+        ("x" * (DEFAULT.expression_chars + 1), "over the limit of 4,096 (raise it with AETHER_LIMIT_EXPRESSION_CHARS)"),
         ("().__class__", "unexpected character"),
         ("''.__class__.__mro__", "unexpected character"),
         ("__import__('os')", "only these functions"),
@@ -322,3 +324,58 @@ def test_only_expression_error_escapes(evaluator: Evaluator, text: str) -> None:
     except ExpressionError as exc:
         if isinstance(evaluator, SimpleEvalEvaluator):
             assert "\n" not in str(exc)  # one-line messages
+
+
+# --- limits and values JSON can carry ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_expression_length_limit_names_the_limit_and_its_variable(evaluator: Evaluator) -> None:
+    small = type(evaluator)(Limits(expression_chars=20))  # type: ignore[call-arg]
+    assert small.evaluate("a == a", {}) is True
+    with pytest.raises(ExpressionError) as info:
+        small.evaluate("tasks.a.phase == 'Succeeded'", {})
+    assert "is 28, over the limit of 20 (raise it with AETHER_LIMIT_EXPRESSION_CHARS)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("expr", "env"),
+    [
+        ("1e308 * 10", {}),
+        ("-1e308 * 10", {}),
+        ("1e308 + 1e308", {}),
+        ("[1, 1e308 * 10]", {}),
+        ("x", {"x": float("inf")}),
+        ("x", {"x": [1, {"y": float("nan")}]}),
+        ("[x]", {"x": float("-inf")}),
+    ],
+)
+def test_results_json_cannot_carry_are_refused(expr: str, env: dict[str, Any]) -> None:
+    with pytest.raises(ExpressionError) as info:
+        SE.evaluate(expr, env)
+    message = str(info.value)
+    assert message.startswith(f"invalid expression {expr!r}".replace("'", '"'))
+    assert "out of range" in message or "not a finite number" in message
+
+
+def test_integers_beyond_64_bits_become_floats() -> None:
+    assert SE.evaluate("2 ** 100", {}) == float(2**100)
+    assert SE.evaluate("99999999999999999999999", {}) == 1e23
+    assert SE.evaluate("2 ** 62", {}) == 2**62
+
+
+def test_tree_size_is_bounded_even_with_a_raised_length_limit() -> None:
+    roomy = SimpleEvalEvaluator(Limits(expression_chars=100_000))
+    fits = MAX_NODES // 2 - 10  # each element is a name and its load context
+    assert len(roomy.evaluate("[" + ", ".join(["1"] * fits) + "]", {})) == fits
+    with pytest.raises(ExpressionError, match="syntax nodes"):
+        roomy.evaluate("[" + ", ".join(["1"] * MAX_NODES) + "]", {})
+
+
+def test_the_same_expression_is_parsed_once() -> None:
+    parse = evaluator_simpleeval._parse
+    expression = " or ".join(["tasks.a.phase == Succeeded"] * 100) + " or cache-probe"
+    before = parse.cache_info().misses
+    for index in range(150):
+        assert SE.evaluate(expression, {"tasks.a.phase": "Failed" if index else "Succeeded"}) is (index == 0)
+    assert parse.cache_info().misses == before + 1
