@@ -23,6 +23,7 @@ from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
 from aether_es.events.references import PayloadTooLarge
 from aether_es.limits import LimitExceeded, Limits, check
+from aether_es.model.json_values import number_problem
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
@@ -56,10 +57,14 @@ UNPUBLISHABLE: tuple[type[Exception], ...] = (PayloadTooLarge, LimitExceeded, na
 
 def within_limits(result: TaskResult, limits: Limits) -> TaskResult:
     """`result`, or an Error result naming the first output parameter (or the message) over the hard cap on
-    a value: a value that large would be refused on its way to the engine and to every later reader."""
+    a value, or holding a number JSON cannot carry (inf, nan, an integer beyond 64 bits): a value that large
+    would be refused on its way to the engine and to every later reader, and such a number would change."""
     try:
         check(limits, "value_bytes", "the result message", len(result.message.encode()))
         for parameter in result.parameters:
+            problem = number_problem(parameter.value, f"output parameter {parameter.name!r}")
+            if problem is not None:  # orjson would write inf and nan as null
+                return TaskResult(code=CODE_ERROR, message=problem)
             size = len(orjson.dumps(parameter.value))
             check(limits, "value_bytes", f"output parameter {parameter.name!r}", size)
     except LimitExceeded as exc:

@@ -71,7 +71,13 @@ def when_dag(nodes: int, chars: int) -> dict[str, Any]:
 
 @pytest_asyncio.fixture
 async def stack(nats_server: EmbeddedNatsServer, tmp_path: Path) -> AsyncIterator[Stack]:
-    options = StackOptions(nats_url=nats_server.url, state_dir=tmp_path, evaluator=SimpleEvalEvaluator(), workers=8)
+    options = StackOptions(
+        nats_url=nats_server.url,
+        state_dir=tmp_path,
+        evaluator=SimpleEvalEvaluator(),
+        workers=8,
+        allowed_modules=(__name__,),
+    )
     opened = await open_stack(options)
     try:
         yield opened
@@ -215,3 +221,20 @@ async def test_numbers_json_cannot_carry_are_refused_where_they_enter(stack: Sta
 
 async def _suspended(engine: Engine, run_id: str) -> bool:
     return any(task.phase == ph.SUSPENDED for task in (await engine.state(run_id)).tasks.values())
+
+
+def infinite() -> dict[str, Any]:
+    """A worker's function whose result JSON cannot carry."""
+    return {"fine": 1, "bad": [float("inf")]}
+
+
+async def test_a_result_json_cannot_carry_ends_the_attempt_as_an_error_naming_it(stack: Stack) -> None:
+    python = {"task": {"name": "py", "executor": {"type": "python", "config": {"callable": f"{__name__}:infinite"}}}}
+    document = _workflow(
+        "inf-result", [{"dag": {"name": "main", "tasks": [{"name": "one", "template": "py"}]}}, python]
+    )
+    state = await stack.engine.wait_state(await stack.engine.submit(document), LIVENESS)
+    (one,) = [task for task in state.tasks.values() if task.task_name == "one"]
+    assert one.phase == ph.ERROR
+    assert one.message == "output parameter 'bad'[0]: inf is not a finite number, and JSON cannot carry it"
+    assert await verify(stack.store, await replay_runs(stack.store, [state.run_id]), stack.engine.get) == {}
