@@ -1,15 +1,11 @@
-"""docker/nats.conf's users on a real nats-server: the engine and workers run workflows with nothing refused,
-producers only reach the API, read-only consumers only read.
-
-The server runs the shipped configuration itself; only its store directory, client port and monitoring port
-are replaced (by flags, and a trailing `http_port`), so two test runs never fight over a port.
+"""docker/nats.conf's users on a real nats-server (`support.secured`): the engine and workers run workflows
+with nothing refused, producers only reach the API, read-only consumers only read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +17,17 @@ import pytest
 import pytest_asyncio
 from nats.js.api import StreamConfig
 from support.cli import aether
+from support.secured import (
+    ENGINE,
+    PRODUCER,
+    READER,
+    ROOT,
+    WORKER,
+    connect_as,
+    secured_server,
+    shipped_config,
+    violations,
+)
 
 from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
@@ -41,14 +48,7 @@ from aether_es.runtime.stack import StackOptions, default_executors, open_stack
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.pool import WorkerPool
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "docker" / "nats.conf"
 EXAMPLE = ROOT / "examples" / "hello-pipeline.json"
-
-ENGINE = NatsAuth(user="engine", password="CHANGE-ME-engine-password")
-WORKER = NatsAuth(user="worker", password="CHANGE-ME-worker-password")
-PRODUCER = NatsAuth(user="producer", password="CHANGE-ME-producer-password")
-READER = NatsAuth(user="reader", password="CHANGE-ME-reader-password")
 
 
 class Writer:
@@ -105,47 +105,13 @@ def relay() -> dict[str, Any]:
     }
 
 
-def shipped_config(tmp_path: Path, extra: str = "") -> Path:
-    """docker/nats.conf without its store_dir (the `-sd` flag gives one) and on a random monitoring port."""
-    text, replaced = re.subn(r"^\s*store_dir:.*$", "", CONFIG.read_text(), flags=re.MULTILINE)
-    assert replaced == 1, "docker/nats.conf should set store_dir exactly once"
-    path = tmp_path / "nats.conf"
-    path.write_text(f"{text}\nhttp_port: -1\n{extra}")
-    return path
-
-
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
-    server = EmbeddedNatsServer(tmp_path / "jetstream", config_file=shipped_config(tmp_path))
-    server.start()
+    server = secured_server(tmp_path)
     try:
         yield server
     finally:
         server.close()
-
-
-def violations(server: EmbeddedNatsServer) -> list[str]:
-    """The permission violations the server logged (it logs every refused publish and subscribe)."""
-    return [line for line in server.log_path.read_text().splitlines() if "Violation" in line]
-
-
-class Refusals:
-    """Collects what nats-py reports through its error callback: the server's permission violations."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.changed = asyncio.Event()
-
-    async def record(self, exc: Exception) -> None:
-        self.errors.append(str(exc))
-        self.changed.set()
-
-    async def expect(self, subject: str, timeout: float = 5.0) -> None:
-        """Wait until the server refused a publish to `subject` (nats-py reports the error text lower-cased)."""
-        wanted = f'nats: permissions violation for publish to "{subject}"'.lower()
-        while wanted not in self.errors:
-            self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), timeout)
 
 
 @pytest_asyncio.fixture
@@ -155,12 +121,6 @@ async def engine(secured: EmbeddedNatsServer) -> AsyncIterator[NatsConnection]:
         yield conn
     finally:
         await conn.close()
-
-
-async def connect_as(server: EmbeddedNatsServer, auth: NatsAuth) -> tuple[NatsConnection, Refusals]:
-    refusals = Refusals()
-    conn = await connect(server.url, name=auth.user or "client", auth=auth, error_cb=refusals.record)
-    return conn, refusals
 
 
 async def test_engine_and_worker_users_run_workflows_without_a_single_refusal(
