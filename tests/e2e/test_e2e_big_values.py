@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import pytest_asyncio
 
+from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.events.references import MARKER
+from aether_es.history.exchange import export_lines
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from aether_es.worker.executors.echo import EchoExecutor
@@ -132,6 +135,11 @@ async def test_a_3_mb_output_feeding_four_tasks_is_stored_once(open_with: Any) -
     assert await large_values(stack) == [len(b'"' + b"v" * (3 * MB) + b'"')]
     rebuilt = (await stack.engine.rebuild(run_id)).to_dict()
     assert rebuilt == (await stack.engine.state(run_id)).to_dict()  # replay resolves references like live
+    store = NatsEventStore(stack.connection.js, Layout())
+    loaded = await store.load(run_id)
+    assert [s async for s in store.load_all() if s.commit.run_id == run_id] == loaded  # as replay reads it
+    exported = b"".join(export_lines(loaded))
+    assert MARKER.encode() not in exported and b"v" * (3 * MB) in exported  # an export stands on its own
 
 
 async def test_a_value_over_the_hard_cap_fails_its_task_naming_it(
@@ -173,3 +181,33 @@ async def test_a_decision_too_large_to_store_fails_the_task_not_the_engine(
     assert "above the server's max payload" in task_of(view, "produce")["outputs"]["message"]
     after = await stack.engine.wait(await stack.engine.submit(small()), timeout=30)
     assert after["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "cause"),
+    [("aether_snapshots", "is not the values bucket"), ("aether_values", "not found in bucket")],
+)
+async def test_a_report_naming_a_value_that_cannot_be_read_ends_its_attempt(
+    open_with: Any, bucket: str, cause: str
+) -> None:
+    """A forged or dangling reference is never followed outside the values bucket nor retried: the attempt
+    it reports on ends as an Error naming it."""
+    stack = await open_with(0, workers=0)
+    run_id = await stack.engine.submit(small())
+    (task,) = (await stack.engine.get(run_id))["tasks"]
+    digest = "0" * 64
+    ref = {MARKER: {"bucket": bucket, "key": digest, "size": 10, "digest": f"sha256:{digest}"}}
+    forged = {
+        "kind": "completed",
+        "runID": run_id,
+        "taskRunID": task["runID"],
+        "attempt": 1,
+        "workerID": "w1",
+        "result": {"code": 0, "parameters": [{"name": "result", "value": ref}]},
+    }
+    await stack.connection.js.publish(stack.layout.report_subject(run_id), orjson.dumps(forged))
+    view = await stack.engine.wait(run_id, timeout=10)
+    (task,) = view["tasks"]
+    assert task["status"] == "Error"
+    assert task["message"].startswith("report refused: a value it names cannot be read: value 0000")
+    assert cause in task["message"]

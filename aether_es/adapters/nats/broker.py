@@ -65,10 +65,10 @@ def _once(action: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]
 
 
 def report_messages(
-    reports: Sequence[Report], shrunk: Mapping[str, bytes] | None = None
+    reports: Sequence[Report], bodies: Mapping[str, bytes] | None = None
 ) -> Iterator[tuple[str, bytes, str]]:
     """(run id, body, message id) per message: a run's reports together, in order, within the size limits.
-    `shrunk` holds the bodies, by dedup key, of reports whose big values travel by reference.
+    `bodies` holds reports already encoded, by dedup key (those with big values hold references).
 
     A lone report is its own JSON object with its dedup key as id, as any client may publish it; several
     are a JSON array whose id is derived from their keys (so only a retry of the same message deduplicates;
@@ -80,7 +80,7 @@ def report_messages(
         key = report.dedup_key()
         if key not in seen:
             seen.add(key)
-            body = (shrunk or {}).get(key) or report.model_dump_json(by_alias=True).encode()
+            body = (bodies or {}).get(key) or report.model_dump_json(by_alias=True).encode()
             by_run.setdefault(report.run_id, []).append((body, key))
     for run_id, encoded in by_run.items():
         start = 0
@@ -121,11 +121,9 @@ async def publish_reports(
 
     Raises `PayloadTooLarge` naming the report when one is still over the server's payload limit, and
     `LimitExceeded` when one of its values is over the hard cap: publishing it again would fail again."""
-    shrunk: dict[str, bytes] = {}
+    bodies: dict[str, bytes] = {}
     for report in reports:
-        body = report.model_dump_json(by_alias=True).encode()
-        if len(body) > values.limits.inline_value_bytes:
-            body = shrunk[report.dedup_key()] = await values.shrink_bytes(body)
+        body = bodies[report.dedup_key()] = await values.shrink_bytes(report.model_dump_json(by_alias=True).encode())
         max_payload = js._nc.max_payload
         if max_payload and len(body) > max_payload:
             raise PayloadTooLarge(
@@ -134,7 +132,7 @@ async def publish_reports(
             )
     await gather_chunked(
         publish_idempotent(js, layout.report_subject(run_id), body, msg_id, timeout=timeout, budget=budget)
-        for run_id, body, msg_id in report_messages(reports, shrunk)
+        for run_id, body, msg_id in report_messages(reports, bodies)
     )
 
 
