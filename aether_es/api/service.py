@@ -448,31 +448,37 @@ class ApiService:
             return str(orjson.loads(entry.value)["runId"]), entry.revision or 0
 
     async def _get(self, request: m.GetRunRequest) -> m.GetRunReply:
-        state = await self.engine.state(_checked_id("runId", request.run_id))
-        view = state.header()
+        def page(state: RunState) -> m.GetRunReply:
+            view = state.header()
 
-        def reply(tasks: list[dict[str, Any]], token: str) -> m.GetRunReply:
-            return m.GetRunReply(run={**view, "tasks": tasks}, next_task_page_token=token)
+            def reply(tasks: list[dict[str, Any]], token: str) -> m.GetRunReply:
+                return m.GetRunReply(run={**view, "tasks": tasks}, next_task_page_token=token)
 
-        return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply)
+            return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply)
+
+        return await self.engine.read(_checked_id("runId", request.run_id), page)
 
     async def _task_page(self, request: m.ListTasksRequest) -> m.ListTasksReply:
         run_id = _checked_id("runId", request.run_id)
         owner, start = _decode_token(request.page_token, _task_place) if request.page_token else (run_id, 0)
         if owner != run_id:
             raise invalid("pageToken", f"pageToken: a token of run {owner!r}, not of runId {run_id!r}")
-        state = await self.engine.state(run_id)
-        if start > len(state.order):
-            raise invalid("pageToken", f"pageToken: past the {len(state.order)} task runs of run {run_id!r}")
 
-        def reply(tasks: list[dict[str, Any]], token: str) -> m.ListTasksReply:
-            return m.ListTasksReply(tasks=tasks, next_page_token=token)
+        def page(state: RunState) -> m.ListTasksReply:
+            if start > len(state.order):
+                raise invalid("pageToken", f"pageToken: past the {len(state.order)} task runs of run {run_id!r}")
 
-        return task_page(state, start, request.limit, self.nc.max_payload, reply)
+            def reply(tasks: list[dict[str, Any]], token: str) -> m.ListTasksReply:
+                return m.ListTasksReply(tasks=tasks, next_page_token=token)
+
+            return task_page(state, start, request.limit, self.nc.max_payload, reply)
+
+        return await self.engine.read(run_id, page)
 
     async def _list(self, request: m.ListRunsRequest) -> m.ListRunsReply:
         where = RunFilter.of(request)
-        return list_page(await self.engine.store.summaries(), where)
+        summaries = await self.engine.store.summaries()
+        return await asyncio.to_thread(list_page, summaries, where)  # sorting many runs off the loop
 
     async def _resume(self, request: m.ResumeRunRequest) -> m.Done:
         await self.engine.resume(

@@ -111,9 +111,14 @@ class _Run:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while no decision is in flight: readers wait for it so they never see an uncommitted state."""
+    readers: int = 0
+    """Views being built from the state in worker threads (`Engine.read`); no decision starts meanwhile."""
+    unread: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while `readers` is 0."""
 
     def __post_init__(self) -> None:
         self.settled.set()
+        self.unread.set()
 
 
 class Engine:
@@ -320,6 +325,24 @@ class Engine:
             raise NotFoundError(f'workflow run "{run_id}" not found')
         return run.state
 
+    async def read(self, run_id: str, build: Callable[[RunState], T]) -> T:
+        """`build(state)` over the run's committed state, in a worker thread: building a large run's view
+        never holds the event loop, so other runs decide and the API answers meanwhile. The run's next
+        decision waits until `build` returns, so it reads a state nothing changes."""
+        while True:
+            state = await self.state(run_id)
+            run = self._runs.get(run_id)
+            if run is not None and run.state is state and run.settled.is_set():
+                break
+        run.readers += 1
+        run.unread.clear()
+        try:
+            return await asyncio.to_thread(build, state)
+        finally:
+            run.readers -= 1
+            if not run.readers:
+                run.unread.set()
+
     async def resume(
         self,
         run_id: str,
@@ -520,6 +543,7 @@ class Engine:
         run.settled.clear()
         try:
             while run.mailbox:
+                await run.unread.wait()  # a view of the state is being built off the loop
                 batch, run.mailbox = run.mailbox, []
                 try:
                     await self._process(run, batch)

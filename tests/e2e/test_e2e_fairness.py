@@ -8,6 +8,7 @@ No timing is asserted: the big run's progress at the moment the small one ends i
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from aether_es.errors import DocumentError, ValidationError
 from aether_es.history.replay import replay_runs, verify
 from aether_es.limits import DEFAULT
 from aether_es.model import phases as ph
+from aether_es.projections.run_state import RunState
 from aether_es.runtime.engine import Engine
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
@@ -43,6 +45,17 @@ ECHO = {"task": {"name": "echo", "executor": {"type": "echo"}}}
 
 def small_run() -> dict[str, Any]:
     return _workflow("small", [{"dag": {"name": "main", "tasks": [{"name": "one", "template": "echo"}]}}, ECHO])
+
+
+def suspended_run() -> dict[str, Any]:
+    """A run that waits for a resume."""
+    return _workflow(
+        "suspended",
+        [
+            {"dag": {"name": "main", "tasks": [{"name": "wait", "template": "gate"}]}},
+            {"task": {"name": "gate", "executor": {"type": "await"}}},
+        ],
+    )
 
 
 def loop_run(items: int) -> dict[str, Any]:
@@ -203,14 +216,7 @@ async def test_numbers_json_cannot_carry_are_refused_where_they_enter(stack: Sta
     text = orjson.dumps(small_run())[:-1] + b',"extra":1e999}'
     with pytest.raises(DocumentError, match="number is infinity"):
         await engine.submit(text)
-    suspended = _workflow(
-        "suspended",
-        [
-            {"dag": {"name": "main", "tasks": [{"name": "wait", "template": "gate"}]}},
-            {"task": {"name": "gate", "executor": {"type": "await"}}},
-        ],
-    )
-    run_id = await engine.submit(suspended)
+    run_id = await engine.submit(suspended_run())
     await _until(lambda: _suspended(engine, run_id))
     task_id = next(t.id for t in (await engine.state(run_id)).tasks.values() if t.task_name == "wait")
     with pytest.raises(ValidationError, match=r"payload\.answer: nan is not a finite number"):
@@ -238,3 +244,35 @@ async def test_a_result_json_cannot_carry_ends_the_attempt_as_an_error_naming_it
     assert one.phase == ph.ERROR
     assert one.message == "output parameter 'bad'[0]: inf is not a finite number, and JSON cannot carry it"
     assert await verify(stack.store, await replay_runs(stack.store, [state.run_id]), stack.engine.get) == {}
+
+
+async def test_a_view_is_built_off_the_loop_and_its_run_waits_for_it(stack: Stack) -> None:
+    """While a view of a busy run is built (held here at a gate), another run is submitted and finishes,
+    and a cancel of the busy run is not decided until the view is done: the state read never changes."""
+    engine = stack.engine
+    busy = await engine.submit(suspended_run())
+    await _until(lambda: _suspended(engine, busy))
+    gate = threading.Event()
+    seen: list[int] = []
+
+    def build(state: RunState) -> int:
+        seen.append(state.events)
+        gate.wait(LIVENESS)
+        seen.append(state.events)
+        return len(state.order)
+
+    reading = asyncio.create_task(engine.read(busy, build))
+    await _until(lambda: _started(seen))
+    cancelled = asyncio.create_task(engine.cancel(busy))
+    small = await engine.submit(small_run())
+    assert (await engine.wait_state(small, LIVENESS)).phase == ph.SUCCEEDED
+    assert not cancelled.done()
+    gate.set()
+    assert await reading >= 1
+    await cancelled
+    assert seen[0] == seen[1], "a decision changed the state while its view was built"
+    assert (await engine.wait_state(busy, LIVENESS)).phase == ph.CANCELLED
+
+
+async def _started(seen: list[int]) -> bool:
+    return bool(seen)
