@@ -1,8 +1,9 @@
 """The engine: wires the ports to the decider and keeps each run's state in memory.
 
 Each run has a mailbox. Triggers for a run (commands and reports) queue there and are drained by one task
-per run: every trigger waiting is decided against the in-memory state, all their events are appended as one
-commit guarded by the run's last sequence, then effects run and reports are acked. Different runs drain
+per run: the triggers waiting are decided against the in-memory state until the decision's work budget is
+spent, all their events are appended as one commit guarded by the run's last sequence, then effects run and
+reports are acked. Different runs drain
 concurrently, so their appends are pipelined. A conflicting append means another writer decided first: the
 run is reloaded from its history and the triggers decided again.
 
