@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aether_es import Client
-from aether_es.errors import ValidationError
-from aether_es.runtime.stack import Stack
+from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.api.service import start_api
+from aether_es.errors import ApiError, ValidationError
+from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
 
 def workflow(padding: int = 0, depth: int = 0) -> dict[str, Any]:
@@ -60,3 +63,24 @@ async def test_a_7_mb_document_under_a_raised_limit_runs_by_reference(
     view = await stack.engine.wait(reply.run_id, timeout=60)
     assert view["status"] == "Succeeded"
     assert (await stack.engine.rebuild(reply.run_id)).document == document
+
+
+async def test_a_submit_that_fails_for_another_reason_frees_its_key(
+    nats_server: EmbeddedNatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every value inline, a 7 MB document makes a first commit over the payload limit: the submit fails
+    as internal, and the key it claimed names no run, so it is free for the next submit."""
+    monkeypatch.setenv("AETHER_LIMIT_DOCUMENT_BYTES", str(16 * 1024 * 1024))
+    monkeypatch.setenv("AETHER_LIMIT_INLINE_VALUE_BYTES", str(32 * 1024 * 1024))
+    opened = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=1))
+    api = await start_api(opened)
+    try:
+        async with await Client.connect(opened.connection) as client:
+            with pytest.raises(ApiError, match="above the server's max payload"):
+                await client.submit(workflow(padding=7_000_000), idempotency_key="failing")
+            reply = await client.submit_info(workflow(), idempotency_key="failing")
+            assert reply.created is True
+            assert (await opened.engine.wait(reply.run_id, timeout=30))["status"] == "Succeeded"
+    finally:
+        await api.stop()
+        await opened.close()
