@@ -66,12 +66,17 @@ def blob_reference(bucket: str, blob: bytes) -> Reference:
     return Reference(bucket=bucket, key=digest, size=len(blob), digest=f"sha256:{digest}")
 
 
+WORTH_A_REFERENCE = 1024
+"""Bytes under which a member is never replaced on its own: a reference takes about 200."""
+
+
 def externalise(value: Any, limit: int, bucket: str, *, keep_root: bool = True) -> tuple[Any, dict[str, bytes]]:
     """`value` with the largest sub-values whose JSON is over `limit` bytes replaced by references, and the
     blobs (JSON bytes by key) to store. A container over the limit keeps its small members inline and has its
-    largest ones replaced until it fits; one that only fits as a whole is stored whole (its blob may hold
-    references itself). With `keep_root` the top-level container itself stays inline (an event's fields, a
-    report's envelope), whatever its size. Sizes are computed once per node, so the cost is linear."""
+    largest ones replaced until it fits (never those smaller than `WORTH_A_REFERENCE`); one that only fits as
+    a whole is stored whole (its blob may hold references itself). With `keep_root` the top-level container
+    itself stays inline (an event's fields, a report's envelope), whatever its size. Sizes are computed once
+    per node, so the cost is linear."""
     blobs: dict[str, bytes] = {}
 
     def store(node: Any) -> tuple[Any, int]:
@@ -82,33 +87,21 @@ def externalise(value: Any, limit: int, bucket: str, *, keep_root: bool = True) 
         return encoded, len(orjson.dumps(encoded))
 
     def shrink(node: Any, root: bool) -> tuple[Any, int]:
-        if isinstance(node, dict):
-            items = [(key, *shrink(child, False)) for key, child in node.items()]
-            overhead = [len(orjson.dumps(key)) + 1 for key, _, _ in items]
-            size = _container_size([o + s for o, (_, _, s) in zip(overhead, items, strict=True)])
-            order = sorted(range(len(items)), key=lambda i: items[i][2], reverse=True)
-            for i in order:
-                if size <= limit:
-                    break
-                key, child, child_size = items[i]
-                if reference_of(child) is not None:
-                    continue
-                ref, ref_size = store(child)
-                items[i] = (key, ref, ref_size)
-                size += ref_size - child_size
-            shrunk: Any = {key: child for key, child, _ in items}
-        elif isinstance(node, list):
-            members = [shrink(child, False) for child in node]
-            size = _container_size([s for _, s in members])
+        if isinstance(node, dict | list):
+            keyed = isinstance(node, dict)
+            children = list(node.values()) if isinstance(node, dict) else node
+            members = [shrink(child, False) for child in children]
+            keys = [len(orjson.dumps(key)) + 1 for key in node] if keyed else [0] * len(members)
+            size = _container_size([k + s for k, (_, s) in zip(keys, members, strict=True)])
             for i in sorted(range(len(members)), key=lambda i: members[i][1], reverse=True):
-                if size <= limit:
+                child, child_size = members[i]
+                if size <= limit or child_size <= WORTH_A_REFERENCE:
                     break
-                if reference_of(members[i][0]) is not None:
-                    continue
-                ref, ref_size = store(members[i][0])
-                size += ref_size - members[i][1]
-                members[i] = (ref, ref_size)
-            shrunk = [child for child, _ in members]
+                if reference_of(child) is None:
+                    members[i] = store(child)
+                    size += members[i][1] - child_size
+            values = [child for child, _ in members]
+            shrunk: Any = dict(zip(node, values, strict=True)) if keyed else values
         else:
             shrunk, size = node, len(orjson.dumps(node))
         if size > limit and not root:

@@ -89,3 +89,10 @@ def test_document_limits_name_the_limit_and_its_variable() -> None:
     with pytest.raises(DocumentError, match=r"nesting is 4, over the limit of 3 .*AETHER_LIMIT_NESTING_DEPTH"):
         check_document(b'{"a": [[{"b": 1}]]}', limits)
     check_document('{"a": [[1]]}', limits)
+
+
+def test_many_small_members_are_stored_together_not_one_by_one() -> None:
+    many = [{"n": n} for n in range(10_000)]
+    shrunk, blobs = externalise({"list": many}, 1000, "b")
+    assert len(blobs) == 1 and reference_of(shrunk["list"]) is not None
+    assert internalise(shrunk, blobs) == {"list": many}
