@@ -311,9 +311,8 @@ class Engine:
         return self.crons
 
     async def get(self, run_id: str) -> dict[str, Any]:
-        """The WorkflowExecution view of a run, with every task run."""
-        state = await self.state(run_id)
-        return state.to_dict()
+        """The WorkflowExecution view of a run, with every task run (built off the loop: see `read`)."""
+        return await self.read(run_id, RunState.to_dict)
 
     async def state(self, run_id: str) -> RunState:
         """The run's committed state (never one a decision in flight is still changing)."""
@@ -423,7 +422,8 @@ class Engine:
 
     async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the run is terminal and return its view (on timeout, the view as it is)."""
-        return (await self.wait_state(run_id, timeout)).to_dict()
+        await self.wait_state(run_id, timeout)
+        return await self.get(run_id)
 
     async def wait_state(self, run_id: str, timeout: float | None = None) -> RunState:
         """`wait`, returning the committed state instead of building the whole view (a large run's view is
