@@ -37,9 +37,11 @@ from nats.micro.service import Service
 
 from aether_es.adapters.nats.layout import Layout, check_id, ensure_bucket
 from aether_es.adapters.nats.retry import TRANSIENT
+from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.adapters.nats.worker_registry import info_to_dict
 from aether_es.api import messages as m
 from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.events.references import Gathering
 from aether_es.history.audit import command_actor
 from aether_es.model import clock
 from aether_es.model import phases as ph
@@ -260,18 +262,27 @@ def list_page(summaries: list[RunSummary], where: RunFilter) -> m.ListRunsReply:
 
 
 def task_page(
-    state: RunState, start: int, limit: int, max_payload: int, reply: Callable[[list[dict[str, Any]], str], Page]
+    state: RunState,
+    start: int,
+    limit: int,
+    max_payload: int,
+    reply: Callable[[list[dict[str, Any]], str], Page],
+    by_reference: Gathering | None = None,
 ) -> Page:
     """`reply(tasks, token)` with the run's task records from the `start`th on: at most `limit` of them, and
     no more than keep the reply's JSON within `max_payload` bytes (0: no bound), so tasks with big outputs
-    still fit. Only the records on the page (and the one that did not fit) are built. A single record too
-    large for any page is refused, naming it, rather than cut."""
+    still fit. Only the records on the page (and the one that did not fit) are built. A record over
+    `by_reference`'s inline limit carries its big values by reference (the caller stores what it gathered).
+    A single record too large for any page even so is refused, naming it, rather than cut."""
     total = len(state.order)
     room = max_payload - len(reply([], _encode_token(state.run_id, total)).to_json()) if max_payload else None
     tasks: list[dict[str, Any]] = []
     for record in islice(state.task_records(start), limit):
         if room is not None:
             size = len(pydantic_core.to_json(record))
+            if by_reference is not None and size > by_reference.limit:
+                record = by_reference.externalise(record)
+                size = len(pydantic_core.to_json(record))
             room -= size + 1  # and a comma
             if room < 0:
                 if not tasks:
@@ -307,6 +318,7 @@ class ApiService:
         self.nc = nc
         self.layout = layout
         self.js = js
+        self._values = NatsValueStore(js, layout)
         self._service: Service | None = None
         self._keys: KeyValue | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -448,21 +460,26 @@ class ApiService:
             return str(orjson.loads(entry.value)["runId"]), entry.revision or 0
 
     async def _get(self, request: m.GetRunRequest) -> m.GetRunReply:
+        values = self._values.gathering()
+
         def page(state: RunState) -> m.GetRunReply:
-            view = state.header()
+            view = values.externalise(state.header())
 
             def reply(tasks: list[dict[str, Any]], token: str) -> m.GetRunReply:
                 return m.GetRunReply(run={**view, "tasks": tasks}, next_task_page_token=token)
 
-            return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply)
+            return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply, values)
 
-        return await self.engine.read(_checked_id("runId", request.run_id), page)
+        built = await self.engine.read(_checked_id("runId", request.run_id), page)
+        await self._values.put(values.blobs)
+        return built
 
     async def _task_page(self, request: m.ListTasksRequest) -> m.ListTasksReply:
         run_id = _checked_id("runId", request.run_id)
         owner, start = _decode_token(request.page_token, _task_place) if request.page_token else (run_id, 0)
         if owner != run_id:
             raise invalid("pageToken", f"pageToken: a token of run {owner!r}, not of runId {run_id!r}")
+        values = self._values.gathering()
 
         def page(state: RunState) -> m.ListTasksReply:
             if start > len(state.order):
@@ -471,9 +488,11 @@ class ApiService:
             def reply(tasks: list[dict[str, Any]], token: str) -> m.ListTasksReply:
                 return m.ListTasksReply(tasks=tasks, next_page_token=token)
 
-            return task_page(state, start, request.limit, self.nc.max_payload, reply)
+            return task_page(state, start, request.limit, self.nc.max_payload, reply, values)
 
-        return await self.engine.read(run_id, page)
+        built = await self.engine.read(run_id, page)
+        await self._values.put(values.blobs)
+        return built
 
     async def _list(self, request: m.ListRunsRequest) -> m.ListRunsReply:
         where = RunFilter.of(request)

@@ -27,6 +27,7 @@ from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError
+from aether_es.events.references import Reference, UnresolvedReference, reference_of
 from aether_es.projections.names import display_name
 
 
@@ -243,14 +244,31 @@ async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
 
 
 def describe(view: dict[str, Any]) -> list[str]:
-    """The run's header and its task runs as an indented tree."""
-    message = f" ({view['message']})" if view.get("message") else ""
+    """The run's header and its task runs as an indented tree, with the outputs that came by reference."""
+    message = f" ({_shown(view['message'])})" if view.get("message") else ""
     lines = [f"{view['runID']}  {view['name']}  {view['status']}{message}  created {view['createdAt']}"]
     for task in view["tasks"]:
         name = display_name(task["taskName"], task["scope"])
-        note = f"  {task['message']}" if task.get("message") else ""
+        note = f"  {_shown(task['message'])}" if task.get("message") else ""
         lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
+        for parameter in (task.get("outputs") or {}).get("parameters") or []:
+            ref = _reference(parameter.get("value"))
+            if ref is not None:
+                lines.append(f"{'  ' * (task['depth'] + 2)}{parameter.get('name')}: {ref.describe()}")
     return lines
+
+
+def _reference(value: Any) -> Reference | None:
+    try:
+        return reference_of(value)
+    except UnresolvedReference:  # a value that merely looks like one is shown as it is
+        return None
+
+
+def _shown(value: Any) -> str:
+    """A value as printed: "by reference (N bytes, sha256:...)" for one too big for the reply."""
+    ref = _reference(value)
+    return str(value) if ref is None else ref.describe()
 
 
 def runs_table(runs: list[dict[str, Any]]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -110,6 +110,20 @@ def externalise(value: Any, limit: int, bucket: str, *, keep_root: bool = True) 
 
     shrunk, _ = shrink(value, keep_root)
     return shrunk, blobs
+
+
+@dataclass
+class Gathering:
+    """Externalises one value after another (the records of a reply), gathering the blobs they all need."""
+
+    limit: int
+    bucket: str
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    def externalise(self, value: Any) -> Any:
+        shrunk, blobs = externalise(value, self.limit, self.bucket)
+        self.blobs.update(blobs)
+        return shrunk
 
 
 def _container_size(member_sizes: list[int]) -> int:

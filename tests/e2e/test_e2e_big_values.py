@@ -11,10 +11,13 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from aether_es import Client
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.server import EmbeddedNatsServer
-from aether_es.events.references import MARKER
+from aether_es.api.service import start_api
+from aether_es.cli.runs_cmd import describe
+from aether_es.events.references import MARKER, reference_of
 from aether_es.history.exchange import export_lines
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
@@ -121,6 +124,18 @@ async def test_a_9_mb_output_travels_by_reference_and_does_not_jam_the_worker(op
     assert all(len(data) < MB for data in await history_messages(stack))
     after = await stack.engine.wait(await stack.engine.submit(small()), timeout=30)
     assert after["status"] == "Succeeded"  # the one slot is free again
+    api = await start_api(stack)
+    try:
+        async with await Client.connect(stack.connection) as client:
+            got = await client.get(view["runID"])
+    finally:
+        await api.stop()
+    replied = task_of(got, "big")["outputs"]["parameters"][0]["value"]
+    assert any(line.strip().startswith("result: by reference (9,000,002 bytes, sha256:") for line in describe(got))
+    ref = reference_of(replied)  # a reply stays under the payload limit: the value comes by reference
+    assert ref is not None and ref.size == 9 * MB + 2
+    stored = await (await stack.connection.js.object_store(ref.bucket)).get(ref.key)
+    assert orjson.loads(stored.data or b"") == "v" * (9 * MB)
 
 
 async def test_a_3_mb_output_feeding_four_tasks_is_stored_once(open_with: Any) -> None:

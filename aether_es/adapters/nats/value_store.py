@@ -21,6 +21,7 @@ from nats.js.object_store import ObjectStore
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.events.references import (
+    Gathering,
     Reference,
     UnresolvedReference,
     externalise,
@@ -103,6 +104,10 @@ class NatsValueStore:
         while self._cached > self._cache_bytes:
             _, dropped = self._cache.popitem(last=False)
             self._cached -= len(dropped)
+
+    def gathering(self) -> Gathering:
+        """Externalises values over this store's inline limit; `put` its blobs before sending what it made."""
+        return Gathering(self.limits.inline_value_bytes, self.bucket)
 
     async def shrink(self, value: Any) -> Any:
         """`value` (a message as JSON) with its values over the inline limit stored and replaced by references;
