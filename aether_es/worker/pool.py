@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
-import orjson
+import pydantic_core
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
@@ -65,7 +65,10 @@ def within_limits(result: TaskResult, limits: Limits) -> TaskResult:
             problem = number_problem(parameter.value, f"output parameter {parameter.name!r}")
             if problem is not None:  # orjson would write inf and nan as null
                 return TaskResult(code=CODE_ERROR, message=problem)
-            size = len(orjson.dumps(parameter.value))
+            try:
+                size = len(pydantic_core.to_json(parameter.value))
+            except pydantic_core.PydanticSerializationError as exc:  # it could never be reported
+                return TaskResult(code=CODE_ERROR, message=f"output parameter {parameter.name!r}: {exc}")
             check(limits, "value_bytes", f"output parameter {parameter.name!r}", size)
     except LimitExceeded as exc:
         return TaskResult(code=CODE_ERROR, message=str(exc))
