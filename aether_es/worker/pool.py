@@ -51,7 +51,12 @@ def default_worker_id() -> str:
 
 
 UNPUBLISHED = "the result could not be reported"
-UNPUBLISHABLE: tuple[type[Exception], ...] = (PayloadTooLarge, LimitExceeded, nats.errors.MaxPayloadError)
+UNPUBLISHABLE: tuple[type[Exception], ...] = (
+    PayloadTooLarge,
+    LimitExceeded,
+    nats.errors.MaxPayloadError,
+    pydantic_core.PydanticSerializationError,
+)
 """Errors a report gets again however often it is sent."""
 
 
