@@ -37,7 +37,8 @@ class DecideContext:
     schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """The input JSON Schema registered for each executor type that has one; tasks are checked at dispatch."""
     limits: Limits = DEFAULT
-    """The engine's limits (`tasks_per_run`, `loop_items`): input to the decision, so replay decides alike."""
+    """The engine's limits (`tasks_per_run`, `loop_items`, `active_per_scope`): input to the decision, never
+    read from the environment here, so the same events always yield the same decisions."""
 
 
 EXPRESSION_CHARS_PER_UNIT = 64
@@ -57,7 +58,7 @@ class _Metered:
     decision: Decision
 
     def evaluate(self, expression: str, env: Mapping[str, Any]) -> Any:
-        self.decision.spent += expression_cost(expression) if isinstance(expression, str) else 1
+        self.decision.spent += expression_cost(expression)
         return self.inner.evaluate(expression, env)
 
 
