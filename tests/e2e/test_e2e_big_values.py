@@ -226,3 +226,39 @@ async def test_a_report_naming_a_value_that_cannot_be_read_ends_its_attempt(
     assert task["status"] == "Error"
     assert task["message"].startswith("report refused: a value it names cannot be read: value 0000")
     assert cause in task["message"]
+
+
+async def test_only_the_report_naming_an_unreadable_value_ends_as_an_error(open_with: Any) -> None:
+    stack = await open_with(0, workers=0)
+    pair = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "pair"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {"dag": {"name": "main", "tasks": [{"name": "a", "template": "hi"}, {"name": "b", "template": "hi"}]}},
+                {"task": {"name": "hi", "executor": {"type": "echo"}}},
+            ],
+        },
+    }
+    run_id = await stack.engine.submit(pair)
+    view = await stack.engine.get(run_id)
+    digest = "0" * 64
+    missing = {MARKER: {"bucket": "aether_values", "key": digest, "size": 10, "digest": f"sha256:{digest}"}}
+
+    def completed(name: str, value: Any) -> dict[str, Any]:
+        return {
+            "kind": "completed",
+            "runID": run_id,
+            "taskRunID": task_of(view, name)["runID"],
+            "attempt": 1,
+            "workerID": "w1",
+            "result": {"code": 0, "parameters": [{"name": "result", "value": value}]},
+        }
+
+    both = orjson.dumps([completed("a", missing), completed("b", "fine")])
+    await stack.connection.js.publish(stack.layout.report_subject(run_id), both)
+    view = await stack.engine.wait(run_id, timeout=10)
+    assert task_of(view, "a")["status"] == "Error" and "not found in bucket" in task_of(view, "a")["message"]
+    assert task_of(view, "b")["status"] == "Succeeded"

@@ -326,22 +326,44 @@ class NatsBroker(_Reporter):
 
 async def _decode_message(values: NatsValueStore, msg: Msg) -> tuple[Msg, list[Report]] | None:
     try:
-        return msg, decode_reports(await values.resolve_bytes(msg.data))
+        data = await values.resolve_bytes(msg.data)
+    except orjson.JSONDecodeError:
+        data = msg.data  # refused below, as any report that is not JSON
     except UnresolvedReference as exc:
-        salvaged = refused_reports(msg.data, f"a value it names cannot be read: {exc}")
-        log.warning("report on %s: %s; %d attempts it names end as errors", msg.subject, exc, len(salvaged))
+        log.warning("report on %s names a value that cannot be read: %s", msg.subject, exc)
+        salvaged = await _resolved_one_by_one(values, msg.data)
         if salvaged:
             return msg, salvaged
         await _quietly(msg.term)
         return None
+    except Exception as exc:  # the values bucket cannot be read now: the report comes back
+        log.warning("report on %s: its values cannot be fetched now (%r); it comes back in 1 s", msg.subject, exc)
+        await _quietly(functools.partial(msg.nak, delay=1.0))
+        return None
+    try:
+        return msg, decode_reports(data)
     except ValidationError as exc:
-        salvaged = refused_reports(msg.data)
+        salvaged = refused_reports(data)
         outcome = "the attempts it names end as errors" if salvaged else "terminated"
         log.error("report on %s does not fit the wire types (%s); %s", msg.subject, _first_error(exc), outcome)
         if salvaged:
             return msg, salvaged
         await _quietly(msg.term)
         return None
+
+
+async def _resolved_one_by_one(values: NatsValueStore, data: bytes) -> list[Report]:
+    """The reports of a message one at a time: each whose values can be read as sent, each other one as its
+    attempt's Error naming the value (a message holds the reports of several attempts)."""
+    parsed = orjson.loads(data)
+    reports: list[Report] = []
+    for item in parsed if isinstance(parsed, list) else [parsed]:
+        body = orjson.dumps(item)
+        try:
+            reports += refused_reports(await values.resolve_bytes(body))
+        except UnresolvedReference as exc:
+            reports += refused_reports(body, f"a value it names cannot be read: {exc}")
+    return reports
 
 
 def refused_reports(data: bytes, refusal: str = "") -> list[Report]:
@@ -546,7 +568,7 @@ class NatsWorkerChannel(_Reporter):
         out: list[TaskDelivery] = []
         for msg in msgs:
             try:
-                assignment = TaskAssignment.model_validate_json(await self._values.resolve_bytes(msg.data))
+                assignment = TaskAssignment.model_validate_json(await self._resolved(msg))
             except UnresolvedReference as exc:
                 await self._unreadable(msg, str(exc))
                 continue
@@ -554,10 +576,21 @@ class NatsWorkerChannel(_Reporter):
                 log.error("terminating undecodable assignment on %s: %s", msg.subject, exc)
                 await _quietly(msg.term)
                 continue
+            except Exception as exc:  # the values bucket cannot be read now: another fetch takes it again
+                log.warning("assignment on %s: its values cannot be fetched now (%r); handed back", msg.subject, exc)
+                await _quietly(functools.partial(msg.nak, delay=1.0))
+                continue
             # A nak is best effort: one lost (or after the ack) leaves the server to redeliver after the ack wait.
             nak = functools.partial(_quietly, msg.nak)
             out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress, nak=nak))
         return out
+
+    async def _resolved(self, msg: Msg) -> bytes:
+        """The assignment with its values in place; as it came when it is not JSON (refused as such)."""
+        try:
+            return await self._values.resolve_bytes(msg.data)
+        except orjson.JSONDecodeError:
+            return msg.data
 
     async def _unreadable(self, msg: Msg, cause: str) -> None:
         """An assignment naming a value that cannot be read ends as its attempt's Error, so the run goes on."""
