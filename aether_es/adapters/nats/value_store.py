@@ -34,7 +34,8 @@ from aether_es.limits import Limits, check
 
 log = logging.getLogger(__name__)
 
-CACHE_BYTES = 64 * 1024 * 1024
+CACHE_BYTES = 16 * 1024 * 1024
+"""Bytes of recent blobs each store keeps (one a quarter of it at most): a process holds one store per adapter."""
 
 
 class NatsValueStore:
