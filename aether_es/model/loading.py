@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar, Union, get_args, get_origin
 
 import orjson
 import pydantic
+import pydantic_core
 from pydantic import BaseModel
 
 from aether_es.errors import DocumentError
@@ -53,11 +54,10 @@ def check_document(data: JsonInput, limits: Limits | None = None, parsed: object
     validate), not where stored ones are read back: a lower limit later must not make a run unreadable."""
     limits = limits or Limits.from_env()
     try:
-        size = (
-            len(data.encode())
-            if isinstance(data, str)
-            else len(data if isinstance(data, bytes) else orjson.dumps(data))
-        )
+        if isinstance(data, str | bytes):
+            size = len(data.encode() if isinstance(data, str) else data)
+        else:  # a decoded object may hold what JSON cannot (refused later, naming it): measured all the same
+            size = len(pydantic_core.to_json(data, fallback=str))
         check(limits, "document_bytes", "the document", size)
         tree = parse_object(data) if parsed is None else parsed
         check(limits, "nesting_depth", "the document's nesting", _depth(tree))
