@@ -158,6 +158,35 @@ async def test_a_reader_follows_the_feed_but_may_not_publish_or_call_the_api(sys
         await conn.close()
 
 
+def test_a_reader_follows_a_run_whose_values_go_by_reference(system: System, tmp_path: Path) -> None:
+    """A value over the inline limit is in the values bucket, not in the history: following the run reads it."""
+    big = "v" * 300_000
+    document = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "big-value"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "task": {
+                        "name": "main",
+                        "inputs": {"parameters": [{"name": "big", "value": big}]},
+                        "executor": {"type": "echo"},
+                    }
+                }
+            ],
+        },
+    }
+    run_id = system.json(PRODUCER, "submit", str(write(tmp_path, "big.json", document)))["runId"]
+    assert system.finished(run_id)["status"] == ph.SUCCEEDED
+    refused = len(system.refused("reader"))
+    followed = system.run(READER, "watch", run_id, "--json")
+    assert followed.returncode == 0, followed.stderr
+    assert big in followed.stdout
+    assert system.refused("reader")[refused:] == []
+
+
 def test_an_operator_removes_the_finished_runs_with_retention(system: System, tmp_path: Path) -> None:
     """Runs last: it removes every finished run the tests before it left."""
     finished = [run["runId"] for run in system.json(PRODUCER, "list")["runs"]]
