@@ -8,25 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.assignments import assignment
 
-from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
+from aether_es.ports.wire import TaskResult, WireParameter
 from aether_es.worker.executors.python import PythonExecutor
 from aether_es.worker.executors.shell import ShellExecutor
 
 P = "{{inputs.parameters.p}}"
 HOSTILE = ["'; touch pwned; '", "$(touch pwned)", '"; touch pwned; "', "x\ntouch pwned", "`touch pwned`"]
-
-
-def assignment(executor_type: str, config: dict[str, Any], **inputs: Any) -> TaskAssignment:
-    return TaskAssignment(
-        task_run_id="r-1",
-        workflow_run_id="r",
-        task_name="t",
-        executor_type=executor_type,
-        attempt=1,
-        inputs=[WireParameter(name=k, value=v) for k, v in inputs.items()],
-        config=config,
-    )
 
 
 def stdout(result: TaskResult) -> Any:
