@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -145,19 +146,18 @@ class CronService:
     ) -> None:
         """Change schedule, zone, policy, limits or suspend (suspend/resume is an update, as in Aether)."""
         raw, cron = _checked(document)
-        async with self._lock(cron_id):
-            state = await self._state(cron_id)
+
+        def updated(state: CronState) -> list[Event]:
             check_update(state, cron)
-            updated: list[Event] = [CronUpdated(document=raw)]
-            state = await self._commit(cron_id, state, updated, f"update:{cron_id}", actor, reason)
+            return [CronUpdated(document=raw)]
+
+        state = await self._commit_latest(cron_id, updated, f"update:{cron_id}", actor, reason)
         self.scheduler.remove(cron_id)
         self._schedule(state)
 
     async def delete(self, cron_id: str, *, actor: str = "", reason: str = "") -> None:
         """Stop scheduling; the cron's history and its runs are kept."""
-        async with self._lock(cron_id):
-            state = await self._state(cron_id)
-            await self._commit(cron_id, state, [CronDeleted()], f"delete:{cron_id}", actor, reason)
+        await self._commit_latest(cron_id, lambda _state: [CronDeleted()], f"delete:{cron_id}", actor, reason)
         self.scheduler.remove(cron_id)
 
     async def fire(self, cron_id: str, scheduled: datetime | None = None) -> None:
@@ -203,6 +203,20 @@ class CronService:
         state.seq = commits[-1].seq
         self._states[cron_id] = state
         return state
+
+    async def _commit_latest(
+        self, cron_id: str, decide: Callable[[CronState], list[Event]], cause: str, actor: str, reason: str
+    ) -> CronState:
+        """Commit what `decide` makes of the cron's latest state: another engine firing the same cron may
+        write first, and the command is then decided again on what it wrote rather than refused."""
+        async with self._lock(cron_id):
+            while True:
+                state = await self._state(cron_id)
+                events = decide(state)
+                try:
+                    return await self._commit(cron_id, state, events, cause, actor, reason)
+                except ConcurrencyConflict:
+                    self._states.pop(cron_id, None)
 
     async def _commit(
         self,
