@@ -33,7 +33,7 @@ def load_document(data: JsonInput, limits: Limits | None = None) -> Workflow | C
     document over the size or nesting limits is refused (`check_document`)."""
     obj = parse_object(data)
     check_document(data, limits, obj)
-    if _member(obj, "kind") == "CronWorkflow":
+    if member(obj, "kind") == "CronWorkflow":
         return _build(CronWorkflow, obj)
     return _build(Workflow, obj)
 
@@ -110,7 +110,7 @@ def _build(cls: type[_M], obj: dict[str, Any]) -> _M:
 # --- Go decoding rules ----------------------------------------------------------------------------------
 
 
-class _Field(NamedTuple):
+class JsonField(NamedTuple):
     alias: str
     annotation: Any
     raw: bool  # the model's own "before" validator interprets the raw JSON (e.g. dag.entrypoints)
@@ -125,7 +125,7 @@ def _fold(key: str) -> str:
 
 
 @functools.cache
-def _fields(cls: type[BaseModel]) -> tuple[dict[str, _Field], dict[str, _Field]]:
+def json_fields(cls: type[BaseModel]) -> tuple[dict[str, JsonField], dict[str, JsonField]]:
     """A model's fields by exact JSON name and by folded JSON name."""
     raw_names = {
         name
@@ -133,19 +133,20 @@ def _fields(cls: type[BaseModel]) -> tuple[dict[str, _Field], dict[str, _Field]]
         if decorator.info.mode in ("before", "plain", "wrap")
         for name in decorator.info.fields
     }
-    exact: dict[str, _Field] = {}
+    exact: dict[str, JsonField] = {}
     for name, info in cls.model_fields.items():
         alias = info.alias or name
-        exact[alias] = _Field(alias, info.annotation, name in raw_names)
+        exact[alias] = JsonField(alias, info.annotation, name in raw_names)
     return exact, {_fold(alias): field for alias, field in exact.items()}
 
 
-def _lookup(cls: type[BaseModel], key: str) -> _Field | None:
-    exact, folded = _fields(cls)
+def json_field(cls: type[BaseModel], key: str) -> JsonField | None:
+    """The field Go's decoder fills from `key` (exact name first, then case-insensitively), if any."""
+    exact, folded = json_fields(cls)
     return exact.get(key) or folded.get(_fold(key))
 
 
-def _member(obj: dict[str, Any], name: str) -> Any:
+def member(obj: dict[str, Any], name: str) -> Any:
     """The value Go would decode into the field `name`: the last non-null key matching it."""
     found = None
     for key, value in obj.items():
@@ -157,7 +158,7 @@ def _member(obj: dict[str, Any], name: str) -> Any:
 def _normalize_object(cls: type[BaseModel], obj: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        field = _lookup(cls, key) if isinstance(key, str) else None
+        field = json_field(cls, key) if isinstance(key, str) else None
         if field is None or value is None:
             continue
         out[field.alias] = value if field.raw else _normalize(field.annotation, value)
@@ -166,8 +167,8 @@ def _normalize_object(cls: type[BaseModel], obj: dict[str, Any]) -> dict[str, An
 
 def _normalize(annotation: Any, value: Any) -> Any:
     """`value` under Go's null and key-matching rules; wrong types are left for pydantic to report."""
-    annotation = _unoptional(annotation)
-    if _is_model(annotation):
+    annotation = unoptional(annotation)
+    if is_model(annotation):
         return _normalize_object(annotation, value) if isinstance(value, dict) else value
     origin, args = get_origin(annotation), get_args(annotation)
     if not args or args[-1] is Any:  # raw JSON (loop items, enums): kept verbatim, nulls included
@@ -181,14 +182,14 @@ def _normalize(annotation: Any, value: Any) -> Any:
 
 def _zero(annotation: Any) -> Any:
     """Go's zero value of a list element or map value that was JSON null."""
-    annotation = _unoptional(annotation)
-    if _is_model(annotation):
+    annotation = unoptional(annotation)
+    if is_model(annotation):
         return {}
     zeros: dict[Any, Any] = {str: "", int: 0, bool: False, float: 0.0}
     return zeros.get(annotation)
 
 
-def _unoptional(annotation: Any) -> Any:
+def unoptional(annotation: Any) -> Any:
     """`X | None` → `X`; unions of several types (e.g. `str | int | float`) are returned unchanged."""
     if get_origin(annotation) in (Union, types.UnionType):
         members = [arg for arg in get_args(annotation) if arg is not type(None)]
@@ -197,7 +198,7 @@ def _unoptional(annotation: Any) -> Any:
     return annotation
 
 
-def _is_model(annotation: Any) -> bool:
+def is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
@@ -241,10 +242,10 @@ def _json_path(cls: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     path = ""
     annotation: Any = cls
     for item in loc:
-        annotation = _unoptional(annotation)
+        annotation = unoptional(annotation)
         origin, args = get_origin(annotation), get_args(annotation)
-        if _is_model(annotation) and isinstance(item, str):
-            field = _fields(annotation)[0].get(item)
+        if is_model(annotation) and isinstance(item, str):
+            field = json_fields(annotation)[0].get(item)
             path += ("." if path else "") + item
             annotation = field.annotation if field is not None else Any
         elif origin is list and isinstance(item, int):
