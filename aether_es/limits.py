@@ -27,6 +27,9 @@ class Limits:
     Store; events, assignments and reports carry its name, size and digest."""
     value_bytes: int = 64 * MIB
     """No single value may be larger than this, by reference or not: its task fails, naming both sizes."""
+    artifact_bytes: int = 1024 * MIB
+    """One artifact a worker uploads or downloads (a folder as its archive): a larger one fails its attempt,
+    naming the artifact and both sizes."""
     tasks_per_run: int = 100_000
     """Task runs one workflow run may create (DAG nodes, loop iterations, retries excluded)."""
     loop_items: int = 100_000

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aether_es.model.documents import Artifact, ArtifactSource, Parameter, ValueFrom
+from aether_es.model.documents import Artifact, Parameter, ValueFrom
 from aether_es.model.gofmt import go_sprint
 from aether_es.ports.evaluator import Evaluator, ExpressionError
 
@@ -163,24 +163,35 @@ def bind_artifacts(decls: list[Artifact], args: list[Artifact], env: Mapping[str
     """Declared input artifacts (a call-site artifact of the same name wins), then undeclared ones.
 
     `from` names an upstream output artifact (`tasks.<t>.outputs.artifacts.<a>`, braces optional) whose
-    source is used; otherwise the artifact's own `source` is.
+    source, archive and digest are used; otherwise the artifact's own are. Where it lands (`path`) is the
+    call site's, else the declaration's.
     """
+    declared = {decl.name: decl for decl in decls}
     by_name = {arg.name: arg for arg in args}
     chosen = [by_name.pop(decl.name, decl) for decl in decls] + list(by_name.values())
     bound: list[Artifact] = []
     for artifact in chosen:
-        source = artifact.source
+        stored = artifact
         if artifact.from_:
             key = single_placeholder(artifact.from_) or artifact.from_.strip()
             found = env.get(key)
             if isinstance(found, dict) and found.get("source"):
-                source = ArtifactSource.model_validate(found["source"], strict=False)
+                stored = Artifact.model_validate(found, strict=False)
             else:
                 warn(
                     f"bind.resolveArtifact.{artifact.name}",
                     f'artifact "{artifact.name}": {key!r} names no stored artifact',
                 )
-        bound.append(Artifact(name=artifact.name, source=source))
+        decl = declared.get(artifact.name)
+        bound.append(
+            Artifact(
+                name=artifact.name,
+                source=stored.source,
+                archive=stored.archive,
+                digest=stored.digest,
+                path=artifact.path or (decl.path if decl is not None else ""),
+            )
+        )
     return bound
 
 

@@ -39,7 +39,7 @@ from aether_es.limits import LimitExceeded
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds, parse_time
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import Artifact, Backoff, Outputs, Parameter, PhaseConditions, Retry
+from aether_es.model.documents import Artifact, ArtifactArchive, Backoff, Outputs, Parameter, PhaseConditions, Retry
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
@@ -192,7 +192,16 @@ def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: 
         code=result.code,
         message=result.message,
         parameters=[Parameter(name=p.name, type=p.type, value=p.value) for p in result.parameters],
-        artifacts=[Artifact(name=a.name, source=a.source) for a in result.artifacts],
+        artifacts=[
+            Artifact(
+                name=a.name,
+                source=a.source,
+                size=a.size,
+                digest=a.digest,
+                archive=ArtifactArchive(type=a.archive) if a.archive else None,
+            )
+            for a in result.artifacts
+        ],
     )
     base = ph.code_to_phase(result.code)
     phase = evaluate_phase_conditions(

@@ -426,7 +426,14 @@ def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event:
 
 def _wire_artifact(artifact: Artifact) -> WireArtifact:
     source = artifact.source.dump() if artifact.source is not None else None
-    return WireArtifact(name=artifact.name, source=source)
+    return WireArtifact(
+        name=artifact.name,
+        source=source,
+        path=artifact.path,
+        archive=artifact.archive.type if artifact.archive is not None else "",
+        optional=artifact.optional,
+        digest=artifact.digest,
+    )
 
 
 def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:

@@ -66,10 +66,18 @@ class ArtifactArchive(Doc):
 
 
 class Artifact(Doc):
+    """Aether's artifact, and what aether_es adds to move it (docs/artifacts.md): `path` (where the file or
+    folder is in the attempt's work directory), `optional` (an output that may be missing), and on a stored
+    output the `size` and `digest` the worker recorded."""
+
     name: str = ""
     from_: str = Field(default="", alias="from")
     source: ArtifactSource | None = None
     archive: ArtifactArchive | None = None
+    path: str = ""
+    optional: bool = False
+    size: int = 0
+    digest: str = ""
 
 
 class Arguments(Doc):

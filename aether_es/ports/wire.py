@@ -29,11 +29,16 @@ class WireParameter(WireModel):
 
 
 class WireArtifact(WireModel):
-    """An artifact: where it is stored (`source`: type and config) and, on a worker, its local `path`."""
+    """An artifact: where it is stored (`source`: type and config), where it goes in the attempt's work
+    directory (`path`, relative to it; on a staged input, the local path), whether it is a folder packed as a
+    tar archive (`archive`), whether an output may be missing (`optional`), and an input's expected `digest`."""
 
     name: str
     source: dict[str, Any] | None = None
     path: str = ""
+    archive: str = ""
+    optional: bool = False
+    digest: str = ""
 
 
 class TaskAssignment(WireModel):
@@ -71,6 +76,10 @@ class ResultArtifact(WireModel):
     name: StrictStr
     path: StrictStr = ""
     source: ArtifactSource | None = None
+    size: StrictInt = 0
+    digest: StrictStr = ""
+    archive: StrictStr = ""
+    """`tar` for a folder stored as a tar archive."""
 
 
 class TaskResult(WireModel):

@@ -63,6 +63,7 @@ from aether_es.model.documents import Workflow
 from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
+from aether_es.ports.artifacts import ArtifactRemover
 from aether_es.ports.broker import Delivery, TaskBroker
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.deadlines import DeadlineStore, TimeoutWatcher
@@ -146,6 +147,7 @@ class Engine:
         leases: Leases | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_min_events: int = 1000,
+        artifacts: ArtifactRemover | None = None,
         outbox: bool = False,
         limits: Limits | None = None,
     ) -> None:
@@ -161,7 +163,7 @@ class Engine:
         if broker is None:
             raise ValidationError("TaskBroker is required, use Engine(broker=...)")
         self.store = store
-        self.repo = RunRepository(store, snapshots, snapshot_min_events)
+        self.repo = RunRepository(store, snapshots, snapshot_min_events, artifacts)
         self.broker = broker
         self.ids = ids
         self.evaluator = evaluator
@@ -410,7 +412,8 @@ class Engine:
         envelopes = make_envelopes(purge_id, 1, events, clock.now(), actor or self.actor, f"purge:{purge_id}", reason)
         await self.repo.append(commit_of(purge_id, envelopes), 0)
         for run in runs:
-            await self.repo.remove(run.run_id)
+            assert run.state is not None
+            await self.repo.remove(run.state)
             self._runs.pop(run.run_id, None)
             self._finished.pop(run.run_id, None)
         return purge_id

@@ -5,11 +5,13 @@ its summary and its snapshot. The engine's mailboxes decide; this is the only pl
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aether_es.events.envelope import Commit
 from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.model.documents import Workflow
+from aether_es.ports.artifacts import ArtifactRemover
 from aether_es.ports.event_store import EventStore, RunSummary
 from aether_es.ports.snapshots import SnapshotStore
 from aether_es.projections.run_state import RunState, apply, fold
@@ -19,10 +21,17 @@ log = logging.getLogger("aether_es.engine")
 
 
 class RunRepository:
-    def __init__(self, store: EventStore, snapshots: SnapshotStore | None = None, snapshot_min_events: int = 1000):
+    def __init__(
+        self,
+        store: EventStore,
+        snapshots: SnapshotStore | None = None,
+        snapshot_min_events: int = 1000,
+        artifacts: ArtifactRemover | None = None,
+    ):
         self.store = store
         self.snapshots = snapshots
         self.snapshot_min_events = snapshot_min_events
+        self.artifacts = artifacts
 
     async def load(self, run_id: str) -> RunState | None:
         """The run from its snapshot plus the events after it, or folded from its whole history."""
@@ -99,12 +108,34 @@ class RunRepository:
         if not await self.store.load(run_id):
             await self.forget(run_id)
 
-    async def remove(self, run_id: str) -> None:
-        """Remove a finished run's history, summary and snapshot (retention; the caller records that it did)."""
+    async def remove(self, state: RunState) -> None:
+        """Remove a finished run's artifacts, history, summary and snapshot (retention; the caller records
+        that it did). Of the artifacts, those the run's workers stored under its own keys (`<run>/...`) go;
+        one stored where the document named is kept, as another run may have written it since."""
+        run_id = state.run_id
+        if self.artifacts is not None:
+            for config in owned_artifacts(state):
+                try:
+                    await self.artifacts.delete(config)
+                except Exception as exc:
+                    log.warning("run %s: artifact %s not removed: %r", run_id, config.get("key"), exc)
         await self.store.purge(run_id)
         await self.store.delete_summary(run_id)
         if self.snapshots is not None:
             await self.snapshots.delete(run_id)
+
+
+def owned_artifacts(state: RunState) -> list[dict[str, Any]]:
+    """The configs of the `nats` artifacts the run's tasks stored under the run's own keys (`<run>/...`)."""
+    owned = []
+    for task in state.tasks.values():
+        outputs = task.outputs
+        for artifact in outputs.artifacts if outputs is not None else ():
+            source = artifact.source
+            config = source.config if source is not None and source.type == "nats" else None
+            if isinstance(config, dict) and str(config.get("key", "")).startswith(f"{state.run_id}/"):
+                owned.append(config)
+    return owned
 
 
 def summary_of(state: RunState) -> RunSummary:

@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aether_es.adapters.artifacts.http import HttpArtifactRepository
-from aether_es.adapters.artifacts.local import LocalArtifactRepository
 from aether_es.adapters.cron_croniter import CroniterScheduler
 from aether_es.adapters.error_sinks import CompositeErrorSink, LoggingErrorSink
 from aether_es.adapters.evaluator_simple import SimpleEvaluator
@@ -55,6 +53,7 @@ from aether_es.worker.executors.python import PythonExecutor
 from aether_es.worker.executors.shell import ShellExecutor
 from aether_es.worker.executors.sleep import SleepExecutor
 from aether_es.worker.pool import WorkerPool
+from aether_es.worker.repositories import default_repositories
 
 log = logging.getLogger("aether_es.stack")
 
@@ -238,17 +237,16 @@ async def open_stack(options: StackOptions) -> Stack:
             worker_registry=registry,
             leases=NatsLeases(connection.js, layout, owner=options.ids.generate(IdContext(workflow_kind="Engine"))),
             snapshots=NatsSnapshotStore(NatsObjectStoreRepository(connection.js, layout.snapshots_bucket)),
+            artifacts=NatsObjectStoreRepository(connection.js, layout.artifacts_bucket),
         )
         pool = None
         if options.workers > 0:
             executors = (
                 options.executors if options.executors is not None else default_executors(options.allowed_modules)
             )
-            repositories = options.artifact_repositories or [
-                NatsObjectStoreRepository(connection.js, f"{options.prefix}_artifacts"),
-                LocalArtifactRepository(options.state_dir / "artifacts"),
-                HttpArtifactRepository(),
-            ]
+            repositories = options.artifact_repositories or default_repositories(
+                connection.js, layout, options.state_dir
+            )
             pool = WorkerPool(
                 NatsWorkerChannel(connection.js, connection.nc, layout),
                 executors,

@@ -6,6 +6,10 @@ from typing import Protocol
 
 from aether_es.ports.wire import TaskAssignment, TaskResult
 
+WORKDIR = "workdir"
+"""The parameter through which a Python function (`@executor` or the `python` executor) receives the attempt's
+work directory, where its input artifacts are and its output artifacts go."""
+
 
 class Executor(Protocol):
     """Runs one task attempt. Raising is allowed: the worker reports it as an error result (code 3).

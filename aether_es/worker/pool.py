@@ -372,9 +372,11 @@ class WorkerPool:
         return None if task_run_id in self._cancel_requested else result
 
     async def _run_executor(self, assignment: TaskAssignment) -> TaskResult:
-        """The executor between downloading its input artifacts and uploading what it produced."""
+        """The executor between downloading its input artifacts and uploading what it produced; an executor
+        with a true `uses_workdir` attribute gets a work directory even when the task declares no artifacts."""
         executor = self._executors[assignment.executor_type]
-        if self._artifacts is None or not (assignment.artifacts or assignment.output_artifacts):
+        moving = assignment.artifacts or assignment.output_artifacts or getattr(executor, "uses_workdir", False)
+        if self._artifacts is None or not moving:
             # Timed here, not where the result is awaited: on a busy event loop (an engine's) that adds a
             # turn of everyone else's work, and no task would count as short.
             began = asyncio.get_running_loop().time()

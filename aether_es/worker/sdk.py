@@ -3,6 +3,11 @@
 A decorated function's typed parameters become a pydantic model: its JSON Schema is the executor's input
 schema (registered with the worker, checked by the engine at dispatch) and the worker validates the task's
 inputs against it again before calling the function. The return value becomes the output parameters.
+
+Artifacts are paths: a parameter annotated `Path` receives the local path of the input artifact of its name
+(`-` in the artifact's name read as `_`), one named `workdir` the attempt's work directory, and a `Path` in
+the return value is an output artifact of that name (relative to the work directory, or absolute), which the
+worker uploads like the task's declared outputs (docs/artifacts.md).
 Exceptions pick the phase: `Suspend` suspends the task, `TaskError` makes it Error (retried by default),
 any other exception makes it Failed.
 """
@@ -12,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path, PurePath
 from typing import Any, TypeVar, get_type_hints
 
 from nats.aio.client import Client
@@ -21,12 +28,15 @@ from pydantic_core import to_jsonable_python
 
 from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
-from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_stream
+from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_object_store, ensure_stream
 from aether_es.adapters.nats.worker_registry import DEFAULT_TTL, NatsWorkerRegistry
-from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
+from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.shutdown import StopSignals, within
-from aether_es.worker.executor import Executor
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
+from aether_es.worker.artifacts import ArtifactStager
+from aether_es.worker.executor import WORKDIR, Executor
 from aether_es.worker.pool import WorkerPool
+from aether_es.worker.repositories import default_repositories
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +77,10 @@ class FunctionExecutor:
         self.executor_type = executor_type
         self.function = function
         self._is_async = inspect.iscoroutinefunction(function)
-        self._assignment_param, self.inputs_model = _inputs_model(executor_type, function)
+        self._assignment_param, self._paths, self.inputs_model = _inputs_model(executor_type, function)
         self.input_schema: dict[str, Any] = self.inputs_model.model_json_schema()
+        self.uses_workdir = bool(self._paths)
+        """A function taking paths gets a work directory even when its task declares no artifacts."""
 
     async def execute(self, assignment: TaskAssignment) -> TaskResult:
         try:
@@ -78,6 +90,10 @@ class FunctionExecutor:
         kwargs = {name: getattr(inputs, name) for name in type(inputs).model_fields}
         if self._assignment_param:
             kwargs[self._assignment_param] = assignment
+        try:
+            kwargs.update(_paths(self._paths, assignment))
+        except TaskError as exc:
+            return TaskResult(code=CODE_FAILED, message=str(exc))
         try:
             if self._is_async:
                 value = await self.function(**kwargs)
@@ -130,9 +146,11 @@ def outputs_result(executor_type: str, value: Any) -> TaskResult:
     if isinstance(value, TaskResult):
         return value
     if isinstance(value, BaseModel):
-        items = value.model_dump(mode="json")
+        files = {name: item for name, item in value if isinstance(item, PurePath)}
+        items = {k: v for k, v in value.model_dump(mode="json").items() if k not in files}
     elif isinstance(value, Mapping):
-        items = {str(k): to_jsonable_python(v) for k, v in value.items()}
+        files = {str(k): v for k, v in value.items() if isinstance(v, PurePath)}
+        items = {str(k): to_jsonable_python(v) for k, v in value.items() if str(k) not in files}
     else:
         return TaskResult(
             code=CODE_ERROR,
@@ -141,6 +159,7 @@ def outputs_result(executor_type: str, value: Any) -> TaskResult:
     return TaskResult(
         code=CODE_SUCCEEDED,
         parameters=[WireParameter(name=k, type=_json_type(v), value=v) for k, v in items.items()],
+        artifacts=[ResultArtifact(name=name, path=str(path)) for name, path in files.items()],
     )
 
 
@@ -159,22 +178,43 @@ def _json_type(value: Any) -> str:
     return "string"
 
 
-def _inputs_model(executor_type: str, function: Callable[..., Any]) -> tuple[str, type[BaseModel]]:
-    """The name of the parameter taking the assignment (or ""), and the model of the other parameters."""
+def _inputs_model(executor_type: str, function: Callable[..., Any]) -> tuple[str, dict[str, Any], type[BaseModel]]:
+    """The name of the parameter taking the assignment (or ""), the `Path` parameters with their defaults
+    (`...` when required), and the model of the other parameters."""
     hints = get_type_hints(function)
     fields: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
     assignment_param = ""
     for name, param in inspect.signature(function).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise TypeError(f"executor {executor_type!r}: parameter {name!r} must be a named parameter")
         hint = hints.get(name, Any)
+        default = ... if param.default is param.empty else param.default
         if hint is TaskAssignment:
             assignment_param = name
-            continue
-        fields[name] = (hint, ... if param.default is param.empty else param.default)
+        elif hint in (Path, Path | None):  # Optional[Path] compares equal to the second
+            paths[name] = default
+        else:
+            fields[name] = (hint, default)
     model_name = "".join(part.capitalize() for part in executor_type.replace("-", "_").split("_")) + "Inputs"
     model = create_model(model_name, __config__=ConfigDict(extra="ignore"), **fields)
-    return assignment_param, model
+    return assignment_param, paths, model
+
+
+def _paths(wanted: Mapping[str, Any], assignment: TaskAssignment) -> dict[str, Any]:
+    """The `Path` arguments: the work directory, and each input artifact's local path (else its default)."""
+    staged = {artifact.name.replace("-", "_"): artifact.path for artifact in assignment.artifacts if artifact.path}
+    out: dict[str, Any] = {}
+    for name, default in wanted.items():
+        if name == WORKDIR:
+            out[name] = Path(assignment.workdir)
+        elif name in staged:
+            out[name] = Path(staged[name])
+        elif default is ...:
+            raise TaskError(f'input artifact "{name}" is missing: the task must declare it in inputs.artifacts')
+        else:
+            out[name] = default
+    return out
 
 
 async def run(
@@ -192,6 +232,7 @@ async def run(
     auth: NatsAuth | None = None,
     stop: asyncio.Event | None = None,
     on_started: Callable[[WorkerPool], Awaitable[None]] | None = None,
+    state_dir: Path = DEFAULT_STATE_DIR,
 ) -> None:
     """Serve `executors` (default: every `@executor` registered so far) until cancelled, SIGTERM/SIGINT or `stop`.
 
@@ -201,6 +242,10 @@ async def run(
     the process at once (unacked tasks are redelivered after their ack wait). `task_ack_wait` must be the one the
     engine's layout uses (whoever binds an executor consumer last sets it, logging the change), as must
     `replicas` should the worker be the first to create the tasks stream or the worker registry.
+
+    Artifacts move through the system's object store bucket (created here if the worker comes first), files
+    under `<state_dir>/artifacts` (the `local` repository) and HTTP; each attempt's work directory is in a temporary
+    folder the worker removes when it stops.
     """
     chosen = dict(registered() if executors is None else executors)
     if not chosen:
@@ -217,10 +262,12 @@ async def run(
     signals = StopSignals(stop).install()
     stopped = signals.requested
     channel = NatsWorkerChannel(js, nc, layout)
+    work = tempfile.TemporaryDirectory(prefix="aether-work-")
     try:
         # What a worker needs, should it start before the engine; the engine creates the rest.
         await ensure_stream(js, layout.tasks_stream_config())
         await ensure_bucket(js, layout.workers_kv_config())
+        await ensure_object_store(js, layout.artifacts_object_store_config())
         pool = WorkerPool(
             channel,
             chosen,
@@ -229,6 +276,7 @@ async def run(
             ack_wait=task_ack_wait,
             registry=NatsWorkerRegistry(js, layout, ttl=registry_ttl),
             tags=tags,
+            artifacts=ArtifactStager(default_repositories(js, layout, state_dir), Path(work.name)),
         )
         await pool.start()
         try:
@@ -238,6 +286,7 @@ async def run(
         finally:
             await within("draining the worker", pool.stop(timeout=drain_timeout), drain_timeout + CLOSE_GRACE)
     finally:
+        work.cleanup()
         signals.remove()
         await within("closing the executor consumers", channel.close(), CLOSE_GRACE)
         if owned is not None:

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from aether_es.adapters.artifacts.http import HttpArtifactRepository
 from aether_es.adapters.artifacts.local import LocalArtifactRepository
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
-from aether_es.ports.artifacts import ArtifactError, ArtifactRepository
+from aether_es.ports.artifacts import ArtifactError, ArtifactRepository, ArtifactTooLarge
 
 
 class _Blobs(http.server.BaseHTTPRequestHandler):
@@ -64,34 +64,61 @@ async def repository(
         yield NatsObjectStoreRepository(js, "artifacts"), lambda key: {"key": key}
 
 
-async def test_round_trip_and_overwrite(repository: tuple[ArtifactRepository, Any]) -> None:
-    repo, config = repository
-    stored = await repo.upload(config("report.csv"), b"a,b\n1,2\n")
-    assert await repo.download(stored) == b"a,b\n1,2\n"
-    assert await repo.download(config("report.csv")) == b"a,b\n1,2\n"
-    await repo.upload(config("report.csv"), b"new")
-    assert await repo.download(config("report.csv")) == b"new"
-    big = bytes(range(256)) * 4096
-    await repo.upload(config("big.bin"), big)
-    assert await repo.download(config("big.bin")) == big
+MAX = 1 << 30
 
 
-async def test_missing_artifact_is_an_artifact_error(repository: tuple[ArtifactRepository, Any]) -> None:
+async def put(repo: ArtifactRepository, config: dict[str, Any], data: bytes, folder: Path) -> dict[str, Any]:
+    file = folder / "upload"
+    file.write_bytes(data)
+    return await repo.upload(config, file)
+
+
+async def get(repo: ArtifactRepository, config: dict[str, Any], folder: Path, max_bytes: int = MAX) -> bytes:
+    file = folder / "download"
+    assert await repo.download(config, file, max_bytes) == file.stat().st_size
+    return file.read_bytes()
+
+
+async def test_round_trip_and_overwrite(repository: tuple[ArtifactRepository, Any], tmp_path: Path) -> None:
     repo, config = repository
-    await repo.upload(config("present"), b"x")
+    stored = await put(repo, config("report.csv"), b"a,b\n1,2\n", tmp_path)
+    assert await get(repo, stored, tmp_path) == b"a,b\n1,2\n"
+    assert await get(repo, config("report.csv"), tmp_path) == b"a,b\n1,2\n"
+    await put(repo, config("report.csv"), b"new", tmp_path)
+    assert await get(repo, config("report.csv"), tmp_path) == b"new"
+    big = bytes(range(256)) * 4096 * 3  # several chunks of every repository
+    await put(repo, config("big.bin"), big, tmp_path)
+    assert await get(repo, config("big.bin"), tmp_path) == big
+
+
+async def test_a_download_over_the_cap_is_refused_with_its_size(
+    repository: tuple[ArtifactRepository, Any], tmp_path: Path
+) -> None:
+    repo, config = repository
+    await put(repo, config("big.bin"), b"x" * 3_000_000, tmp_path)
+    with pytest.raises(ArtifactTooLarge) as refused:
+        await get(repo, config("big.bin"), tmp_path, max_bytes=1_000_000)
+    assert refused.value.size > 1_000_000
+
+
+async def test_missing_artifact_is_an_artifact_error(
+    repository: tuple[ArtifactRepository, Any], tmp_path: Path
+) -> None:
+    repo, config = repository
+    await put(repo, config("present"), b"x", tmp_path)
     with pytest.raises(ArtifactError):
-        await repo.download(config("absent"))
+        await get(repo, config("absent"), tmp_path)
 
 
-async def test_bad_config_is_an_artifact_error(repository: tuple[ArtifactRepository, Any]) -> None:
+async def test_bad_config_is_an_artifact_error(repository: tuple[ArtifactRepository, Any], tmp_path: Path) -> None:
     repo, _ = repository
     with pytest.raises(ArtifactError):
-        await repo.download({})
+        await get(repo, {}, tmp_path)
     with pytest.raises(ArtifactError):
-        await repo.upload({}, b"x")
+        await put(repo, {}, b"x", tmp_path)
 
 
 async def test_local_paths_cannot_leave_the_root(tmp_path: Path) -> None:
     repo = LocalArtifactRepository(tmp_path / "root")
     with pytest.raises(ArtifactError, match="leaves the repository root"):
-        await repo.upload({"path": "../escape"}, b"x")
+        await put(repo, {"path": "../escape"}, b"x", tmp_path)

@@ -1,24 +1,29 @@
-"""Artifacts over HTTP (config: `{"url": "...", "headers": {...}}`): GET to download, PUT to upload."""
+"""Artifacts over HTTP (config: `{"url": "...", "headers": {...}}`): GET to download, PUT to upload.
+
+Both stream the body in chunks in a thread, so a large artifact neither fills memory nor holds the event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import urllib.error
 import urllib.request
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from aether_es.ports.artifacts import ArtifactError
+from aether_es.ports.artifacts import ArtifactError, ArtifactTooLarge
+
+CHUNK = 1024 * 1024
 
 
 class HttpArtifactRepository:
-    def __init__(self, timeout: float = 30.0, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self.max_bytes = max_bytes
 
     def type(self) -> str:
         return "http"
 
-    def _request(self, config: dict[str, Any], method: str, data: bytes | None = None) -> urllib.request.Request:
+    def _request(self, config: dict[str, Any], method: str, body: BinaryIO | None = None) -> urllib.request.Request:
         url = config.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ArtifactError("http artifact config needs an http:// or https:// `url`")
@@ -26,25 +31,43 @@ class HttpArtifactRepository:
         if not isinstance(headers, dict):
             raise ArtifactError("http artifact `headers` must be an object")
         return urllib.request.Request(
-            url, data=data, method=method, headers={str(k): str(v) for k, v in headers.items()}
+            url, data=body, method=method, headers={str(k): str(v) for k, v in headers.items()}
         )
 
-    def _send(self, request: urllib.request.Request) -> bytes:
+    def _send(self, request: urllib.request.Request, into: BinaryIO | None = None, max_bytes: int = 0) -> int:
+        """Send the request; with `into`, copy the response body there (at most `max_bytes`) and return its size."""
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body: bytes = response.read(self.max_bytes + 1)
+                if into is None:
+                    return 0
+                size = 0
+                while chunk := response.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ArtifactTooLarge(f"{request.full_url}: more than {max_bytes:,} bytes", size)
+                    into.write(chunk)
+                return size
         except urllib.error.HTTPError as exc:
             raise ArtifactError(f"{request.get_method()} {request.full_url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ArtifactError(f"{request.get_method()} {request.full_url}: {reason}") from None
-        if len(body) > self.max_bytes:
-            raise ArtifactError(f"{request.full_url}: larger than {self.max_bytes} bytes")
-        return body
 
-    async def upload(self, config: dict[str, Any], data: bytes) -> dict[str, Any]:
-        await asyncio.to_thread(self._send, self._request(config, "PUT", data))
+    async def upload(self, config: dict[str, Any], file: Path) -> dict[str, Any]:
+        def put() -> None:
+            with file.open("rb") as body:
+                request = self._request(config, "PUT", body)
+                request.add_header("Content-Length", str(file.stat().st_size))
+                self._send(request)
+
+        await asyncio.to_thread(put)
         return {"url": config["url"]}
 
-    async def download(self, config: dict[str, Any]) -> bytes:
-        return await asyncio.to_thread(self._send, self._request(config, "GET"))
+    async def download(self, config: dict[str, Any], file: Path, max_bytes: int) -> int:
+        request = self._request(config, "GET")
+
+        def get() -> int:
+            with file.open("wb") as into:
+                return self._send(request, into, max_bytes)
+
+        return await asyncio.to_thread(get)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
-from aether_es.ports.artifacts import ArtifactError
+from aether_es.ports.artifacts import ArtifactError, ArtifactTooLarge
 
 
 class LocalArtifactRepository:
@@ -25,21 +26,29 @@ class LocalArtifactRepository:
             raise ArtifactError(f"local artifact path {relative!r} leaves the repository root")
         return path
 
-    async def upload(self, config: dict[str, Any], data: bytes) -> dict[str, Any]:
+    async def upload(self, config: dict[str, Any], file: Path) -> dict[str, Any]:
         path = self._path(config)
 
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(path.name + ".partial")
-            partial.write_bytes(data)
+            shutil.copyfile(file, partial)
             partial.replace(path)  # readers never see half an artifact
 
         await asyncio.to_thread(write)
         return {"path": str(path.relative_to(self.root))}
 
-    async def download(self, config: dict[str, Any]) -> bytes:
+    async def download(self, config: dict[str, Any], file: Path, max_bytes: int) -> int:
         path = self._path(config)
+
+        def copy() -> int:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise ArtifactTooLarge(f"local artifact {config.get('path')!r}", size)
+            shutil.copyfile(path, file)
+            return size
+
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            return await asyncio.to_thread(copy)
         except FileNotFoundError:
             raise ArtifactError(f"local artifact {config.get('path')!r} does not exist") from None

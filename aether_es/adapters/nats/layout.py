@@ -125,6 +125,11 @@ class Layout:
         return f"{self.prefix}_values"
 
     @property
+    def artifacts_bucket(self) -> str:
+        """The object store bucket where workers keep artifacts by default (`<run>/<task run>/<name>`)."""
+        return f"{self.prefix}_artifacts"
+
+    @property
     def deadlines_bucket(self) -> str:
         return f"{self.prefix}_deadlines"
 
@@ -298,6 +303,9 @@ class Layout:
 
     def values_object_store_config(self) -> ObjectStoreConfig:
         return ObjectStoreConfig(bucket=self.values_bucket, storage=StorageType.FILE, replicas=self.replicas)
+
+    def artifacts_object_store_config(self) -> ObjectStoreConfig:
+        return ObjectStoreConfig(bucket=self.artifacts_bucket, storage=StorageType.FILE, replicas=self.replicas)
 
     def deadlines_kv_config(self) -> KeyValueConfig:
         return KeyValueConfig(
@@ -490,3 +498,4 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_stream(js, layout.feed_stream_config())
     await ensure_bucket(js, layout.feed_kv_config())
     await ensure_object_store(js, layout.values_object_store_config())
+    await ensure_object_store(js, layout.artifacts_object_store_config())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
-from aether_es.ports.artifacts import ArtifactError
 
 
 class NatsSnapshotStore:
@@ -11,13 +10,10 @@ class NatsSnapshotStore:
         self._objects = objects
 
     async def get(self, run_id: str) -> bytes | None:
-        try:
-            return await self._objects.download({"key": run_id})
-        except ArtifactError:
-            return None
+        return await self._objects.get_bytes(run_id)
 
     async def put(self, run_id: str, data: bytes) -> None:
-        await self._objects.upload({"key": run_id}, data)
+        await self._objects.put_bytes(run_id, data)
 
     async def delete(self, run_id: str) -> None:
         await self._objects.delete({"key": run_id})

@@ -14,6 +14,10 @@ one is awaited.
 Outputs: a returned dict becomes one output parameter per key; any other value becomes one parameter
 `result`.
 
+Artifacts: the worker's threads share one current folder, so a task cannot have its own; a function with a
+`workdir` parameter receives the attempt's work directory (a `Path`) when the task has artifacts, finds its
+inputs under it (`inputs/<name>`) and writes its declared outputs' `path`s there.
+
 Returning is Succeeded; raising is Failed (code 2) with the exception's type and message; an import path
 that is not allowed or does not resolve, or inputs the function's signature does not accept, is Error
 (code 3) naming the path. Cancelling the attempt cancels an async function; a sync one cannot be
@@ -26,9 +30,11 @@ import asyncio
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from aether_es.ports.wire import TaskAssignment, TaskResult
+from aether_es.worker.executor import WORKDIR
 from aether_es.worker.executors.common import (
     CODE_FAILED,
     CODE_SUCCEEDED,
@@ -77,6 +83,14 @@ def resolve(path: str, allowed: Iterable[str]) -> Callable[..., Any]:
     return function
 
 
+def _takes(function: Callable[..., Any], name: str) -> bool:
+    """Whether the function has a parameter of that name (False when it has no signature to read)."""
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class PythonExecutor:
     """Runs callables from the allowed modules only (none by default)."""
 
@@ -92,6 +106,8 @@ class PythonExecutor:
         except ConfigError as exc:
             return refused(exc, assignment)
         kwargs = {p.name.replace("-", "_"): p.value for p in assignment.inputs}
+        if assignment.workdir and _takes(function, WORKDIR):
+            kwargs[WORKDIR] = Path(assignment.workdir)
         try:
             inspect.signature(function).bind(**kwargs)
         except TypeError as exc:
