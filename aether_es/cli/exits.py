@@ -14,6 +14,8 @@ NOT_SUCCEEDED = 4
 """The run it waited for ended in another phase than Succeeded."""
 DIFFERENT = 5
 """Replay verification found rebuilt views that differ from the live ones."""
+TIMED_OUT = 6
+"""The run waited for had not ended within `--timeout`; it goes on."""
 
 
 def of_error(exc: AetherError) -> int:

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.run_follower import follow_until
 from aether_es.cli import exits
+from aether_es.cli.failures import failed_task_records, failure_lines, resume_hint
 from aether_es.cli.io import print_json
 from aether_es.cli.terminal import say
 from aether_es.model import phases as ph
@@ -51,15 +52,26 @@ async def follow(
     return progress.state
 
 
-def finish(state: RunState, *, as_json: bool, seconds: float | None) -> int:
-    """Print the run's end (its whole view with `as_json`; else its phase, and outputs) and its exit code."""
+def finish(state: RunState, *, as_json: bool, seconds: float | None, ended_before: bool = False) -> int:
+    """Print the run's end (its whole view with `as_json`; else its phase, why it failed, and outputs) and its
+    exit code: `exits.TIMED_OUT` for a run still going (`--timeout` passed). `ended_before`: the run had ended
+    before it was followed, so its end time is told rather than `seconds`."""
     if as_json:
         print_json(state.to_dict())
     else:
-        if seconds is not None:
-            message = f" ({state.message})" if state.message else ""
+        message = f" ({state.message})" if state.message else ""
+        if not state.terminal:
+            say(f"{state.phase}{message}: stopped waiting after {seconds or 0:.2f}s (--timeout); the run goes on")
+        elif ended_before:
+            finished = state.metrics.finished_at if state.metrics is not None else None
+            say(f"{state.phase}{message}, ended {finished or state.updated_at}")
+        elif seconds is not None:
             say(f"{state.phase}{message} in {seconds:.2f}s")
+        failed = failure_lines(failed_task_records(state))
+        say(*(["failed:", *failed] if failed else []))
         say(*outputs_lines(None if state.outputs is None else state.outputs.dump()))
+    if not state.terminal:
+        return exits.TIMED_OUT
     return exits.OK if state.phase == ph.SUCCEEDED else exits.NOT_SUCCEEDED
 
 
@@ -74,7 +86,15 @@ def outputs_lines(outputs: dict[str, Any] | None) -> list[str]:
 def _print_lines(progress: RunProgress, transitions: list[Transition]) -> None:
     if not transitions:
         return
-    say(*(f"  {t.phase:<10} {progress.path(t.task)}  [{t.progress}]" for t in transitions), flush=True)
+    say(*(line for t in transitions for line in _transition_lines(progress, t)), flush=True)
+
+
+def _transition_lines(progress: RunProgress, t: Transition) -> list[str]:
+    line = f"  {t.phase:<10} {progress.path(t.task)}  [{t.progress}]"
+    if t.phase != ph.SUSPENDED:
+        return [line]
+    note = f": {t.task.message}" if t.task.message else ""
+    return [f"{line}  {t.task.id}{note}", f"    {resume_hint(t.task.workflow_run_id, t.task.id)}"]
 
 
 def header(state: RunState) -> str:
@@ -107,5 +127,7 @@ def _draw(progress: RunProgress) -> None:
         task = state.tasks[task_id]
         note = f"  {task.message}" if task.message else ""
         lines.append(f"  {task.phase:<10} {progress.path(task)}{note}")
+        if task.phase == ph.SUSPENDED:
+            lines.append(f"    {resume_hint(state.run_id, task.id)}")
     sys.stdout.write("\x1b[H\x1b[2J")
     say(*lines, flush=True)

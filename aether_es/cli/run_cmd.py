@@ -35,6 +35,7 @@ from aether_es.cli.remote import (
     remote,
 )
 from aether_es.cli.secret_options import add_secret_options, secret_provider
+from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
@@ -70,6 +71,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the final run view as JSON only")
+    add_strict_option(parser)
     add_auth_options(parser)
     add_secret_options(parser)
     add_allow_module(parser)
@@ -78,7 +80,7 @@ def register(commands: Any) -> None:
 
 
 async def handle(args: argparse.Namespace) -> int:
-    data = read_valid(args.file)
+    data = read_valid(args.file, strict=args.strict, command="run")
     if data is None:
         return 2
     try:

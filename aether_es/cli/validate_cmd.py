@@ -12,6 +12,7 @@ from typing import Any
 
 from aether_es.cli.commands import summary
 from aether_es.cli.io import read_document
+from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.terminal import say
 from aether_es.errors import ValidationError
 from aether_es.model.defaults import fill_cron_defaults, fill_defaults
@@ -26,15 +27,6 @@ def register(commands: Any) -> None:
     parser.add_argument("file", help="path to the JSON document, or - for standard input")
     add_strict_option(parser)
     parser.set_defaults(handler=handle)
-
-
-def add_strict_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="refuse (exit 2) a document with warnings: unknown fields, fields Aether ignores where they are, "
-        "literal {{...}} in argument values, loop iterations that lose their values",
-    )
 
 
 def check(data: bytes) -> None:
