@@ -18,6 +18,15 @@ from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 
 
+@pytest.fixture(autouse=True, scope="session")
+def user_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A user-level config folder of the tests' own: every `serve` records its URL there, not in the home."""
+    folder = tmp_path_factory.mktemp("config")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNatsServer]:
     server = EmbeddedNatsServer(tmp_path / "jetstream")

@@ -7,22 +7,61 @@ import importlib
 import inspect
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from aether_es.cli.commands import COMMANDS
 from aether_es.cli.terminal import PrintableFormatter
+from aether_es.spelling import nearest
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors name the nearest choice to a misspelt one (its subcommands' parsers
+    are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        wrong = _INVALID_CHOICE.search(message)
+        if wrong is not None:
+            close = nearest(wrong.group(1), _QUOTED.findall(wrong.group(2)))
+            if close is not None:
+                message += f"; did you mean {close!r}?"
+        super().error(message)
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """Refuse arguments this (sub)command does not take, naming its nearest option to each misspelt one."""
+        options = [option for action in self._actions for option in action.option_strings]
+        named = []
+        for extra in extras:
+            word = extra.split("=", 1)[0]
+            close = nearest(word, options) if word.startswith("-") else None
+            named.append(extra if close is None else f"{extra} (did you mean {close}?)")
+        self.error(f"unrecognized arguments: {' '.join(named)}")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"aether-es {version('aether-es')}\n")
+        parser.exit()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
     """The parser, with only the command `argv` names defined (every command listed)."""
-    parser = argparse.ArgumentParser(
-        prog="aether-es", description="Event-sourced aether/v1 workflows on NATS JetStream"
-    )
+    parser = Parser(prog="aether-es", description="Event-sourced aether/v1 workflows on NATS JetStream")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     parser.add_argument(
         "-v",
         "--verbose",
@@ -48,6 +87,16 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _chosen(parser: Parser, args: argparse.Namespace) -> Parser:
+    """The parser of the (sub)command the arguments chose: the one whose options a misspelt option was meant for."""
+    while True:
+        commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = commands.choices.get(getattr(args, commands.dest, None) or "") if commands is not None else None
+        if not isinstance(chosen, Parser):
+            return parser
+        parser = chosen
+
+
 def setup_logging(verbosity: int) -> None:
     """Problems (WARNING and up) always reach stderr, one line each and made `printable`; stdout stays the
     command's own output.
@@ -63,7 +112,9 @@ def setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _chosen(parser, args).unrecognized(extras)
     setup_logging(args.verbose)
     try:
         if inspect.iscoroutinefunction(args.handler):

@@ -19,7 +19,7 @@ from aether_es.adapters.nats.connection import (
 )
 from aether_es.adapters.nats.layout import Layout
 from aether_es.cli.terminal import say
-from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, URL_FILE, resolve_url, served_url
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, URL_FILE, discover_url, user_url_file
 
 EXIT_UNREACHABLE = 1
 EXIT_INVALID = 2
@@ -93,13 +93,10 @@ async def remote(
     command: str, nats: str | None, prefix: str, args: argparse.Namespace | None = None
 ) -> AsyncIterator[tuple[NatsConnection, Layout]]:
     """Connect to the running system; `args` carries the flags of `add_remote_options` (else the environment's)."""
-    url = resolve_url(nats) or served_url(DEFAULT_STATE_DIR)
-    if url is None:
-        raise RemoteError(
-            f"aether: {command}: no NATS URL: pass --nats URL, set ${NATS_URL_ENV}, or run `aether-es serve` here "
-            f"(it writes {DEFAULT_STATE_DIR / URL_FILE})",
-            EXIT_INVALID,
-        )
+    found = discover_url(nats)
+    if found is None:
+        raise RemoteError(no_url(command), EXIT_INVALID)
+    url, where = found
     try:
         layout = Layout(prefix=prefix)
     except ValueError as exc:
@@ -112,12 +109,21 @@ async def remote(
         )
     except Exception as exc:
         raise RemoteError(
-            f"aether: {command}: cannot connect to {url}: {str(exc) or type(exc).__name__}", EXIT_UNREACHABLE
+            f"aether: {command}: cannot connect to {url} (from {where}): {str(exc) or type(exc).__name__}",
+            EXIT_UNREACHABLE,
         ) from None
     try:
         yield connection, layout
     finally:
         await connection.close()
+
+
+def no_url(command: str) -> str:
+    """What a command that found no URL says: where it looked, in order."""
+    return (
+        f"aether: {command}: no NATS URL: pass --nats URL, set ${NATS_URL_ENV}, run `aether-es serve` in this folder "
+        f"or one above (it writes {DEFAULT_STATE_DIR / URL_FILE}), or anywhere (it records {user_url_file()})"
+    )
 
 
 def fail(error: RemoteError) -> int:

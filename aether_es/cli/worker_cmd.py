@@ -24,11 +24,11 @@ from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.python_options import add_allow_module
-from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, served_url
+from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, no_url
 from aether_es.cli.terminal import say
 from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import default_executors
-from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, NATS_URL_ENV, resolve_url
+from aether_es.runtime.state_dir import discover_url
 from aether_es.runtime.supervisor import Supervisor
 from aether_es.worker import registered, run
 from aether_es.worker.executor import Executor
@@ -91,10 +91,11 @@ async def handle(args: argparse.Namespace) -> int:
     except (WorkerSetupError, ValueError) as exc:
         say(f"aether: worker: {exc}", file=sys.stderr)
         return exits.INVALID
-    url = resolve_url(args.nats) or served_url(DEFAULT_STATE_DIR)
-    if url is None:
-        say(f"aether: worker: no NATS URL: pass --nats URL or set ${NATS_URL_ENV}", file=sys.stderr)
+    found = discover_url(args.nats)
+    if found is None:
+        say(no_url("worker"), file=sys.stderr)
         return exits.INVALID
+    url, where = found
     try:
         auth = auth_options("worker", args)
     except RemoteError as error:
@@ -104,7 +105,7 @@ async def handle(args: argparse.Namespace) -> int:
         connection = await asyncio.wait_for(connect(url, name="aether-es-worker", auth=auth), CONNECT_TIMEOUT)
     except Exception as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        say(f"aether: worker: cannot connect to {url}: {reason}", file=sys.stderr)
+        say(f"aether: worker: cannot connect to {url} (from {where}): {reason}", file=sys.stderr)
         return exits.FAILED
 
     async def started(pool: WorkerPool) -> None:

@@ -8,15 +8,15 @@ warnings say so (`validate`, submit), and `--strict` refuses the document instea
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, NamedTuple, get_args, get_origin
 
 from pydantic import BaseModel
 
 from aether_es.model.documents import CronWorkflow, Task, Workflow
 from aether_es.model.loading import JsonInput, is_model, json_field, json_fields, member, parse_object, unoptional
+from aether_es.spelling import nearest
 
 
 class DocumentWarning(NamedTuple):
@@ -101,13 +101,6 @@ def _nearest(model: type[BaseModel], key: str) -> str:
         return f"; Aether's name for it is {foreign}"
     close = nearest(key, json_fields(model)[0])
     return f'; did you mean "{close}"?' if close else ""
-
-
-def nearest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to `word` (a misspelling, a different case), if any is close enough."""
-    by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[close[0]] if close else None
 
 
 # --- where fields are ignored, values stay literal, iterations lose their values ---------------------------

@@ -149,6 +149,60 @@ def served_url(state_dir: Path) -> str | None:
     return current.url
 
 
+USER_DIR = "aether-es"
+"""The user-level folder under `$XDG_CONFIG_HOME` (default `~/.config`): `serve` records its URL there too."""
+
+
+def user_url_file() -> Path:
+    """`$XDG_CONFIG_HOME/aether-es/nats.url`, or `~/.config/aether-es/nats.url`."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / USER_DIR / URL_FILE
+
+
+def discover_url(explicit: str | None) -> tuple[str, str] | None:
+    """The URL a command reaches the system by, and where it was found, or None. In order: `explicit`
+    (--nats), $AETHER_NATS_URL, the live server of the nearest `.aether/` from the current folder up, the
+    user-level default `serve` last recorded (`user_url_file`)."""
+    if explicit:
+        return explicit, "--nats"
+    if os.environ.get(NATS_URL_ENV):
+        return os.environ[NATS_URL_ENV], f"${NATS_URL_ENV}"
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        url = served_url(folder / DEFAULT_STATE_DIR)
+        if url is not None:
+            return url, str(folder / DEFAULT_STATE_DIR / URL_FILE)
+    recorded = user_url_file()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        url = recorded.read_text().strip()
+        if url:
+            return url, str(recorded)
+    return None
+
+
+def publish_user_url(url: str) -> None:
+    """Record `url` as the user-level default, written whole or not at all; a folder that cannot be written
+    is logged (the commands still find the system through `.aether/` or --nats)."""
+    path = user_url_file()
+    partial = path.with_name(f".{URL_FILE}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(url + "\n")
+        partial.replace(path)
+    except OSError as exc:
+        log.warning("cannot record the URL in %s: %s", path, exc.strerror or exc)
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def withdraw_user_url(url: str) -> None:
+    """Remove the user-level default if it still names `url` (a later `serve` may have replaced it)."""
+    path = user_url_file()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if path.read_text().strip() == url:
+            path.unlink()
+
+
 async def claim_or_join(state_dir: Path, *, join: bool, wait: float = STARTING_WAIT) -> OwnerLock | str:
     """Become the folder's owner (an `OwnerLock`: start its server, `publish`, `release`), or with `join` get
     the URL of the live owner's system (`served_system`).
