@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retention": ("aether_es.cli.retention_cmd", "archive and remove finished runs by age or count (audited)"),
     "conformance": ("aether_es.cli.conformance_cmd", "run a conformance corpus (workflows/ + assertions/)"),
     "cron": ("aether_es.cli.cron_cmd", "manage CronWorkflows of a running system"),
+    "artifacts": ("aether_es.cli.artifacts_cmd", "list a run's stored artifacts, or download one"),
     "workers": ("aether_es.cli.workers_cmd", "list the live workers of a running system"),
     "worker": ("aether_es.cli.worker_cmd", "serve executor types to a running system until stopped"),
     "bench": ("bench.cli", "benchmark the engine against a raw nats-py floor"),
