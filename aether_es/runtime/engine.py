@@ -63,6 +63,7 @@ from aether_es.model.documents import Workflow
 from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
+from aether_es.observability.metrics import observe_decision
 from aether_es.ports.artifacts import ArtifactRemover
 from aether_es.ports.broker import Delivery, TaskBroker
 from aether_es.ports.cron_scheduler import CronScheduler
@@ -577,6 +578,7 @@ class Engine:
             return
         before = run.state.phase if run.state is not None else ""
         await self._refresh_schemas()
+        phase_before = run.state.phase if run.state is not None else None
         decision = Decision(run.state, self._context())
         try:
             errors = self._decide(run, decision, batch)
@@ -591,8 +593,10 @@ class Engine:
         effects, outbox = (
             split_outbox(decision.effects) if self.outbox and decision.envelopes else (decision.effects, [])
         )
+        committed: float | None = None
         if decision.envelopes:
             expected = run.state.seq if run.state else 0
+            began = time.perf_counter()
             try:
                 seq = await self.repo.append(commit_of(run.run_id, decision.envelopes, encode_outbox(outbox)), expected)
             except ConcurrencyConflict:
@@ -615,6 +619,8 @@ class Engine:
                 return
             run.state = decision.state
             run.state.seq = seq
+            committed = time.perf_counter() - began
+        observe_decision(phase_before, run.state.phase if run.state is not None else None, committed)
         for pending, error in zip(batch, errors, strict=True):
             await self._answer(pending, error)
         await self._carry_out(run, effects)
