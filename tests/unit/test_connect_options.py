@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth
+from aether_es.adapters.nats.connection import NATS_OPTIONS, ConnectOptionError, NatsAuth, seed_urls
 from aether_es.cli.remote import EXIT_INVALID, RemoteError, add_remote_options, auth_options
 
 
@@ -138,3 +138,14 @@ def test_cli_errors_are_one_line_with_the_invalid_exit_code(monkeypatch: pytest.
         auth_options("workers", parse("--password", "pw"))
     assert caught.value.code == EXIT_INVALID
     assert str(caught.value) == "aether: workers: --password ($AETHER_NATS_PASSWORD) needs --user ($AETHER_NATS_USER)"
+
+
+def test_a_cluster_url_names_each_seed_in_order() -> None:
+    assert seed_urls("nats://a:4222, nats://b:4222,,nats://c:4222 ") == [
+        "nats://a:4222",
+        "nats://b:4222",
+        "nats://c:4222",
+    ]
+    assert seed_urls("nats://a:4222") == ["nats://a:4222"]
+    with pytest.raises(ValueError, match="no NATS server URL"):
+        seed_urls(" , ")

@@ -55,6 +55,14 @@ class LogThrottle:
             self.logger.warning(message, *args)
 
 
+def seed_urls(url: str) -> list[str]:
+    """The servers a comma-separated URL names, in order (one server when there is no comma)."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError(f"no NATS server URL in {url!r}")
+    return servers
+
+
 def display_url(url: ParseResult | str) -> str:
     """A server URL fit for a log line: scheme, host and port, never the credentials it may carry."""
     parsed = urlparse(url) if isinstance(url, str) else url
@@ -302,10 +310,12 @@ async def connect(
 ) -> NatsConnection:
     """Connect with service defaults (endless reconnects every 0.2 s) and `auth`; `options` override any of them.
 
-    Endless: giving up is the caller's decision (`NatsConnection.down_for`), since only it knows how long its
-    work can wait.
+    `url` may name several servers of one cluster, comma-separated (`nats://a:4222,nats://b:4222`) as NATS
+    clients take them: the client connects to one and fails over to the others, and to any the cluster
+    advertises. Endless: giving up is the caller's decision (`NatsConnection.down_for`), since only it knows
+    how long its work can wait.
     """
-    servers = [url] if isinstance(url, str) else list(url)
+    servers = seed_urls(url) if isinstance(url, str) else list(url)
     watch = ConnectionWatch(servers)
     settings: dict[str, Any] = {
         "name": name,
