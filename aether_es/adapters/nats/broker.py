@@ -27,6 +27,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import TypeAdapter, ValidationError
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout, check_token, ensure_consumer, ensure_stream
 from aether_es.adapters.nats.retry import (
     TRANSIENT,
@@ -42,6 +43,10 @@ from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 
 log = logging.getLogger(__name__)
+
+FETCH_WARNING_EVERY = 10.0
+"""Seconds between two warnings of one kind of failed report fetch: a cluster electing a new leader for the
+reports consumer refuses fetches for several seconds, which is one line and a count, not forty."""
 
 _PULL_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT, APIError)
 _REPORT_LIST = TypeAdapter(list[Report])
@@ -177,6 +182,7 @@ class NatsBroker(_Reporter):
         super().__init__(js, nc, layout, request_timeout, retry_budget, values)
         self._report_batch = report_batch
         self._fetch_timeout = fetch_timeout
+        self._fetch_failures = LogThrottle(log, interval=FETCH_WARNING_EVERY)
         self._consumers: set[str] = set()
         self._held: dict[int, Msg] = {}  # report messages handed to the engine and not yet acked
         self._serial = itertools.count()
@@ -255,7 +261,7 @@ class NatsBroker(_Reporter):
                     await asyncio.sleep(0.25)
                     continue
                 except Exception as exc:
-                    log.warning("fetching reports failed (%r); retrying", exc)
+                    self._fetch_failures.warning(type(exc).__name__, "fetching reports failed (%r); retrying", exc)
                     await asyncio.sleep(0.25)
                     continue
                 if not msgs:
