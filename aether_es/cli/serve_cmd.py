@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.terminal import say
+from aether_es.http.address import parse_address
+from aether_es.http.server import WebServer
+from aether_es.http.tokens import TOKEN_ENV
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
@@ -44,6 +48,17 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=0, help="in-process worker slots (default 0: none)")
     parser.add_argument("--no-feed", action="store_true", help="do not publish the event feed")
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve the web UI there (a bare PORT listens on 127.0.0.1; default: no web UI)",
+    )
+    parser.add_argument(
+        "--http-token",
+        default=os.environ.get(TOKEN_ENV, ""),
+        help=f"the token the web UI's actions (resume, cancel, retry) must send (default: ${TOKEN_ENV}; "
+        "without one the UI only reads)",
+    )
     parser.add_argument(
         "--replicas", type=int, default=1, help="JetStream replicas of the streams and buckets it creates (default 1)"
     )
@@ -70,6 +85,11 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     if not args.reconnect_timeout > 0 or args.drain_timeout < 0:
         say("aether: serve: --reconnect-timeout must be positive, --drain-timeout 0 or more", file=sys.stderr)
+        return exits.INVALID
+    try:
+        http = parse_address(args.http) if args.http is not None else None
+    except ValueError as exc:
+        say(f"aether: serve: {exc}", file=sys.stderr)
         return exits.INVALID
     try:
         auth = auth_options("serve", args)
@@ -99,13 +119,22 @@ async def handle(args: argparse.Namespace) -> int:
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     code = exits.OK
     api = None
+    web = WebServer(stack, *http, token=args.http_token) if http is not None else None
     try:
         api = await start_api(stack)
-        say(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
-        if not await _serve_until_stopped(supervisor, signals.requested):
+        web_url = await _listen(web, args.http) if web is not None else ""
+        if web_url is None:
             code = exits.FAILED
-        say("stopping ...", flush=True)
+        else:
+            say(f"aether-es serving on {url} (prefix {args.prefix}); stop with Ctrl-C", flush=True)
+            if web_url:
+                say(f"web UI on {web_url}", flush=True)
+            if not await _serve_until_stopped(supervisor, signals.requested):
+                code = exits.FAILED
+            say("stopping ...", flush=True)
     finally:
+        if web is not None:
+            await within("stopping the web UI", web.stop(), SHUTDOWN_GRACE)
         if api is not None:
             await within("stopping the API", api.stop(), SHUTDOWN_GRACE)
         if not await within("stopping the engine and workers", stack.close(), args.drain_timeout + SHUTDOWN_GRACE):
@@ -116,6 +145,15 @@ async def handle(args: argparse.Namespace) -> int:
         signals.remove()
     say("stopped", flush=True)
     return code
+
+
+async def _listen(web: WebServer, address: str) -> str | None:
+    """The web UI's URL once it listens, or None after saying why it cannot."""
+    try:
+        return await web.start()
+    except OSError as exc:
+        say(f"aether: serve: --http {address}: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return None
 
 
 async def _serve_until_stopped(supervisor: Supervisor, requested: asyncio.Event) -> bool:

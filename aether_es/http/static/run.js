@@ -1,0 +1,281 @@
+// A run's page: its graph coloured by phase and updated live, its history with a slider (time travel),
+// a task's details, and the actions (each asking for a reason, recorded with who asked).
+"use strict";
+
+const runID = decodeURIComponent(location.pathname.split("/").pop());
+const page = {
+  graph: null, // the graph of the run now, as the live stream keeps it
+  events: [], // the run's history (GET /api/runs/<id>/history)
+  tasks: new Map(), // task records by task run id (runs.get)
+  selected: null, // the node picked
+  at: null, // the event shown by the slider, null when showing now
+  stream: null,
+};
+
+function node(id) {
+  return document.querySelector(`#graph .node[data-id="${CSS.escape(id)}"]`);
+}
+
+function showRun(run) {
+  document.getElementById("status").innerHTML = phaseBadge(run.status);
+  document.getElementById("progress").textContent = run.progress ? `${run.progress} done` : "";
+  document.getElementById("message").textContent = run.message || "";
+}
+
+function draw(graph) {
+  drawGraph(document.getElementById("graph"), graph, pick);
+  if (graph.run) showRun(graph.run);
+  if (page.selected) {
+    const box = node(page.selected.id);
+    if (box) box.classList.add("selected");
+  }
+}
+
+function problem(text) {
+  document.getElementById("problem").textContent = text || "";
+}
+
+// --- live ------------------------------------------------------------------------------------------
+
+const reread = debounce(() => Promise.all([readTasks(), readHistory()]).catch((f) => problem(f.message)), 500);
+
+function follow() {
+  if (page.stream) page.stream.close();
+  page.stream = listen(`/api/runs/${encodeURIComponent(runID)}/live`, {
+    graph: (graph) => {
+      page.graph = graph;
+      if (page.at === null) draw(graph);
+      reread();
+    },
+    phases: (change) => {
+      for (const graphNode of page.graph ? page.graph.nodes : []) {
+        if (graphNode.taskRunID in change.tasks) graphNode.phase = change.tasks[graphNode.taskRunID];
+      }
+      page.graph.run = change.run;
+      if (page.at === null) {
+        for (const [task, phase] of Object.entries(change.tasks)) {
+          const box = document.querySelector(`#graph .node[data-task="${CSS.escape(task)}"]`);
+          if (box) setPhase(box, phase);
+        }
+        showRun(change.run);
+      }
+      reread();
+    },
+    end: (run, source) => {
+      source.close();
+      document.getElementById("live").classList.remove("on");
+      if (page.at === null) showRun(run);
+      reread();
+    },
+    failure: (failure, source) => {
+      source.close();
+      problem(failure.message);
+    },
+  }, document.getElementById("live"));
+}
+
+async function readTasks() {
+  const reply = await api("runs.get", { runID });
+  const run = reply.run;
+  page.tasks = new Map(run.tasks.map((task) => [task.runID, task]));
+  let token = reply.nextTaskPageToken;
+  while (token) {
+    const more = await api("runs.tasks", { runID, pageToken: token, limit: 1000 });
+    for (const task of more.tasks) page.tasks.set(task.runID, task);
+    token = more.nextPageToken;
+  }
+  document.getElementById("title").textContent = `${run.name} `;
+  document.getElementById("title").insertAdjacentHTML("beforeend", `<span class="mono muted">${esc(runID)}</span>`);
+  document.title = `${run.name} · aether-es`;
+  if (page.selected) showTask(page.selected);
+}
+
+// --- history and time travel -----------------------------------------------------------------------
+
+async function readHistory() {
+  const reply = await getJSON(`/api/runs/${encodeURIComponent(runID)}/history`);
+  page.events = reply.events;
+  const slider = document.getElementById("slider");
+  slider.max = String(page.events.length);
+  if (page.at === null) slider.value = slider.max;
+  showTimeline();
+}
+
+function showTimeline() {
+  const shown = page.at ?? page.events.length;
+  document.querySelector("#timeline tbody").innerHTML = page.events.map((event) => `
+    <tr data-number="${event.number}" class="${event.number === shown ? "current" : event.number > shown ? "after" : ""}">
+      <td>${event.number}</td><td class="mono">${esc(clock(event.time))}</td><td>${esc(event.actor)}</td>
+      <td>${esc(event.what)}${event.reason ? ` <span class="muted">(${esc(event.reason)})</span>` : ""}</td>
+    </tr>`).join("");
+  const event = page.events[shown - 1];
+  document.getElementById("moment").textContent = event
+    ? `${page.at === null ? "now" : "as it was"} after event ${event.number} of ${page.events.length}: ${event.what} (${when(event.time)})`
+    : "";
+}
+
+const travel = debounce(async (number) => {
+  try {
+    if (number >= page.events.length) {
+      page.at = null;
+      if (page.graph) draw(page.graph);
+    } else {
+      page.at = number;
+      draw(await getJSON(`/api/runs/${encodeURIComponent(runID)}/graph?at=${number}`));
+    }
+    showTimeline();
+    if (page.selected) showTask(page.selected);
+  } catch (failure) {
+    problem(failure.message);
+  }
+}, 120);
+
+function goTo(number) {
+  document.getElementById("slider").value = String(number);
+  travel(number);
+}
+
+// --- a task ----------------------------------------------------------------------------------------
+
+function pick(graphNode) {
+  page.selected = graphNode;
+  document.querySelectorAll("#graph .node.selected").forEach((box) => box.classList.remove("selected"));
+  const box = node(graphNode.id);
+  if (box) box.classList.add("selected");
+  showTask(graphNode);
+}
+
+function attempts(events) {
+  const byAttempt = new Map();
+  for (const event of events) {
+    if (!event.attempt) continue;
+    const attempt = byAttempt.get(event.attempt) || { attempt: event.attempt };
+    if (event.type === "TaskDispatched" || event.type === "TaskResumed") attempt.dispatched = event.time;
+    if (event.type === "TaskStarted" || event.type === "TaskStartRecorded") attempt.started = event.time;
+    if (["TaskFinished", "TaskRetried", "TaskSuspended"].includes(event.type)) {
+      attempt.ended = event.time;
+      attempt.how = event.what;
+    }
+    byAttempt.set(event.attempt, attempt);
+  }
+  return [...byAttempt.values()];
+}
+
+function showTask(graphNode) {
+  const box = node(graphNode.id);
+  const taskRunID = (box && box.dataset.task) || graphNode.taskRunID || "";
+  const phase = box ? box.dataset.phase : graphNode.phase;
+  const task = page.tasks.get(taskRunID);
+  document.getElementById("retry-from").disabled = !taskRunID || !actionsOn();
+  document.getElementById("resume").disabled = phase !== "Suspended" || !actionsOn();
+  const panel = document.getElementById("task");
+  if (!taskRunID) {
+    panel.innerHTML = `<h2>${esc(graphNode.id)}</h2><p class="muted">not created ${page.at === null ? "yet" : "at that point"}</p>`;
+    return;
+  }
+  const events = page.events.filter((event) => event.taskRunID === taskRunID);
+  const outputs = task && task.outputs && task.outputs.parameters ? task.outputs.parameters : [];
+  const streams = outputs.filter((p) => p.name === "stdout" || p.name === "stderr");
+  panel.innerHTML = `
+    <h2>${esc(graphNode.id)} ${phaseBadge(phase)}</h2>
+    <dl class="kv">
+      <dt>task run</dt><dd class="mono">${esc(taskRunID)}</dd>
+      <dt>kind</dt><dd>${esc(graphNode.kind)} · template ${esc(graphNode.template)}</dd>
+      <dt>retries</dt><dd>${esc(task ? task.retryCount : "")}</dd>
+      <dt>message</dt><dd>${esc(task ? task.message : "")}</dd>
+    </dl>
+    <h2>attempts</h2>
+    <table><thead><tr><th>#</th><th>waited</th><th>ran</th><th>how it ended</th></tr></thead><tbody>
+      ${attempts(events).map((a) => `<tr><td>${a.attempt}</td><td>${seconds(a.dispatched, a.started)}</td>
+        <td>${seconds(a.started, a.ended)}</td><td>${esc(a.how || "")}</td></tr>`).join("")}
+    </tbody></table>
+    <h2>inputs</h2>${json(task ? task.inputs : null)}
+    <h2>outputs</h2>${json(task ? task.outputs : null)}
+    ${streams.map((p) => `<h2>${esc(p.name)}</h2><pre class="${esc(p.name)}">${esc(p.value)}</pre>`).join("")}
+    <h2>events</h2>
+    <table><tbody>${events.map((e) => `<tr><td>${e.number}</td><td class="mono">${esc(clock(e.time))}</td><td>${esc(e.what)}</td></tr>`).join("")}</tbody></table>`;
+}
+
+// --- actions ---------------------------------------------------------------------------------------
+
+let actionsAllowed = false;
+function actionsOn() {
+  return actionsAllowed;
+}
+
+function ask(title, withPayload) {
+  const dialog = document.getElementById("ask");
+  const form = document.getElementById("ask-form");
+  document.getElementById("ask-title").textContent = title;
+  document.getElementById("payload-field").style.display = withPayload ? "" : "none";
+  document.getElementById("ask-problem").textContent = "";
+  form.actor.value = localStorage.getItem(ACTOR_KEY) || "";
+  form.reason.value = "";
+  return new Promise((resolve) => {
+    dialog.onclose = () => {
+      if (dialog.returnValue !== "ok") return resolve(null);
+      localStorage.setItem(ACTOR_KEY, form.actor.value.trim());
+      resolve({ actor: form.actor.value.trim(), reason: form.reason.value.trim(), payload: form.payload.value });
+    };
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+async function act(title, operation, request, withPayload = false) {
+  const answer = await ask(title, withPayload);
+  if (answer === null) return;
+  const body = { runID, actor: answer.actor, reason: answer.reason, ...request };
+  const notice = document.getElementById("notice");
+  try {
+    if (withPayload) {
+      try {
+        body.payload = JSON.parse(answer.payload || "{}");
+      } catch (error) {
+        throw new Error(`payload: not JSON (${error.message})`);
+      }
+    }
+    await api(operation, body);
+    notice.innerHTML = `<div class="notice">${esc(title)}: done (${esc(answer.reason)})</div>`;
+    follow();
+  } catch (failure) {
+    notice.innerHTML = `<div class="notice error">${esc(title)}: ${esc(failure.message)}</div>`;
+  }
+}
+
+function selectedTask() {
+  const box = page.selected ? node(page.selected.id) : null;
+  return box ? box.dataset.task : "";
+}
+
+async function start() {
+  topBar("");
+  legend(document.getElementById("legend"));
+  const settings = await config();
+  actionsAllowed = settings.actions;
+  if (!actionsAllowed) {
+    for (const id of ["cancel", "retry", "retry-from", "resume"]) document.getElementById(id).disabled = true;
+    document.getElementById("actions-off").textContent = "actions are off: serve was started without --http-token";
+  }
+  document.getElementById("cancel").addEventListener("click", () => act("Cancel run", "runs.cancel", {}));
+  document.getElementById("retry").addEventListener("click", () => act("Retry failed steps", "runs.retry", {}));
+  document.getElementById("retry-from").addEventListener("click", () =>
+    act("Retry from selected step", "runs.retry", { fromTaskRunID: selectedTask() }));
+  document.getElementById("resume").addEventListener("click", () =>
+    act("Resume selected task", "runs.resume", { taskRunID: selectedTask() }, true));
+  document.getElementById("slider").addEventListener("input", (event) => travel(Number(event.target.value)));
+  document.getElementById("now").addEventListener("click", () => goTo(page.events.length));
+  document.querySelector("#timeline tbody").addEventListener("click", (event) => {
+    const row = event.target.closest("tr");
+    if (row) goTo(Number(row.dataset.number));
+  });
+  try {
+    await Promise.all([readTasks(), readHistory()]);
+  } catch (failure) {
+    problem(failure.message);
+    return;
+  }
+  follow();
+}
+
+start();
