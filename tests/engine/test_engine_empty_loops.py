@@ -2,8 +2,8 @@
 
 Each workflow runs in two delivery modes: `lifo` (assignments queued, executed and reported
 last-in-first-out) and `inline` (executed and reported synchronously inside the dispatch, the re-entrant
-case). The corpus files are used when /work/shared/conformance is present; equivalent documents written
-here as dicts cover the same behaviour without it.
+case). The corpus files are used when ../shared/conformance (beside the repository) is present; equivalent
+documents written here as dicts cover the same behaviour without it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aether_es.model import phases as ph
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.projections.run_state import RunState
 
-CORPUS = Path("/work/shared/conformance/aether-v1")
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "aether-v1"
 MODES = ("lifo", "inline")
 
 # --- equivalent documents, written out here ------------------------------------------------------------
