@@ -103,16 +103,17 @@ class ArtifactStager:
 
     async def publish(self, assignment: TaskAssignment, result: TaskResult) -> TaskResult:
         """Upload the declared outputs and those the executor returned; the result then names where each is
-        stored. A failed attempt's files are not collected (what the executor returned stored stays)."""
+        stored. Every file is found before any is uploaded, so a missing one leaves nothing stored behind.
+        A failed attempt's files are not collected (what the executor returned stored stays)."""
         returned = {a.name: a for a in result.artifacts}
         if result.code != 0:
             return result.model_copy(update={"artifacts": [a for a in returned.values() if not a.path]})
         workdir = Path(assignment.workdir) if assignment.workdir else None
-        published: list[ResultArtifact] = []
+        collected: list[ResultArtifact | tuple[str, Path, dict[str, Any] | None]] = []
         for declared in assignment.output_artifacts:
             produced = returned.pop(declared.name, None)
             if produced is not None and not produced.path:
-                published.append(produced)  # the executor stored it itself
+                collected.append(produced)  # the executor stored it itself
                 continue
             what = f"output artifact {declared.name!r}"
             if produced is not None:
@@ -126,19 +127,22 @@ class ArtifactStager:
                     continue
                 shown = produced.path if produced is not None else declared.path
                 raise ArtifactError(f"{what}: {shown} does not exist in the task's work directory")
-            published.append(await self._store(assignment, declared.name, file, declared.source, what))
+            collected.append((declared.name, file, declared.source))
         for produced in returned.values():
-            if not produced.path:
-                published.append(produced)
-                continue
-            what = f"output artifact {produced.name!r}"
-            file = _returned_file(workdir, produced.path, what)
-            published.append(await self._store(assignment, produced.name, file, None, what))
+            if produced.path:
+                what = f"output artifact {produced.name!r}"
+                collected.append((produced.name, _returned_file(workdir, produced.path, what), None))
+            else:
+                collected.append(produced)
+        published = [
+            item if isinstance(item, ResultArtifact) else await self._store(assignment, *item) for item in collected
+        ]
         return result.model_copy(update={"artifacts": published})
 
     async def _store(
-        self, assignment: TaskAssignment, name: str, file: Path, source: dict[str, Any] | None, what: str
+        self, assignment: TaskAssignment, name: str, file: Path, source: dict[str, Any] | None
     ) -> ResultArtifact:
+        what = f"output artifact {name!r}"
         repository, config = self._repository(source or {"type": self.default_type})
         archive = ""
         if await asyncio.to_thread(file.is_dir):

@@ -62,6 +62,13 @@ async def test_a_folder_output_arrives_as_a_folder_where_the_input_is_declared(t
     assert not (tmp_path / "work" / "r-1.1").exists() and not (tmp_path / "work" / "r-1.1.scratch").exists()
 
 
+async def test_a_missing_output_fails_the_attempt_before_anything_is_stored(tmp_path: Path) -> None:
+    outputs = [WireArtifact(name="a", path="a.txt"), WireArtifact(name="b", path="b.txt")]
+    with pytest.raises(ArtifactError, match=r"output artifact 'b': b\.txt does not exist in the task's work directory"):
+        await _collect(_stager(tmp_path), _assignment(outputs), {"a.txt": "here"})
+    assert not (tmp_path / "repo").exists()
+
+
 async def test_a_declared_path_may_not_leave_the_work_directory(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"output artifact 'x': path '\.\./x' must name a file or folder inside"):
         await _collect(_stager(tmp_path), _assignment([WireArtifact(name="x", path="../x")]), {})
