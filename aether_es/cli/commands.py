@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "conformance": ("aether_es.cli.conformance_cmd", "run a conformance corpus (workflows/ + assertions/)"),
     "cron": ("aether_es.cli.cron_cmd", "manage CronWorkflows of a running system"),
     "artifacts": ("aether_es.cli.artifacts_cmd", "list a run's stored artifacts, or download one"),
+    "logs": ("aether_es.cli.logs_cmd", "print what a run's tasks print, line by line (and follow it)"),
+    "graph": ("aether_es.cli.graph_cmd", "draw a workflow or a run as mermaid, dot or svg"),
     "workers": ("aether_es.cli.workers_cmd", "list the live workers of a running system"),
     "worker": ("aether_es.cli.worker_cmd", "serve executor types to a running system until stopped"),
     "bench": ("bench.cli", "benchmark the engine against a raw nats-py floor"),

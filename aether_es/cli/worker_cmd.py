@@ -26,6 +26,8 @@ from aether_es.cli.commands import summary
 from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail, no_url
 from aether_es.cli.terminal import say
+from aether_es.http.address import parse_address
+from aether_es.observability.metrics import serve_metrics
 from aether_es.runtime.shutdown import within
 from aether_es.runtime.stack import default_executors
 from aether_es.runtime.state_dir import discover_url
@@ -74,6 +76,11 @@ def register(commands: Any) -> None:
         help="the system's task ack wait in seconds, as its engine was started with (default %(default)s)",
     )
     add_reconnect_timeout(parser, "drains and exits 1; a second SIGTERM/SIGINT stops at once")
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve this worker's Prometheus metrics at http://HOST:PORT/metrics (a bare PORT: on 127.0.0.1)",
+    )
     parser.add_argument("--worker-id", help="the id to register under (default: host-pid-random)")
     parser.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag to register (repeatable)"
@@ -88,6 +95,7 @@ async def handle(args: argparse.Namespace) -> int:
         tags = parse_tags(args.tag)
         check_numbers(args)
         Layout(prefix=args.prefix)
+        metrics_at = parse_address(args.metrics, "--metrics") if args.metrics else None
     except (WorkerSetupError, ValueError) as exc:
         say(f"aether: worker: {exc}", file=sys.stderr)
         return exits.INVALID
@@ -108,8 +116,17 @@ async def handle(args: argparse.Namespace) -> int:
         say(f"aether: worker: cannot connect to {url} (from {where}): {reason}", file=sys.stderr)
         return exits.FAILED
 
+    try:
+        exporter = serve_metrics(*metrics_at) if metrics_at is not None else None
+    except OSError as exc:
+        say(f"aether: worker: --metrics {args.metrics}: {exc.strerror or exc}", file=sys.stderr)
+        await within("closing the NATS connection", connection.close(), 5.0)
+        return exits.FAILED
+
     async def started(pool: WorkerPool) -> None:
         say(f"worker {pool.worker_id} serving {', '.join(executors)} on {url}", flush=True)
+        if exporter is not None and metrics_at is not None:
+            say(f"metrics on http://{metrics_at[0]}:{exporter.server_port}/metrics", flush=True)
 
     stop = asyncio.Event()
     watching = asyncio.create_task(_stop_when_lost(connection, args.reconnect_timeout, stop))
@@ -129,6 +146,9 @@ async def handle(args: argparse.Namespace) -> int:
     finally:
         lost = watching.done()
         watching.cancel()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         await within("closing the NATS connection", connection.close(), 5.0)
     say("worker stopped", flush=True)
     return exits.FAILED if lost else exits.OK

@@ -52,6 +52,8 @@ class TaskDelivery:
     ack: Callable[[], Awaitable[None]]
     in_progress: Callable[[], Awaitable[None]]
     nak: Callable[[], Awaitable[None]]
+    dispatched_at: float = 0.0
+    """When the assignment was published to the work queue (epoch seconds); 0 when the channel cannot tell."""
 
 
 class WorkerChannel(Protocol):

@@ -30,6 +30,7 @@ from aether_es.adapters.nats.snapshots import NatsSnapshotStore
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
+from aether_es.observability.metrics import watch_deadlines
 from aether_es.ports.artifacts import ArtifactRepository
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.error_sink import ErrorReport, ErrorSink
@@ -54,6 +55,7 @@ from aether_es.worker.executors.shell import ShellExecutor
 from aether_es.worker.executors.sleep import SleepExecutor
 from aether_es.worker.pool import WorkerPool
 from aether_es.worker.repositories import default_repositories
+from aether_es.worker.task_log import NatsTaskLogs
 
 log = logging.getLogger("aether_es.stack")
 
@@ -214,6 +216,7 @@ async def open_stack(options: StackOptions) -> Stack:
         store = NatsEventStore(connection.js, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)
         deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
+        watch_deadlines(lambda: deadlines.pending)
         registry = NatsWorkerRegistry(connection.js, layout, ttl=options.worker_ttl)
         errors = NatsErrorSink(connection.js, layout)
         errors.start()
@@ -255,6 +258,7 @@ async def open_stack(options: StackOptions) -> Stack:
                 registry=registry,
                 artifacts=ArtifactStager(repositories, options.state_dir / "work"),
                 fetch_timeout=options.worker_poll,
+                logs=NatsTaskLogs(connection.nc, layout),
             )
             await pool.start()
         await engine.start()  # after the workers registered, so first dispatches find them

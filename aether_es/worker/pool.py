@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
 from aether_es.events.references import PayloadTooLarge
 from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.model.json_values import number_problem
+from aether_es.model.phases import code_to_phase
+from aether_es.observability.metrics import observe_task_end, observe_task_start
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
@@ -32,6 +35,7 @@ from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.coalescing import ReportCoalescer
 from aether_es.worker.executor import Executor
 from aether_es.worker.redaction import redact
+from aether_es.worker.task_log import TaskLogs, current_log
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,9 @@ class WorkerPool:
 
     `limits` (by default from the environment) caps each value a result carries: a larger one ends its
     attempt as an Error naming it, as does a report the channel can never publish.
+
+    With `logs`, each attempt's executor finds its task log in `task_log.current_log` (the shell executor
+    sends what its command prints there, line by line).
     """
 
     def __init__(
@@ -125,6 +132,7 @@ class WorkerPool:
         reporting: int = 256,
         prefetch: int = 64,
         limits: Limits | None = None,
+        logs: TaskLogs | None = None,
     ) -> None:
         if not executors:
             raise ValueError("a worker pool needs at least one executor")
@@ -136,6 +144,7 @@ class WorkerPool:
         self._limits = limits or Limits.from_env()
         self._reports = ReportCoalescer(channel.report)
         self._artifacts = artifacts
+        self._logs = logs
         self._executors = dict(executors)
         self._types = list(self._executors)
         self._concurrency = concurrency
@@ -329,7 +338,7 @@ class WorkerPool:
                     await delivery.ack()
                     return
                 started_at = utc_now()
-                execution = asyncio.ensure_future(self._execute(assignment))
+                execution = asyncio.ensure_future(self._observed(delivery))
                 if self._start_report_after > 0:
                     await asyncio.wait((execution,), timeout=self._start_report_after)
                 if not execution.done():
@@ -351,6 +360,26 @@ class WorkerPool:
             self._holding.discard(task_run_id)
             self._work.pop(task_run_id, None)
             self._cancel_requested.discard(task_run_id)
+
+    async def _observed(self, delivery: TaskDelivery) -> TaskResult | None:
+        """`_execute` timed for the metrics, with the attempt's task log open meanwhile (in this task's own
+        context, which the executor's task copies)."""
+        assignment = delivery.assignment
+        dispatched = delivery.dispatched_at
+        observe_task_start(assignment.executor_type, time.time() - dispatched if dispatched else None)
+        began = time.monotonic()
+        task_log = self._logs.open(assignment) if self._logs is not None else None
+        current_log.set(task_log)
+        result: TaskResult | None = None
+        try:
+            result = await self._execute(assignment)
+            return result
+        finally:
+            observe_task_end(
+                assignment.executor_type, time.monotonic() - began, "" if result is None else code_to_phase(result.code)
+            )
+            if task_log is not None:
+                await task_log.close()
 
     async def _execute(self, assignment: TaskAssignment) -> TaskResult | None:
         """The executor's result, an error result if it raised, or None if the engine cancelled the task."""

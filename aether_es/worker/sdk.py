@@ -37,6 +37,7 @@ from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import WORKDIR, Executor
 from aether_es.worker.pool import WorkerPool
 from aether_es.worker.repositories import default_repositories
+from aether_es.worker.task_log import NatsTaskLogs
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,7 @@ async def run(
             registry=NatsWorkerRegistry(js, layout, ttl=registry_ttl),
             tags=tags,
             artifacts=ArtifactStager(default_repositories(js, layout, state_dir), Path(work.name)),
+            logs=NatsTaskLogs(nc, layout),
         )
         await pool.start()
         try:

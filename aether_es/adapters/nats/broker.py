@@ -588,7 +588,15 @@ class NatsWorkerChannel(_Reporter):
                 continue
             # A nak is best effort: one lost (or after the ack) leaves the server to redeliver after the ack wait.
             nak = functools.partial(_quietly, msg.nak)
-            out.append(TaskDelivery(assignment=assignment, ack=_once(msg.ack), in_progress=msg.in_progress, nak=nak))
+            out.append(
+                TaskDelivery(
+                    assignment=assignment,
+                    ack=_once(msg.ack),
+                    in_progress=msg.in_progress,
+                    nak=nak,
+                    dispatched_at=msg.metadata.timestamp.timestamp(),
+                )
+            )
         return out
 
     async def _resolved(self, msg: Msg) -> bytes:

@@ -74,6 +74,10 @@ class Layout:
     """Seconds the event feed keeps a message; 0 keeps it for ever (the default: nothing is dropped)."""
     feed_max_bytes: int = -1
     """Bytes the event feed may hold before dropping its oldest messages; -1 means no limit."""
+    logs_max_age: float = 7 * 24 * 3600.0
+    """Seconds the task logs stream keeps a line (a week by default)."""
+    logs_max_bytes: int = 1024**3
+    """Bytes the task logs stream may hold before dropping its oldest lines (1 GiB by default)."""
 
     def __post_init__(self) -> None:
         check_token("layout prefix", self.prefix)
@@ -356,6 +360,40 @@ class Layout:
             bucket=self.idempotency_bucket, history=1, storage=StorageType.FILE, replicas=self.replicas, direct=True
         )
 
+    # --- task logs: one message per line, `<prefix>.logs.<run id>.<task run id>` ------------------------
+
+    @property
+    def logs_stream(self) -> str:
+        return f"{self.prefix.upper()}_LOGS"
+
+    @property
+    def logs_subjects(self) -> str:
+        return f"{self.prefix}.logs.>"
+
+    def log_subject(self, run_id: str, task_run_id: str) -> str:
+        """Where the lines a task run's executor prints go."""
+        return f"{self.prefix}.logs.{check_id('run id', run_id)}.{check_id('task run id', task_run_id)}"
+
+    def run_log_subjects(self, run_id: str) -> str:
+        """Every task log line of one run."""
+        return f"{self.prefix}.logs.{check_id('run id', run_id)}.>"
+
+    def logs_stream_config(self) -> StreamConfig:
+        """Task logs: bounded by age and size (oldest lines dropped first), unlike the history; a line is
+        published without waiting for the server's ack, so logging never slows a task down."""
+        return StreamConfig(
+            name=self.logs_stream,
+            subjects=[self.logs_subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=self.logs_max_bytes,
+            max_age=self.logs_max_age,
+            discard=DiscardPolicy.OLD,
+            allow_direct=True,
+            num_replicas=self.replicas,
+        )
+
     # --- event feed: one message per event, `<prefix>.events.<run id>.<EventType>` --------------------
 
     @property
@@ -497,5 +535,6 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_bucket(js, layout.leases_kv_config())
     await ensure_stream(js, layout.feed_stream_config())
     await ensure_bucket(js, layout.feed_kv_config())
+    await ensure_stream(js, layout.logs_stream_config())
     await ensure_object_store(js, layout.values_object_store_config())
     await ensure_object_store(js, layout.artifacts_object_store_config())

@@ -14,7 +14,8 @@ Config (`executor.config`; use `{{inputs.parameters.NAME}}` in any string to tak
 * `maxOutputBytes`: how much of each stream is kept (default 1 MiB); the rest is read and dropped.
 
 Outputs: `stdout` and `stderr` (UTF-8 text, trailing newlines removed), `exitCode` (an int), `truncated`
-(the names of the streams that were cut, usually `[]`).
+(the names of the streams that were cut, usually `[]`). Where the worker keeps task logs, each line is also
+sent there as it is printed (`aether-es logs`).
 
 Exit 0 is Succeeded; any other exit, or a death by signal, is Failed (code 2) with the outputs kept; a
 command that cannot start (not found, not executable, bad `cwd`) is Error (code 3).
@@ -51,6 +52,7 @@ from aether_es.worker.executors.common import (
     string_setting,
 )
 from aether_es.worker.executors.shell_quoting import bind_values
+from aether_es.worker.task_log import current_log
 
 SHELL_TYPE = "shell"
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -88,11 +90,15 @@ def environment(config: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes of the stream and whether more came; reads to the end so the child never blocks."""
+async def _read_capped(stream: asyncio.StreamReader, limit: int, name: str) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of the stream and whether more came; reads to the end so the child never blocks.
+    Each chunk also goes to the attempt's task log as it is read, so its lines can be followed live."""
     kept = bytearray()
     cut = False
+    task_log = current_log.get()
     while chunk := await stream.read(_CHUNK):
+        if task_log is not None:
+            await task_log.write(name, chunk)
         room = limit - len(kept)
         if len(chunk) > room:
             cut = True
@@ -143,7 +149,9 @@ class ShellExecutor:
         assert process.stdout is not None and process.stderr is not None
         try:
             (out, out_cut), (err, err_cut), code = await asyncio.gather(
-                _read_capped(process.stdout, limit), _read_capped(process.stderr, limit), process.wait()
+                _read_capped(process.stdout, limit, "stdout"),
+                _read_capped(process.stderr, limit, "stderr"),
+                process.wait(),
             )
         except asyncio.CancelledError:
             await _kill_group(process)
