@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.api import ObjectStoreConfig
+from nats.js.api import ObjectMeta, ObjectMetaOptions, ObjectStoreConfig
 from nats.js.errors import BucketNotFoundError, DigestMismatchError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from aether_es.ports.artifacts import ArtifactError, ArtifactTooLarge
+
+CHUNK = 512 * 1024
+"""Bytes per stored chunk: each is one publish awaiting its ack, so a file moves in a quarter of the round trips
+of the client's default 128 KiB, while a chunk stays well under the smallest usual payload limit (1 MiB)."""
 
 
 class NatsObjectStoreRepository:
@@ -55,7 +59,7 @@ class NatsObjectStoreRepository:
         bucket, key = self._where(config)
         store = await self._store(bucket, create=True)
         with file.open("rb") as data:
-            await store.put(key, data)
+            await store.put(key, data, ObjectMeta(name=key, options=ObjectMetaOptions(max_chunk_size=CHUNK)))
         return {"bucket": bucket, "key": key}
 
     async def download(self, config: dict[str, Any], file: Path, max_bytes: int) -> int:
