@@ -80,6 +80,8 @@ class ArtifactStager:
         return assignment.model_copy(update={"artifacts": staged, "workdir": str(workdir)})
 
     async def _fetch(self, artifact: WireArtifact, target: Path, transit: Path, what: str) -> None:
+        if artifact.archive not in ("", TAR):
+            raise ArtifactError(f"{what}: unknown archive type {artifact.archive!r} (aether_es packs folders as tar)")
         repository, config = self._repository(artifact.source)
         file = transit if artifact.archive == TAR else target
         await asyncio.to_thread(file.parent.mkdir, parents=True, exist_ok=True)
@@ -95,8 +97,6 @@ class ArtifactStager:
                 raise ArtifactError(f"{what}: downloaded {digest}, not the recorded {artifact.digest}")
         if artifact.archive == TAR:
             await asyncio.to_thread(unpack, file, target, what)
-        elif artifact.archive:
-            raise ArtifactError(f"{what}: unknown archive type {artifact.archive!r} (aether_es packs folders as tar)")
 
     def _too_large(self, what: str, size: int) -> str:
         return str(LimitExceeded(what, "artifact_bytes", size, self.limits.artifact_bytes))
