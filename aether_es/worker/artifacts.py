@@ -80,7 +80,7 @@ class ArtifactStager:
         return assignment.model_copy(update={"artifacts": staged, "workdir": str(workdir)})
 
     async def _fetch(self, artifact: WireArtifact, target: Path, transit: Path, what: str) -> None:
-        if artifact.archive not in ("", TAR):
+        if artifact.archive not in ("", "none", TAR):
             raise ArtifactError(f"{what}: unknown archive type {artifact.archive!r} (aether_es packs folders as tar)")
         repository, config = self._repository(artifact.source)
         file = transit if artifact.archive == TAR else target
