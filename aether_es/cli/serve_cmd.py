@@ -1,10 +1,12 @@
 """`aether-es serve`: run the engine, its request/reply API and event feed (and, optionally, workers).
 
 Against `--nats URL` / $AETHER_NATS_URL, or an embedded nats-server under `--state-dir` when none is given.
-It owns `--state-dir` while it runs and records its URL in `<state-dir>/nats.url`, where the other commands
-find it; a second `serve` there is refused (one server per store, `runtime.state_dir`). SIGINT and
-SIGTERM stop it cleanly: the API stops taking requests, workers finish (or give back) what they hold, and
-the engine completes every decision in flight before the connection closes; nothing acknowledged is lost.
+It owns `--state-dir` while it runs and records its URL in `<state-dir>/nats.url` and as the user-level
+default (`state_dir.user_url_file`), where the other commands find it; a second `serve` there is refused
+(one server per store, `runtime.state_dir`). SIGINT and SIGTERM stop it cleanly: the API stops taking
+requests, workers finish (or give back) what they hold, and the engine completes every decision in flight
+before the connection closes; nothing acknowledged is lost.
+Each run its engine ends as Failed, Error or Timeout is logged at WARNING with why (its failed tasks).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from aether_es.api.service import start_api
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
+from aether_es.cli.failures import failure_reason
 from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
@@ -27,9 +30,11 @@ from aether_es.cli.terminal import say
 from aether_es.http.address import parse_address
 from aether_es.http.server import WebServer
 from aether_es.http.tokens import TOKEN_ENV
+from aether_es.model import phases as ph
+from aether_es.projections.run_state import RunState
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
-from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
+from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, publish_user_url, withdraw_user_url
 from aether_es.runtime.supervisor import SupervisionFailed, Supervisor, supervised
 
 log = logging.getLogger("aether_es.serve")
@@ -115,6 +120,8 @@ async def handle(args: argparse.Namespace) -> int:
         say(f"aether: serve: cannot start: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return exits.FAILED
     url = stack.url
+    stack.engine.finished.append(_log_failure)
+    publish_user_url(url, args.state_dir)
     signals = StopSignals(on_force=lambda: _kill_server(stack)).install()
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     code = exits.OK
@@ -143,6 +150,7 @@ async def handle(args: argparse.Namespace) -> int:
             _kill_server(stack)
             code = exits.FAILED
         signals.remove()
+        withdraw_user_url(url)
     say("stopped", flush=True)
     return code
 
@@ -164,6 +172,12 @@ async def _serve_until_stopped(supervisor: Supervisor, requested: asyncio.Event)
         log.warning("serve: %s; stopping", failure)
         return False
     return True
+
+
+def _log_failure(state: RunState) -> None:
+    """A run that ends in another phase than Succeeded (or Cancelled, which someone asked for), with why."""
+    if state.phase not in (ph.SUCCEEDED, ph.CANCELLED):
+        log.warning("run %s %s %s: %s", state.run_id, state.workflow.metadata.name, state.phase, failure_reason(state))
 
 
 def _kill_server(stack: Stack) -> None:

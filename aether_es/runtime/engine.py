@@ -189,6 +189,9 @@ class Engine:
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
+        self.finished: list[Callable[[RunState], None]] = []
+        """Called with the state of each run this engine's decision ends (after it is durable); `serve` logs
+        the failed ones."""
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -577,6 +580,7 @@ class Engine:
             self._fail(batch, exc)
             return
         before = run.state.phase if run.state is not None else ""
+        was_terminal = run.state is not None and run.state.terminal
         await self._refresh_schemas()
         phase_before = run.state.phase if run.state is not None else None
         decision = Decision(run.state, self._context())
@@ -636,7 +640,16 @@ class Engine:
         changed, run.changed = run.changed, asyncio.Event()
         changed.set()
         if run.state is not None and run.state.terminal:
+            if not was_terminal:
+                self._tell_finished(run.state)
             self._retire(run.run_id)
+
+    def _tell_finished(self, state: RunState) -> None:
+        for listener in self.finished:
+            try:
+                listener(state)
+            except Exception as exc:  # an observer must not stop the run's decisions
+                log.warning("run %s: a finished-run listener failed: %r", state.run_id, exc)
 
     def _decide(self, run: _Run, decision: Decision, batch: list[_Pending]) -> list[AetherError | None]:
         """Apply the batch's triggers until the decision has spent its budget; the rest go back to the front

@@ -174,20 +174,22 @@ def discover_url(explicit: str | None) -> tuple[str, str] | None:
             return url, str(folder / DEFAULT_STATE_DIR / URL_FILE)
     recorded = user_url_file()
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        url = recorded.read_text().strip()
-        if url:
-            return url, str(recorded)
+        url, _, served_from = recorded.read_text().partition("\n")
+        if url.strip() and (not served_from.strip() or owner(Path(served_from.strip())) is not None):
+            return url.strip(), str(recorded)
     return None
 
 
-def publish_user_url(url: str) -> None:
-    """Record `url` as the user-level default, written whole or not at all; a folder that cannot be written
-    is logged (the commands still find the system through `.aether/` or --nats)."""
+def publish_user_url(url: str, state_dir: Path) -> None:
+    """Record `url` as the user-level default, with the state folder of the `serve` that records it: the URL
+    counts only while that folder has a live owner, so a `serve` killed with -9 leaves no stale default (a
+    URL written there by hand, alone on its line, always counts). Written whole or not at all; a folder that
+    cannot be written is logged (the commands still find the system through `.aether/` or --nats)."""
     path = user_url_file()
     partial = path.with_name(f".{URL_FILE}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(url + "\n")
+        partial.write_text(f"{url}\n{state_dir.resolve()}\n")
         partial.replace(path)
     except OSError as exc:
         log.warning("cannot record the URL in %s: %s", path, exc.strerror or exc)
@@ -199,7 +201,7 @@ def withdraw_user_url(url: str) -> None:
     """Remove the user-level default if it still names `url` (a later `serve` may have replaced it)."""
     path = user_url_file()
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        if path.read_text().strip() == url:
+        if path.read_text().partition("\n")[0].strip() == url:
             path.unlink()
 
 

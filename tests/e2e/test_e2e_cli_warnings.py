@@ -1,0 +1,68 @@
+"""Warnings about what Aether will not do, from `validate`, `run` and `submit` (and the API's submit reply), and
+`--strict`, which refuses such a document with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from support.cli import EXAMPLE, Served, aether, write
+
+TYPO = "spec.templates[0].dag.tasks[1].dependancies"
+
+
+def _with_traps() -> dict[str, Any]:
+    """The example with a misspelt `dependencies` and a `retry` on a task template: valid, but not as meant."""
+    doc = json.loads(EXAMPLE.read_text())
+    doc["spec"]["templates"][0]["dag"]["tasks"][1]["dependancies"] = ["greet"]
+    doc["spec"]["templates"][1]["task"]["retry"] = {"limit": 2}
+    return doc
+
+
+WARNINGS = [
+    f'aether: warning: {TYPO}: unknown field, ignored; did you mean "dependencies"?',
+    'aether: warning: spec.templates[1].task.retry: ignored on a task template: Aether uses "retry" only on the DAG '
+    "node that calls the template (dag.tasks[]); move it there",
+]
+
+
+def test_validate_prints_the_warnings_and_says_ok(tmp_path: Path) -> None:
+    result = aether("validate", str(write(tmp_path, "w.json", _with_traps())))
+    assert result.returncode == 0 and result.stdout.strip() == "ok"
+    assert result.stderr.splitlines() == WARNINGS
+
+
+def test_validate_strict_refuses_a_document_with_warnings(tmp_path: Path) -> None:
+    result = aether("validate", "--strict", str(write(tmp_path, "w.json", _with_traps())))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [*WARNINGS, "aether: validate: refused by --strict: 2 warnings above"]
+    clean = aether("validate", "--strict", str(EXAMPLE))
+    assert clean.returncode == 0 and clean.stderr == ""
+
+
+def test_run_strict_starts_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    result = aether("run", "--strict", "--state-dir", str(state), str(write(tmp_path, "w.json", _with_traps())))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "aether: run: refused by --strict: 2 warnings above"
+    assert not state.exists()
+
+
+def test_submit_runs_a_document_with_warnings_and_the_reply_carries_them(served: Served, tmp_path: Path) -> None:
+    path = write(tmp_path, "w.json", _with_traps())
+    result = served.run("submit", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == WARNINGS
+    reply = json.loads(result.stdout)
+    assert [w["path"] for w in reply["warnings"]] == [TYPO, "spec.templates[1].task.retry"]
+    assert reply["warnings"][0]["message"] == 'unknown field, ignored; did you mean "dependencies"?'
+    assert json.loads(served.run("submit", str(EXAMPLE), "--json").stdout)["warnings"] == []
+
+
+def test_submit_strict_refuses_and_starts_nothing(served: Served, tmp_path: Path) -> None:
+    before = json.loads(served.run("list", "--json").stdout)["runs"]
+    result = served.run("submit", "--strict", str(write(tmp_path, "w.json", _with_traps())))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [*WARNINGS, "aether: submit: refused by --strict: 2 warnings above"]
+    assert json.loads(served.run("list", "--json").stdout)["runs"] == before
