@@ -112,19 +112,44 @@ def observe_decision(phase_before: str | None, phase_after: str | None, commit_s
         RUNS_FINISHED.labels(phase_after).inc()
 
 
+class _TaskMetrics:
+    """One executor type's series, bound once: a label lookup costs more than the update itself."""
+
+    __slots__ = ("duration", "results", "running", "waited")
+
+    def __init__(self, executor_type: str) -> None:
+        self.running = TASKS_RUNNING.labels(executor_type)
+        self.waited = TASK_START_LATENCY.labels(executor_type)
+        self.duration = TASK_DURATION.labels(executor_type)
+        self.results = {phase: TASK_RESULTS.labels(executor_type, phase) for phase in ph.TERMINAL | {ph.SUSPENDED}}
+
+
+_tasks: dict[str, _TaskMetrics] = {}
+
+
+def _task_metrics(executor_type: str) -> _TaskMetrics:
+    bound = _tasks.get(executor_type)
+    if bound is None:
+        bound = _tasks[executor_type] = _TaskMetrics(executor_type)
+    return bound
+
+
 def observe_task_start(executor_type: str, waited: float | None) -> None:
     """An executor starts, `waited` seconds after its assignment was dispatched (None when not known)."""
-    TASKS_RUNNING.labels(executor_type).inc()
+    bound = _task_metrics(executor_type)
+    bound.running.inc()
     if waited is not None:
-        TASK_START_LATENCY.labels(executor_type).observe(max(0.0, waited))
+        bound.waited.observe(max(0.0, waited))
 
 
 def observe_task_end(executor_type: str, ran: float, phase: str) -> None:
     """An executor returned after `ran` seconds, its attempt ending in `phase` ("" when cancelled)."""
-    TASKS_RUNNING.labels(executor_type).dec()
-    TASK_DURATION.labels(executor_type).observe(ran)
-    if phase:
-        TASK_RESULTS.labels(executor_type, phase).inc()
+    bound = _task_metrics(executor_type)
+    bound.running.dec()
+    bound.duration.observe(ran)
+    counter = bound.results.get(phase)
+    if counter is not None:
+        counter.inc()
 
 
 def watch_deadlines(pending: Callable[[], int]) -> None:

@@ -17,6 +17,7 @@ server could not store is lost (the stream's bounds, in `Layout`, drop the oldes
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -60,10 +61,15 @@ class TaskLog:
             "taskName": assignment.task_name,
             "attempt": assignment.attempt,
         }
-        self._pattern: re.Pattern[str] | None = secret_pattern(secret_values(assignment))
+        self._assignment = assignment
         self._partial: dict[str, bytes] = {}
         self._sent = 0
         self._cut = False
+
+    @functools.cached_property
+    def _secrets(self) -> re.Pattern[str] | None:
+        """Compiled at the first line: most attempts print nothing (an `echo` or `http` task)."""
+        return secret_pattern(secret_values(self._assignment))
 
     async def write(self, stream: str, chunk: bytes) -> None:
         """Send every complete line of `stream` that `chunk` ends; keep the unfinished one for later."""
@@ -87,8 +93,8 @@ class TaskLog:
         text = raw.decode("utf-8", "replace").removesuffix("\r")
         if len(text) > MAX_LINE:
             text = text[: MAX_LINE - 1] + "…"
-        if self._pattern is not None:
-            text = self._pattern.sub(REDACTED, text)
+        if self._secrets is not None:
+            text = self._secrets.sub(REDACTED, text)
         self._sent += len(raw) + 1
         if self._sent > MAX_BYTES:
             self._cut = True
