@@ -67,6 +67,8 @@ class TaskAssignment(WireModel):
     one pass from all inputs, so no value's text is ever interpolated twice."""
     resumed_with: list[str] | None = None
     """On an attempt dispatched by a resume: the resume payload's keys (possibly none); None on other attempts."""
+    traceparent: str = ""
+    """The run's W3C trace context while tracing is on, so the worker's span of this attempt joins the run's trace."""
 
 
 class ResultArtifact(WireModel):

@@ -20,6 +20,7 @@ from aether_es.engine.effects import (
     ReportError,
     SetDeadline,
 )
+from aether_es.observability.tracing import traced
 from aether_es.ports.broker import TaskBroker
 from aether_es.ports.deadlines import Deadline, DeadlineStore
 from aether_es.ports.error_sink import ErrorReport, ErrorSink, Severity
@@ -69,7 +70,7 @@ class EffectRunner:
                 if isinstance(assignment, Undispatched):
                     undispatched.append(assignment)
                 else:
-                    dispatches.append(assignment)
+                    dispatches.append(traced(assignment))
             elif isinstance(effect, CancelTasks):
                 cancels.extend(effect.task_run_ids)
             elif isinstance(effect, SetDeadline):

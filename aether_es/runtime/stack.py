@@ -31,6 +31,8 @@ from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
 from aether_es.observability.metrics import watch_deadlines
+from aether_es.observability.tracing import configure_from_env as configure_tracing
+from aether_es.observability.tracing import run_finished
 from aether_es.ports.artifacts import ArtifactRepository
 from aether_es.ports.cron_scheduler import CronScheduler
 from aether_es.ports.error_sink import ErrorReport, ErrorSink
@@ -261,6 +263,8 @@ async def open_stack(options: StackOptions) -> Stack:
                 logs=NatsTaskLogs(connection.nc, layout),
             )
             await pool.start()
+        if configure_tracing():
+            engine.finished.append(run_finished)
         await engine.start()  # after the workers registered, so first dispatches find them
         feed = FeedProjector(connection.js, layout) if options.feed and not options.feed_process else None
         feed_process = FeedProcess(url, options.prefix, auth) if options.feed and options.feed_process else None

@@ -27,6 +27,7 @@ from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.model.json_values import number_problem
 from aether_es.model.phases import code_to_phase
 from aether_es.observability.metrics import observe_task_end, observe_task_start
+from aether_es.observability.tracing import end_task_span, start_task_span
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.broker import TaskDelivery, WorkerChannel
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
@@ -362,14 +363,15 @@ class WorkerPool:
             self._cancel_requested.discard(task_run_id)
 
     async def _observed(self, delivery: TaskDelivery) -> TaskResult | None:
-        """`_execute` timed for the metrics, with the attempt's task log open meanwhile (in this task's own
-        context, which the executor's task copies)."""
+        """`_execute` timed for the metrics and traced (when tracing is on), with the attempt's task log open
+        meanwhile (in this task's own context, which the executor's task copies)."""
         assignment = delivery.assignment
         dispatched = delivery.dispatched_at
         observe_task_start(assignment.executor_type, time.time() - dispatched if dispatched else None)
         began = time.monotonic()
         task_log = self._logs.open(assignment) if self._logs is not None else None
         current_log.set(task_log)
+        span = start_task_span(assignment)
         result: TaskResult | None = None
         try:
             result = await self._execute(assignment)
@@ -378,6 +380,8 @@ class WorkerPool:
             observe_task_end(
                 assignment.executor_type, time.monotonic() - began, "" if result is None else code_to_phase(result.code)
             )
+            if span is not None:
+                end_task_span(span, result)
             if task_log is not None:
                 await task_log.close()
 

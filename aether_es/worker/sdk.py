@@ -30,6 +30,7 @@ from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_object_store, ensure_stream
 from aether_es.adapters.nats.worker_registry import DEFAULT_TTL, NatsWorkerRegistry
+from aether_es.observability.tracing import configure_from_env as configure_tracing
 from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
@@ -249,6 +250,7 @@ async def run(
     folder the worker removes when it stops.
     """
     chosen = dict(registered() if executors is None else executors)
+    configure_tracing()
     if not chosen:
         raise ValueError("no executors to serve: register some with @executor or pass executors=")
     owned: NatsConnection | None = None
