@@ -38,7 +38,7 @@ def _painting(state: RunState) -> Iterable[dict[str, str]]:
 
 
 def timeline_of(timeline: list[Entry]) -> list[dict[str, Any]]:
-    """Every event with its number, time, actor, cause, reason, task run and attempt, and what it says."""
+    """Every event with its number, time, actor, cause, reason, task run, attempt and phase, and what it says."""
     names: dict[str, str] = {}
     out = []
     for entry in timeline:
@@ -54,6 +54,7 @@ def timeline_of(timeline: list[Entry]) -> list[dict[str, Any]]:
                 "type": envelope.type,
                 "taskRunID": getattr(event, "task_id", ""),
                 "attempt": getattr(event, "attempt", 0),
+                "phase": getattr(event, "phase", ""),
                 "what": describe(envelope, names),
             }
         )

@@ -16,7 +16,14 @@ function node(id) {
   return document.querySelector(`#graph .node[data-id="${CSS.escape(id)}"]`);
 }
 
+const SHOWN_CHILDREN = 200; // a loop's iterations listed in the task panel, at most
+const ENDED = ["Succeeded", "Failed", "Error", "Timeout", "Skipped", "Cancelled"];
+
 function showRun(run) {
+  if (page.at === null && actionsOn()) {
+    document.getElementById("cancel").disabled = ENDED.includes(run.status);
+    document.getElementById("retry").disabled = !ENDED.includes(run.status) || run.status === "Succeeded";
+  }
   document.getElementById("status").innerHTML = phaseBadge(run.status);
   document.getElementById("progress").textContent = run.progress ? `${run.progress} done` : "";
   document.getElementById("message").textContent = run.message || "";
@@ -154,7 +161,8 @@ function attempts(events) {
     if (event.type === "TaskStarted" || event.type === "TaskStartRecorded") attempt.started = event.time;
     if (["TaskFinished", "TaskRetried", "TaskSuspended"].includes(event.type)) {
       attempt.ended = event.time;
-      attempt.how = event.what;
+      attempt.how = event.type === "TaskSuspended" ? "Suspended" : event.phase;
+      attempt.retried = event.type === "TaskRetried";
     }
     byAttempt.set(event.attempt, attempt);
   }
@@ -170,10 +178,12 @@ function showTask(graphNode) {
   document.getElementById("resume").disabled = phase !== "Suspended" || !actionsOn();
   const panel = document.getElementById("task");
   if (!taskRunID) {
-    panel.innerHTML = `<h2>${esc(graphNode.id)}</h2><p class="muted">not created ${page.at === null ? "yet" : "at that point"}</p>`;
+    panel.innerHTML = `<h2>${esc(graphNode.id)}</h2><p class="muted">not created ${page.at === null ? "" : "at that point"}</p>`;
     return;
   }
   const events = page.events.filter((event) => event.taskRunID === taskRunID);
+  const children = [...page.tasks.values()].filter((child) => child.parentRunID === taskRunID);
+  const tries = attempts(events);
   const outputs = task && task.outputs && task.outputs.parameters ? task.outputs.parameters : [];
   const streams = outputs.filter((p) => p.name === "stdout" || p.name === "stderr");
   panel.innerHTML = `
@@ -184,11 +194,15 @@ function showTask(graphNode) {
       <dt>retries</dt><dd>${esc(task ? task.retryCount : "")}</dd>
       <dt>message</dt><dd>${esc(task ? task.message : "")}</dd>
     </dl>
-    <h2>attempts</h2>
+    ${tries.length ? `<h2>attempts</h2>
     <table><thead><tr><th>#</th><th>waited</th><th>ran</th><th>how it ended</th></tr></thead><tbody>
-      ${attempts(events).map((a) => `<tr><td>${a.attempt}</td><td>${seconds(a.dispatched, a.started)}</td>
-        <td>${seconds(a.started, a.ended)}</td><td>${esc(a.how || "")}</td></tr>`).join("")}
-    </tbody></table>
+      ${tries.map((a) => `<tr><td>${a.attempt}</td><td>${seconds(a.dispatched, a.started)}</td>
+        <td>${seconds(a.started, a.ended)}</td><td>${a.how ? phaseBadge(a.how) : ""}${a.retried ? " retried" : ""}</td></tr>`).join("")}
+    </tbody></table>` : ""}
+    ${children.length ? `<h2>${graphNode.kind === "loop" ? "iterations" : "steps"}</h2>
+      <table><tbody>${children.slice(0, SHOWN_CHILDREN).map((c) => `<tr><td>${esc(c.taskName)} <span class="mono muted">${esc(c.runID)}</span></td><td>${phaseBadge(c.status)}</td>
+        <td>${esc(c.message)}</td></tr>`).join("")}</tbody></table>
+      ${children.length > SHOWN_CHILDREN ? `<p class="muted">and ${children.length - SHOWN_CHILDREN} more</p>` : ""}` : ""}
     <h2>inputs</h2>${json(task ? task.inputs : null)}
     <h2>outputs</h2>${json(task ? task.outputs : null)}
     ${streams.map((p) => `<h2>${esc(p.name)}</h2><pre class="${esc(p.name)}">${esc(p.value)}</pre>`).join("")}
