@@ -23,6 +23,7 @@ from aether_es.api import messages as m
 from aether_es.errors import (
     AetherError,
     ApiError,
+    ConflictError,
     InvalidStateError,
     NotFoundError,
     NotSupportedError,
@@ -62,6 +63,7 @@ _ERRORS: dict[str, type[AetherError]] = {
     "invalid_argument": ValidationError,
     "not_found": NotFoundError,
     "invalid_state": InvalidStateError,
+    "conflict": ConflictError,
     "not_supported": NotSupportedError,
 }
 
@@ -262,7 +264,7 @@ class Client:
     async def runs(
         self,
         *,
-        phase: str | list[str] | None = None,
+        status: str | list[str] | None = None,
         name: str | None = None,
         labels: Mapping[str, str] | None = None,
         cron_workflow_id: str | None = None,
@@ -270,11 +272,12 @@ class Client:
         created_before: str | datetime | None = None,
         page_size: int = m.DEFAULT_LIST_LIMIT,
     ) -> AsyncIterator[m.RunInfo]:
-        """Every matching run, newest first, fetched page by page."""
+        """Every matching run, newest first, fetched page by page (`status="Suspended"`: the runs with a task
+        waiting to be resumed)."""
         token = ""
         while True:
             page = await self.list(
-                phase=phase,
+                status=status,
                 name=name,
                 labels=labels,
                 cron_workflow_id=cron_workflow_id,
@@ -294,22 +297,39 @@ class Client:
     async def cron_submit(self, document: Mapping[str, Any] | str | bytes, *, reason: str = "") -> str:
         request = m.SubmitCronRequest.model_construct(document=_document(document), actor=self.actor, reason=reason)
         reply: m.SubmitCronReply = await self.call("crons.submit", request)
-        return reply.id
+        return reply.cron_workflow_id
 
     async def cron_get(self, cron_id: str) -> dict[str, Any]:
         """The CronWorkflow's view, with the views of its runs."""
-        reply: m.GetCronReply = await self.call("crons.get", m.CronIdRequest.model_construct(id=cron_id))
+        request = m.CronIdRequest.model_construct(cron_workflow_id=cron_id)
+        reply: m.GetCronReply = await self.call("crons.get", request)
         return reply.cron
 
     async def cron_update(self, cron_id: str, document: Mapping[str, Any] | str | bytes, *, reason: str = "") -> None:
         request = m.UpdateCronRequest.model_construct(
-            id=cron_id, document=_document(document), actor=self.actor, reason=reason
+            cron_workflow_id=cron_id, document=_document(document), actor=self.actor, reason=reason
         )
         await self.call("crons.update", request)
 
     async def cron_delete(self, cron_id: str, *, reason: str = "") -> None:
-        request = m.DeleteCronRequest.model_construct(id=cron_id, actor=self.actor, reason=reason)
-        await self.call("crons.delete", request)
+        """Stop the cron workflow for good (its runs are kept); a deleted one is not found."""
+        await self.call("crons.delete", self._cron_command(cron_id, reason))
+
+    async def cron_trigger(self, cron_id: str, *, reason: str = "") -> str:
+        """Start a run of the cron workflow now, outside its schedule (even while suspended); returns its id."""
+        reply: m.TriggerCronReply = await self.call("crons.trigger", self._cron_command(cron_id, reason))
+        return reply.run_id
+
+    async def cron_suspend(self, cron_id: str, *, reason: str = "") -> None:
+        """Stop scheduling it until `cron_resume` (refused when it is suspended already)."""
+        await self.call("crons.suspend", self._cron_command(cron_id, reason))
+
+    async def cron_resume(self, cron_id: str, *, reason: str = "") -> None:
+        """Schedule a suspended cron workflow again (refused when it is not suspended)."""
+        await self.call("crons.resume", self._cron_command(cron_id, reason))
+
+    def _cron_command(self, cron_id: str, reason: str) -> m.CronCommandRequest:
+        return m.CronCommandRequest.model_construct(cron_workflow_id=cron_id, actor=self.actor, reason=reason)
 
     async def cron_list(self) -> list[dict[str, Any]]:
         reply: m.ListCronsReply = await self.call("crons.list", m.Empty())
@@ -326,7 +346,7 @@ class Client:
     async def list(
         self,
         *,
-        phase: str | list[str] | None = None,
+        status: str | list[str] | None = None,
         name: str | None = None,
         labels: Mapping[str, str] | None = None,
         cron_workflow_id: str | None = None,
@@ -340,7 +360,7 @@ class Client:
         (Defined last: a method named `list` would shadow the builtin in the annotations after it.)
         """
         request = m.ListRunsRequest.model_construct(
-            phase=phase,
+            status=status,
             name=name,
             labels=dict(labels) if labels is not None else None,
             cron_workflow_id=cron_workflow_id,

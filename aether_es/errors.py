@@ -25,6 +25,12 @@ class InvalidStateError(AetherError):
     kind = "invalid state"
 
 
+class ConflictError(InvalidStateError):
+    """What the call would create exists already, made otherwise (the detail names it)."""
+
+    kind = "conflict"
+
+
 class NotSupportedError(AetherError):
     kind = "not supported"
 

@@ -1,4 +1,5 @@
-"""The API's requests and replies: one pydantic model each, JSON with camelCase keys.
+"""The API's requests and replies: one pydantic model each, JSON with camelCase keys spelt as Aether's views
+spell them (`runID`, `taskRunID`, `cronWorkflowID`, `status`), so a reply's field can be sent back as is.
 
 These models are the contract: the service parses requests with them, the client builds requests with them,
 and the JSON Schemas in docs/api.md are generated from them. Unknown keys in a request are refused, so a
@@ -8,12 +9,15 @@ are ignored, so replies can grow without breaking older clients.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-ErrorCode = Literal["invalid_argument", "not_found", "invalid_state", "not_supported", "unavailable", "internal"]
+ErrorCode = Literal[
+    "invalid_argument", "not_found", "invalid_state", "conflict", "not_supported", "unavailable", "internal"
+]
 
 MAX_LIST_LIMIT = 1000
 DEFAULT_LIST_LIMIT = 100
@@ -22,8 +26,16 @@ MAX_TASK_LIMIT = 10_000
 DEFAULT_TASK_LIMIT = 1000
 
 
+_ID = re.compile(r"Id(s?)(?=[A-Z]|$)")
+
+
+def wire_name(field: str) -> str:
+    """A field's JSON key: camelCase with Aether's `ID` (`run_id` -> `runID`, `task_run_ids` -> `taskRunIDs`)."""
+    return _ID.sub(r"ID\1", to_camel(field))
+
+
 class Message(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(alias_generator=wire_name, populate_by_name=True, extra="forbid", defer_build=True)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -33,7 +45,7 @@ class Reply(Message):
     """What the engine answers. Keys this client does not know are ignored, so a newer engine that adds a
     field to a reply does not break older clients (requests stay strict)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)
+    model_config = ConfigDict(alias_generator=wire_name, populate_by_name=True, extra="ignore", defer_build=True)
 
 
 class Done(Reply):
@@ -54,32 +66,21 @@ class Audited(Message):
 
 
 class SubmitRunRequest(Audited):
-    """Start a workflow run. With an idempotency key, repeating the request never starts a second run."""
+    """Start a workflow run. With an idempotency key, repeating the request never starts a second run; the key
+    given with another document is a `conflict` naming the run it started."""
 
     document: Document = Field(description="the aether/v1 Workflow document (an object, or its JSON as a string)")
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
         max_length=1024,
-        description="the same key always gives the same run id and never a second run",
+        description="the same key with the same document always gives the same run id and never a second run",
     )
-
-
-class DocumentWarning(Reply):
-    """Something a valid document says that Aether will not do: the run starts all the same."""
-
-    path: str = Field(description="where, as a JSON path (spec.templates[0].dag.tasks[1].dependancies)")
-    message: str = Field(description="what Aether does with it, and what to write instead")
 
 
 class SubmitRunReply(Reply):
     run_id: str
     created: bool = Field(description="false when the idempotency key had already started this run")
-    warnings: list[DocumentWarning] = Field(
-        default_factory=list,
-        description="unknown fields, fields Aether ignores where they are, {{...}} left literal in argument "
-        "values, loop iterations that lose their values (docs/warnings.md)",
-    )
 
 
 class GetRunRequest(Message):
@@ -117,7 +118,10 @@ class ListTasksReply(Reply):
 class ListRunsRequest(Message):
     """Filters combine with AND; `createdAfter` is inclusive, `createdBefore` exclusive."""
 
-    phase: str | list[str] | None = Field(default=None, description="one phase, or any of several")
+    status: str | list[str] | None = Field(
+        default=None,
+        description="one phase, or any of several; `Suspended` matches the runs with a task waiting to be resumed",
+    )
     name: str | None = Field(default=None, description="the workflow's metadata.name")
     labels: dict[str, str] | None = Field(default=None, description="every label given must match")
     cron_workflow_id: str | None = Field(default=None, description="runs started by this CronWorkflow")
@@ -133,7 +137,8 @@ class RunInfo(Reply):
     run_id: str
     name: str
     namespace: str
-    phase: str
+    status: str
+    suspended_tasks: int = Field(default=0, description="how many of its task runs wait to be resumed")
     created_at: str
     finished_at: str = Field(description='"" until the run has finished')
     cron_workflow_id: str = Field(description='"" unless a CronWorkflow started the run')
@@ -192,23 +197,29 @@ class SubmitCronRequest(Audited):
 
 
 class SubmitCronReply(Reply):
-    id: str
+    cron_workflow_id: str
 
 
 class CronIdRequest(Message):
-    id: str = Field(min_length=1)
+    cron_workflow_id: str = Field(min_length=1)
 
 
 class GetCronReply(Reply):
     cron: dict[str, Any] = Field(description="the CronWorkflow view with the views of its runs")
 
 
-class DeleteCronRequest(Audited):
-    id: str = Field(min_length=1)
+class CronCommandRequest(Audited):
+    """A command on one CronWorkflow: delete, trigger, suspend or resume it."""
+
+    cron_workflow_id: str = Field(min_length=1)
+
+
+class TriggerCronReply(Reply):
+    run_id: str = Field(description="the run started now, outside the schedule")
 
 
 class UpdateCronRequest(Audited):
-    id: str = Field(min_length=1)
+    cron_workflow_id: str = Field(min_length=1)
     document: Document
 
 
@@ -263,7 +274,10 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "crons.submit": (SubmitCronRequest, SubmitCronReply),
     "crons.get": (CronIdRequest, GetCronReply),
     "crons.update": (UpdateCronRequest, Done),
-    "crons.delete": (DeleteCronRequest, Done),
+    "crons.delete": (CronCommandRequest, Done),
+    "crons.trigger": (CronCommandRequest, TriggerCronReply),
+    "crons.suspend": (CronCommandRequest, Done),
+    "crons.resume": (CronCommandRequest, Done),
     "crons.list": (Empty, ListCronsReply),
     "workers.list": (ListWorkersRequest, ListWorkersReply),
 }

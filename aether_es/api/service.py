@@ -6,16 +6,19 @@ the micro framework calls handlers one at a time per subscription, and a slow re
 must not hold up the rest.
 
 Idempotent submit: a key is hashed into the idempotency bucket and claimed with a create-only put naming a
-fresh run id; whoever loses the claim reads the winner's run id. Both then submit with that explicit run id,
-which the engine makes idempotent, so the same key gives one run under concurrent requests, across engine
-processes and restarts, and a claim whose submission was interrupted is completed by the next repeat.
+fresh run id and the document's digest; whoever loses the claim reads the winner's run id. Both then submit
+with that explicit run id, which the engine makes idempotent, so the same key gives one run under concurrent
+requests, across engine processes and restarts, and a claim whose submission was interrupted is completed by
+the next repeat. The key given with another document is refused as a conflict naming the run it started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,13 +43,19 @@ from aether_es.adapters.nats.retry import TRANSIENT
 from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.adapters.nats.worker_registry import info_to_dict
 from aether_es.api import messages as m
-from aether_es.errors import AetherError, InvalidStateError, NotFoundError, NotSupportedError, ValidationError
+from aether_es.errors import (
+    AetherError,
+    ConflictError,
+    InvalidStateError,
+    NotFoundError,
+    NotSupportedError,
+    ValidationError,
+)
 from aether_es.events.references import Gathering
 from aether_es.history.audit import command_actor
 from aether_es.model import clock
 from aether_es.model import phases as ph
-from aether_es.model.loading import check_document
-from aether_es.model.traps import document_warnings
+from aether_es.model.loading import check_document, parse_object
 from aether_es.ports.event_store import RunSummary
 from aether_es.ports.idgen import IdContext
 from aether_es.projections.run_state import RunState
@@ -67,6 +76,7 @@ STATUS = {
     "invalid_argument": "400",
     "not_found": "404",
     "invalid_state": "409",
+    "conflict": "409",
     "not_supported": "501",
     "unavailable": "503",
     "internal": "500",
@@ -96,6 +106,8 @@ def error_reply(exc: BaseException) -> m.ErrorReply:
         code = "invalid_argument"
     elif isinstance(exc, NotFoundError):
         code = "not_found"
+    elif isinstance(exc, ConflictError):
+        code = "conflict"
     elif isinstance(exc, InvalidStateError):
         code = "invalid_state"
     elif isinstance(exc, NotSupportedError):
@@ -136,10 +148,18 @@ def parse_request(model: type[m.Message], body: bytes) -> Any:
         loc = [str(part) for part in first["loc"]]
         field = loc[0] if loc else None
         if first["type"] == "extra_forbidden":
-            raise invalid(field, f"{field}: unknown field") from None
+            raise invalid(field, f"{field}: unknown field{_nearest(model, field)}") from None
         if field == "document":
             raise invalid(field, "document: must be a JSON object or a string holding one") from None
         raise invalid(field, f"{'.'.join(loc)}: {first['msg']}") from None
+
+
+def _nearest(model: type[m.Message], field: str | None) -> str:
+    """` (did you mean runID?)` for a key spelt like one the model knows, else ""."""
+    known = [info.alias or name for name, info in model.model_fields.items()]
+    folded = {key.lower(): key for key in known}
+    match = folded.get((field or "").lower()) or next(iter(difflib.get_close_matches(field or "", known, 1)), None)
+    return f" (did you mean {match}?)" if match else ""
 
 
 def _who(request: m.Audited) -> str:
@@ -151,6 +171,10 @@ def _checked_id(field: str, value: str) -> str:
         return check_id(field, value)
     except ValueError as exc:
         raise invalid(field, str(exc)) from None
+
+
+def _cron_id(value: str) -> str:
+    return _checked_id("cronWorkflowID", value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +235,13 @@ def _phases(value: str | list[str] | None) -> frozenset[str] | None:
     wanted = frozenset([value] if isinstance(value, str) else value)
     unknown = sorted(wanted - frozenset(ph.ALL_PHASES))
     if unknown:
-        raise invalid("phase", f"phase: unknown phase {unknown[0]!r}, expected one of {', '.join(ph.ALL_PHASES)}")
+        raise invalid("status", f"status: unknown phase {unknown[0]!r}, expected one of {', '.join(ph.ALL_PHASES)}")
     return wanted
+
+
+def _in_phases(summary: RunSummary, phases: frozenset[str]) -> bool:
+    """A run never is Suspended itself (Aether keeps it Running): `Suspended` finds a run with a task waiting."""
+    return summary.phase in phases or (ph.SUSPENDED in phases and summary.suspended > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +258,7 @@ class RunFilter:
     def of(cls, request: m.ListRunsRequest) -> RunFilter:
         return cls(
             request,
-            _phases(request.phase),
+            _phases(request.status),
             _time("createdAfter", request.created_after),
             _time("createdBefore", request.created_before),
             _decode_token(request.page_token, _run_cursor) if request.page_token else None,
@@ -238,7 +267,7 @@ class RunFilter:
     def matches(self, summary: RunSummary, created: datetime) -> bool:
         request = self.request
         return (
-            (self.phases is None or summary.phase in self.phases)
+            (self.phases is None or _in_phases(summary, self.phases))
             and (request.name is None or summary.name == request.name)
             and (request.cron_workflow_id is None or summary.cron_id == request.cron_workflow_id)
             and all(summary.labels.get(key) == value for key, value in (request.labels or {}).items())
@@ -298,12 +327,19 @@ def task_page(
     return reply(tasks, _encode_token(state.run_id, end) if end < total else "")
 
 
+def _digest(document: m.Document) -> str:
+    """The document's identity whatever its layout: the SHA-256 of its JSON with sorted keys."""
+    text = json.dumps(parse_object(document), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _run_info(summary: RunSummary) -> m.RunInfo:
     return m.RunInfo(
         run_id=summary.run_id,
         name=summary.name,
         namespace=summary.namespace,
-        phase=summary.phase,
+        status=summary.phase,
+        suspended_tasks=summary.suspended,
         created_at=summary.created_at,
         finished_at=summary.finished_at,
         cron_workflow_id=summary.cron_id,
@@ -336,6 +372,9 @@ class ApiService:
             "crons.get": self._cron_get,
             "crons.update": self._cron_update,
             "crons.delete": self._cron_delete,
+            "crons.trigger": self._cron_trigger,
+            "crons.suspend": self._cron_suspend,
+            "crons.resume": self._cron_resume,
             "crons.list": self._cron_list,
             "workers.list": self._workers,
         }
@@ -411,12 +450,8 @@ class ApiService:
             check_document(request.document)  # before any key is claimed
             if request.idempotency_key is None:
                 run_id = await self.engine.submit(request.document, actor=_who(request), reason=request.reason)
-                reply = m.SubmitRunReply(run_id=run_id, created=True)
-            else:
-                reply = await self._submit_once(request, request.idempotency_key)
-            found = document_warnings(request.document)
-            reply.warnings = [m.DocumentWarning(path=w.path, message=w.message) for w in found]
-            return reply
+                return m.SubmitRunReply(run_id=run_id, created=True)
+            return await self._submit_once(request, request.idempotency_key)
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
@@ -425,7 +460,13 @@ class ApiService:
         assert self._keys is not None
         slot = hashlib.sha256(key.encode()).hexdigest()
         candidate = self.engine.ids.generate(IdContext(workflow_kind="Workflow"))
-        run_id, revision = await self._claim(slot, candidate)
+        digest = _digest(request.document)
+        run_id, claimed_digest, revision = await self._claim(slot, candidate, digest)
+        if claimed_digest not in (digest, ""):
+            raise ConflictError(
+                f'idempotency key {key!r} already started run "{run_id}" with another document; '
+                "use a new key for a new document"
+            )
         created = run_id == candidate
         try:
             await self.engine.submit(request.document, run_id=run_id, actor=_who(request), reason=request.reason)
@@ -449,12 +490,14 @@ class ApiService:
             log.warning("run %s: cannot tell whether its submit was stored (%s)", run_id, _describe(exc))
         return True
 
-    async def _claim(self, slot: str, candidate: str) -> tuple[str, int]:
-        """The run id `slot` names, claiming it for `candidate` if it names none, and the claim's revision."""
+    async def _claim(self, slot: str, candidate: str, digest: str) -> tuple[str, str, int]:
+        """The run id `slot` names, claiming it for `candidate` (and the document's `digest`) if it names none,
+        with the claimed document's digest ("" for a claim made before digests were kept) and revision."""
         assert self._keys is not None
         while True:
             try:
-                return candidate, await self._keys.create(slot, orjson.dumps({"runId": candidate}))
+                claim = orjson.dumps({"runID": candidate, "digest": digest})
+                return candidate, digest, await self._keys.create(slot, claim)
             except KeyWrongLastSequenceError:
                 pass
             try:
@@ -462,7 +505,8 @@ class ApiService:
             except (KeyNotFoundError, KeyDeletedError):
                 continue  # a claim whose document was invalid was just released: claim again
             assert entry.value is not None
-            return str(orjson.loads(entry.value)["runId"]), entry.revision or 0
+            held = orjson.loads(entry.value)
+            return str(held.get("runID") or held["runId"]), str(held.get("digest", "")), entry.revision or 0
 
     async def _get(self, request: m.GetRunRequest) -> m.GetRunReply:
         values = self._values.gathering()
@@ -475,15 +519,15 @@ class ApiService:
 
             return task_page(state, 0, m.MAX_TASK_LIMIT, self.nc.max_payload, reply, values)
 
-        built = await self.engine.read(_checked_id("runId", request.run_id), page)
+        built = await self.engine.read(_checked_id("runID", request.run_id), page)
         await self._values.put(values.blobs)
         return built
 
     async def _task_page(self, request: m.ListTasksRequest) -> m.ListTasksReply:
-        run_id = _checked_id("runId", request.run_id)
+        run_id = _checked_id("runID", request.run_id)
         owner, start = _decode_token(request.page_token, _task_place) if request.page_token else (run_id, 0)
         if owner != run_id:
-            raise invalid("pageToken", f"pageToken: a token of run {owner!r}, not of runId {run_id!r}")
+            raise invalid("pageToken", f"pageToken: a token of run {owner!r}, not of runID {run_id!r}")
         values = self._values.gathering()
 
         def page(state: RunState) -> m.ListTasksReply:
@@ -506,8 +550,8 @@ class ApiService:
 
     async def _resume(self, request: m.ResumeRunRequest) -> m.Done:
         await self.engine.resume(
-            _checked_id("runId", request.run_id),
-            _checked_id("taskRunId", request.task_run_id),
+            _checked_id("runID", request.run_id),
+            _checked_id("taskRunID", request.task_run_id),
             request.payload,
             actor=_who(request),
             reason=request.reason,
@@ -515,18 +559,18 @@ class ApiService:
         return m.Done()
 
     async def _cancel(self, request: m.CancelRunRequest) -> m.Done:
-        await self.engine.cancel(_checked_id("runId", request.run_id), actor=_who(request), reason=request.reason)
+        await self.engine.cancel(_checked_id("runID", request.run_id), actor=_who(request), reason=request.reason)
         return m.Done()
 
     async def _retry(self, request: m.RetryRunRequest) -> m.Done:
-        task_run_ids = [_checked_id("taskRunIds", task_id) for task_id in request.task_run_ids]
-        run_id = _checked_id("runId", request.run_id)
-        from_task = _checked_id("fromTaskRunId", request.from_task_run_id) if request.from_task_run_id else ""
+        task_run_ids = [_checked_id("taskRunIDs", task_id) for task_id in request.task_run_ids]
+        run_id = _checked_id("runID", request.run_id)
+        from_task = _checked_id("fromTaskRunID", request.from_task_run_id) if request.from_task_run_id else ""
         await self.engine.retry(run_id, task_run_ids, from_task=from_task, actor=_who(request), reason=request.reason)
         return m.Done()
 
     async def _purge(self, request: m.PurgeRunsRequest) -> m.PurgeRunsReply:
-        run_ids = [_checked_id("runIds", run_id) for run_id in request.run_ids]
+        run_ids = [_checked_id("runIDs", run_id) for run_id in request.run_ids]
         purge_id = await self.engine.purge(run_ids, archive=request.archive, actor=_who(request), reason=request.reason)
         for run_id in run_ids:  # the feed is a copy of the history: it goes too
             await self.js.purge_stream(self.layout.feed_stream, subject=self.layout.run_event_subjects(run_id))
@@ -538,18 +582,18 @@ class ApiService:
         crons = self.engine.cron()
         try:
             return m.SubmitCronReply(
-                id=await crons.submit(request.document, actor=_who(request), reason=request.reason)
+                cron_workflow_id=await crons.submit(request.document, actor=_who(request), reason=request.reason)
             )
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise
 
     async def _cron_get(self, request: m.CronIdRequest) -> m.GetCronReply:
-        return m.GetCronReply(cron=await self.engine.cron().get(_checked_id("id", request.id)))
+        return m.GetCronReply(cron=await self.engine.cron().get(_cron_id(request.cron_workflow_id)))
 
     async def _cron_update(self, request: m.UpdateCronRequest) -> m.Done:
         crons = self.engine.cron()
-        cron_id = _checked_id("id", request.id)
+        cron_id = _cron_id(request.cron_workflow_id)
         try:
             await crons.update(cron_id, request.document, actor=_who(request), reason=request.reason)
         except ValidationError as exc:
@@ -557,8 +601,23 @@ class ApiService:
             raise
         return m.Done()
 
-    async def _cron_delete(self, request: m.DeleteCronRequest) -> m.Done:
-        await self.engine.cron().delete(_checked_id("id", request.id), actor=_who(request), reason=request.reason)
+    async def _cron_delete(self, request: m.CronCommandRequest) -> m.Done:
+        await self.engine.cron().delete(_cron_id(request.cron_workflow_id), actor=_who(request), reason=request.reason)
+        return m.Done()
+
+    async def _cron_trigger(self, request: m.CronCommandRequest) -> m.TriggerCronReply:
+        crons = self.engine.cron()
+        run_id = await crons.trigger(_cron_id(request.cron_workflow_id), actor=_who(request), reason=request.reason)
+        return m.TriggerCronReply(run_id=run_id)
+
+    async def _cron_suspend(self, request: m.CronCommandRequest) -> m.Done:
+        crons = self.engine.cron()
+        await crons.suspend(_cron_id(request.cron_workflow_id), True, actor=_who(request), reason=request.reason)
+        return m.Done()
+
+    async def _cron_resume(self, request: m.CronCommandRequest) -> m.Done:
+        crons = self.engine.cron()
+        await crons.suspend(_cron_id(request.cron_workflow_id), False, actor=_who(request), reason=request.reason)
         return m.Done()
 
     async def _cron_list(self, _: m.Empty) -> m.ListCronsReply:

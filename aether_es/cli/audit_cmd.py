@@ -10,16 +10,16 @@ from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
+from aether_es.cli.moments import moment
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.history.audit import audit_entries
-from aether_es.model.clock import parse_time
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("audit", help=summary("audit"))
-    parser.add_argument("--since", help="only commands at or after this RFC3339 time")
+    parser.add_argument("--since", help="only commands at or after this time: RFC3339, or a duration ago (1h, 2d)")
     parser.add_argument("--actor", help="only commands of this actor (`alice` matches user:alice)")
     parser.add_argument("--run", help="only commands on this run (or cron.<id> for a CronWorkflow)")
     add_remote_options(parser)
@@ -29,9 +29,9 @@ def register(commands: Any) -> None:
 
 async def handle(args: argparse.Namespace) -> int:
     try:
-        since = parse_time(args.since) if args.since else None
-    except ValueError:
-        say(f"aether: audit: --since {args.since!r} is not an RFC3339 time", file=sys.stderr)
+        since = moment("--since", args.since) if args.since else None
+    except ValueError as exc:
+        say(f"aether: audit: {exc}", file=sys.stderr)
         return exits.INVALID
     try:
         async with remote("audit", args.nats, args.prefix, args) as (connection, layout):

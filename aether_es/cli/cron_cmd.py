@@ -1,8 +1,10 @@
-"""`aether-es cron submit|list|get|update|delete`: manage the CronWorkflows of a running system.
+"""`aether-es cron submit|list|get|update|delete|suspend|resume|trigger`: the CronWorkflows of a running system.
 
 The commands write to and read from the system's event log directly; the serving engine picks up what
-changed within a few seconds and schedules it. Exit 0 on success, 1 when the system cannot be reached,
-2 for invalid input, 3 when the cron workflow does not exist.
+changed within a few seconds and schedules it. `trigger` asks the serving engine (through the API) to start a
+run now, as it runs every run. Exit 0 on success, 1 when the system cannot be reached, 2 for invalid input or
+what the cron's state refuses (a name in use, suspending a suspended cron), 3 when the cron workflow does not
+exist (or was deleted).
 """
 
 from __future__ import annotations
@@ -16,18 +18,18 @@ from aether_es.adapters.idgen import TimeOrderedIdGenerator
 from aether_es.adapters.nats.broker import NatsBroker
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import ensure
+from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
-from aether_es.errors import NotFoundError, ValidationError
+from aether_es.client import Client
+from aether_es.errors import AetherError
 from aether_es.history.audit import command_actor
 from aether_es.runtime.crons import CronService
 from aether_es.runtime.engine import Engine
-
-EXIT_NOT_FOUND = 3
 
 
 def register(commands: Any) -> None:
@@ -43,9 +45,18 @@ def register(commands: Any) -> None:
     update.add_argument("file")
     delete = actions.add_parser("delete", help="stop a cron workflow (its runs are kept)")
     delete.add_argument("cron_id")
-    for action in (submit, get, update, delete, actions.choices["list"]):
+    commands_on_one = [delete]
+    for name, text in (
+        ("suspend", "stop scheduling a cron workflow until it is resumed"),
+        ("resume", "schedule a suspended cron workflow again"),
+        ("trigger", "start a run of a cron workflow now, outside its schedule (even while suspended)"),
+    ):
+        command = actions.add_parser(name, help=text)
+        command.add_argument("cron_id")
+        commands_on_one.append(command)
+    for action in (submit, get, update, *commands_on_one, actions.choices["list"]):
         add_remote_options(action)
-        if action in (submit, update, delete):
+        if action in (submit, update, *commands_on_one):
             add_actor_options(action)
         action.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(handler=handle)
@@ -56,9 +67,12 @@ async def handle(args: argparse.Namespace) -> int:
     if args.action in ("submit", "update"):
         document = read_valid(args.file)
         if document is None:
-            return 2
+            return exits.INVALID
     try:
         async with remote("cron", args.nats, args.prefix, args) as (connection, layout):
+            if args.action == "trigger":
+                client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
+                return await _trigger(args, client)
             await ensure(connection.js, layout)
             engine = Engine(
                 store=NatsEventStore(connection.js, layout),
@@ -76,7 +90,7 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
         if args.action == "submit":
             assert document is not None
             cron_id = await crons.submit(document, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": cron_id}, [cron_id])
+            _print(args, {"cronWorkflowID": cron_id}, [cron_id])
         elif args.action == "list":
             views = await crons.list_all()
             _print(args, views, _table(views))
@@ -86,17 +100,29 @@ async def _act(args: argparse.Namespace, crons: CronService, document: bytes | N
         elif args.action == "update":
             assert document is not None
             await crons.update(args.cron_id, document, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": args.cron_id, "updated": True}, [f"{args.cron_id} updated"])
+            _print(args, {"cronWorkflowID": args.cron_id, "updated": True}, [f"{args.cron_id} updated"])
+        elif args.action in ("suspend", "resume"):
+            suspend = args.action == "suspend"
+            await crons.suspend(args.cron_id, suspend, actor=_actor(args), reason=args.reason)
+            done = "suspended" if suspend else "resumed"
+            _print(args, {"cronWorkflowID": args.cron_id, done: True}, [f"{args.cron_id} {done}"])
         else:
             await crons.delete(args.cron_id, actor=_actor(args), reason=args.reason)
-            _print(args, {"id": args.cron_id, "deleted": True}, [f"{args.cron_id} deleted"])
-    except NotFoundError as exc:
+            _print(args, {"cronWorkflowID": args.cron_id, "deleted": True}, [f"{args.cron_id} deleted"])
+    except AetherError as exc:
         say(exc, file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except ValidationError as exc:
+        return exits.of_error(exc)
+    return exits.OK
+
+
+async def _trigger(args: argparse.Namespace, client: Client) -> int:
+    try:
+        run_id = await client.cron_trigger(args.cron_id, reason=args.reason)
+    except AetherError as exc:
         say(exc, file=sys.stderr)
-        return 2
-    return 0
+        return exits.of_error(exc)
+    _print(args, {"cronWorkflowID": args.cron_id, "runID": run_id}, [run_id])
+    return exits.OK
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -116,7 +142,7 @@ def _table(views: list[dict[str, Any]]) -> list[str]:
     header = ("ID", "NAME", "SCHEDULE", "TIMEZONE", "SUSPENDED", "LAST SCHEDULED", "RUNS")
     rows = [
         (
-            v["id"],
+            v["cronWorkflowID"],
             v["name"],
             v["schedule"],
             v["timezone"],
@@ -131,7 +157,7 @@ def _table(views: list[dict[str, Any]]) -> list[str]:
 
 def _describe(view: dict[str, Any]) -> list[str]:
     lines = [
-        f"{view['id']}  {view['name']}  schedule {view['schedule']} ({view['timezone']})"
+        f"{view['cronWorkflowID']}  {view['name']}  schedule {view['schedule']} ({view['timezone']})"
         + ("  [suspended]" if view["suspend"] else ""),
         f"policy {view['concurrencyPolicy']}; last scheduled {view['status']['lastScheduleTime'] or '-'};"
         f" {view['status']['skipped']} skipped",

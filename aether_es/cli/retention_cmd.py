@@ -60,7 +60,7 @@ async def handle(args: argparse.Namespace) -> int:
         async with remote("retention", args.nats, args.prefix, args) as (connection, layout):
             client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
             try:
-                finished = [run async for run in client.runs(phase=sorted(ph.TERMINAL))]
+                finished = [run async for run in client.runs(status=sorted(ph.TERMINAL))]
                 if cutoff is not None:
                     chosen = [r.run_id for r in finished if r.finished_at and parse_time(r.finished_at) < cutoff]
                 else:

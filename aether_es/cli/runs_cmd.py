@@ -20,18 +20,15 @@ import orjson
 
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
-from aether_es.cli.arguments import with_arguments
 from aether_es.cli.commands import summary
-from aether_es.cli.failures import failure_lines, reference, resume_hint, shown
 from aether_es.cli.io import print_json
+from aether_es.cli.moments import moment
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
-from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError
-from aether_es.model import clock
-from aether_es.model import phases as ph
+from aether_es.events.references import Reference, UnresolvedReference, reference_of
 from aether_es.projections.names import display_name
 
 
@@ -40,31 +37,18 @@ def register(commands: Any) -> None:
     submit.add_argument("file", help="path to the workflow JSON, or - for standard input")
     submit.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     submit.add_argument("--idempotency-key", help="the same key always gives the same run, never a second one")
-    submit.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        dest="params",
-        metavar="NAME=VALUE",
-        help="a workflow argument (repeatable): JSON when the value parses as JSON, else a string",
-    )
-    submit.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help=f"with --wait: stop waiting after S seconds, exit {exits.TIMED_OUT} (the run goes on)",
-    )
-    add_strict_option(submit)
     get = commands.add_parser("get", help=summary("get"))
     get.add_argument("run_id")
     get.add_argument("--at", help="the run as it was right after event N (a number) or at an RFC3339 time")
     listing = commands.add_parser("list", help=summary("list"))
-    listing.add_argument("--phase", action="append", help="only runs in this phase (repeatable)")
+    listing.add_argument(
+        "--phase", action="append", help="only runs in this phase (repeatable; Suspended: a task waits to be resumed)"
+    )
     listing.add_argument("--name", help="only runs of the workflow with this name")
     listing.add_argument("--label", action="append", help="only runs with this label, as key=value (repeatable)")
     listing.add_argument("--cron", help="only runs of this CronWorkflow")
-    listing.add_argument("--since", help="only runs created at or after this RFC3339 time")
-    listing.add_argument("--until", help="only runs created before this RFC3339 time")
+    listing.add_argument("--since", help="only runs created at or after this time: RFC3339, or a duration ago (1h, 2d)")
+    listing.add_argument("--until", help="only runs created before this time: RFC3339, or a duration ago (1h, 2d)")
     listing.add_argument("--limit", type=int, default=50, help="runs per page (default 50)")
     listing.add_argument("--page", help="the page token a previous listing printed")
     watch = commands.add_parser("watch", help=summary("watch"))
@@ -127,22 +111,13 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
 async def _submit(args: argparse.Namespace, client: Client) -> int:
     from aether_es.cli.validate_cmd import read_valid
 
-    document = read_valid(args.file, strict=args.strict, command="submit")
+    document = read_valid(args.file)
     if document is None:
         return exits.INVALID
-    if args.timeout is not None and (not args.wait or args.timeout <= 0):
-        say("aether: submit: --timeout needs --wait and a number of seconds above 0", file=sys.stderr)
-        return exits.INVALID
-    try:
-        document = with_arguments(document, args.params or ())
-    except ValueError as exc:
-        say(f"aether: submit: {exc}", file=sys.stderr)
-        return exits.INVALID
-    submitted = await client.submit_info(document, idempotency_key=args.idempotency_key, reason=args.reason)
-    run_id = submitted.run_id
+    run_id = await client.submit(document, idempotency_key=args.idempotency_key, reason=args.reason)
     if not args.wait:
         if args.json:
-            print_json({"runId": run_id, "warnings": [w.model_dump(by_alias=True) for w in submitted.warnings]})
+            print_json({"runID": run_id})
         else:
             say(run_id)
         return exits.OK
@@ -193,13 +168,19 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
             say(f"aether: list: --label {label!r} is not key=value", file=sys.stderr)
             return exits.INVALID
         labels[key] = value
+    try:
+        since = moment("--since", args.since) if args.since else None
+        until = moment("--until", args.until) if args.until else None
+    except ValueError as exc:
+        say(f"aether: list: {exc}", file=sys.stderr)
+        return exits.INVALID
     page = await client.list(
-        phase=args.phase,
+        status=args.phase,
         name=args.name,
         labels=labels or None,
         cron_workflow_id=args.cron,
-        created_after=args.since,
-        created_before=args.until,
+        created_after=since,
+        created_before=until,
         limit=args.limit,
         page_token=args.page or "",
     )
@@ -229,13 +210,13 @@ async def _resume(args: argparse.Namespace, client: Client) -> int:
             say("aether: resume: --payload must be a JSON object", file=sys.stderr)
             return exits.INVALID
     await client.resume(args.run_id, args.task_run_id, payload, reason=args.reason)
-    _done(args, {"runId": args.run_id, "taskRunId": args.task_run_id, "resumed": True}, "resumed")
+    _done(args, {"runID": args.run_id, "taskRunID": args.task_run_id, "resumed": True}, "resumed")
     return exits.OK
 
 
 async def _cancel(args: argparse.Namespace, client: Client) -> int:
     await client.cancel(args.run_id, reason=args.reason)
-    _done(args, {"runId": args.run_id, "cancelled": True}, f"{args.run_id} cancelled")
+    _done(args, {"runID": args.run_id, "cancelled": True}, f"{args.run_id} cancelled")
     return exits.OK
 
 
@@ -243,7 +224,7 @@ async def _retry(args: argparse.Namespace, client: Client) -> int:
     await client.retry(args.run_id, args.tasks or (), from_task=args.from_task or "", reason=args.reason)
     if args.wait:
         return await _follow(args, client, args.run_id)
-    _done(args, {"runId": args.run_id, "retried": True}, f"{args.run_id} retried")
+    _done(args, {"runID": args.run_id, "retried": True}, f"{args.run_id} retried")
     return exits.OK
 
 
@@ -263,41 +244,51 @@ async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
     from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
 
     show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
-    began, since = time.monotonic(), clock.now()
-    timeout = getattr(args, "timeout", None)
-    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show, timeout=timeout)
-    finished = state.metrics.finished_at if state.terminal and state.metrics is not None else None
-    ended_before = finished is not None and clock.seconds_between(finished, since) > 0
-    seconds = None if show == LIVE and state.terminal else time.monotonic() - began
-    return finish(state, as_json=args.json, seconds=seconds, ended_before=ended_before)
+    began = time.monotonic()
+    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show)
+    return finish(state, as_json=args.json, seconds=None if show == LIVE else time.monotonic() - began)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
 
 
 def describe(view: dict[str, Any]) -> list[str]:
-    """The run's header and its task runs as an indented tree with their durations, the outputs that came by
-    reference and how to resume a suspended task run; then why each failed task failed."""
-    message = f" ({shown(view['message'])})" if view.get("message") else ""
+    """The run's header and its task runs as an indented tree, with the outputs that came by reference."""
+    message = f" ({_shown(view['message'])})" if view.get("message") else ""
     lines = [f"{view['runID']}  {view['name']}  {view['status']}{message}  created {view['createdAt']}"]
     for task in view["tasks"]:
         name = display_name(task["taskName"], task["scope"])
-        took = (task.get("metrics") or {}).get("duration")
-        note = "".join(f"  {part}" for part in (took, task.get("message") and shown(task["message"])) if part)
+        note = f"  {_shown(task['message'])}" if task.get("message") else ""
         lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
         for parameter in (task.get("outputs") or {}).get("parameters") or []:
-            ref = reference(parameter.get("value"))
+            ref = _reference(parameter.get("value"))
             if ref is not None:
                 lines.append(f"{'  ' * (task['depth'] + 2)}{parameter.get('name')}: {ref.describe()}")
-        if task["status"] == ph.SUSPENDED:
-            lines.append(f"{'  ' * (task['depth'] + 2)}{resume_hint(view['runID'], task['runID'])}")
-    failed = failure_lines(view["tasks"])
-    return lines + (["failed:", *failed] if failed else [])
+    return lines
+
+
+def _reference(value: Any) -> Reference | None:
+    try:
+        return reference_of(value)
+    except UnresolvedReference:  # a value that merely looks like one is shown as it is
+        return None
+
+
+def _shown(value: Any) -> str:
+    """A value as printed: "by reference (N bytes, sha256:...)" for one too big for the reply."""
+    ref = _reference(value)
+    return str(value) if ref is None else ref.describe()
+
+
+def _status(run: dict[str, Any]) -> str:
+    """A run's phase, and how many of its tasks wait to be resumed (the run itself stays Running)."""
+    waiting = run.get("suspendedTasks") or 0
+    return f"{run['status']} ({waiting} suspended)" if waiting else str(run["status"])
 
 
 def runs_table(runs: list[dict[str, Any]]) -> list[str]:
     if not runs:
         return ["no runs"]
     header = ("RUN", "NAME", "PHASE", "CREATED", "FINISHED")
-    rows = [(r["runId"], r["name"], r["phase"], r["createdAt"], r.get("finishedAt") or "-") for r in runs]
+    rows = [(r["runID"], r["name"], _status(r), r["createdAt"], r.get("finishedAt") or "-") for r in runs]
     return table(header, rows)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aether_es.errors import ValidationError
+from aether_es.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from aether_es.events.catalogue import Event
 from aether_es.events.cron_catalogue import CronFired, CronRunsForgotten, CronSkipped
 from aether_es.model import phases as ph
@@ -50,7 +50,11 @@ def workflow_for(cron: CronWorkflow) -> dict[str, Any]:
     }
 
 
-def decide_fire(state: CronState, scheduled: datetime, now: datetime, runs: list[RunInfo]) -> FireDecision:
+def decide_fire(
+    state: CronState, scheduled: datetime, now: datetime, runs: list[RunInfo], *, manual: bool = False
+) -> FireDecision:
+    """A scheduled time fires or is skipped with the reason. A `manual` trigger (now, by a user) ignores
+    suspend and the start/end window, and is refused rather than skipped when the policy forbids a run."""
     key = format_time(scheduled)
     if state.deleted or key in state.decided:
         return FireDecision()
@@ -59,17 +63,22 @@ def decide_fire(state: CronState, scheduled: datetime, now: datetime, runs: list
     def skip(reason: str) -> FireDecision:
         return FireDecision([CronSkipped(scheduled_at=key, reason=reason)])
 
-    if spec.suspend:
-        return skip("suspended")
-    if spec.start_at and scheduled < parse_time(spec.start_at):
-        return skip(f"before startAt {spec.start_at}")
-    if spec.end_at and scheduled > parse_time(spec.end_at):
-        return skip(f"after endAt {spec.end_at}")
-    late = (now - scheduled).total_seconds()
-    if spec.starting_deadline_seconds is not None and late > spec.starting_deadline_seconds:
-        return skip(f"started {late:.0f}s late, past startingDeadlineSeconds {spec.starting_deadline_seconds}")
+    if not manual:
+        if spec.suspend:
+            return skip("suspended")
+        if spec.start_at and scheduled < parse_time(spec.start_at):
+            return skip(f"before startAt {spec.start_at}")
+        if spec.end_at and scheduled > parse_time(spec.end_at):
+            return skip(f"after endAt {spec.end_at}")
+        late = (now - scheduled).total_seconds()
+        if spec.starting_deadline_seconds is not None and late > spec.starting_deadline_seconds:
+            return skip(f"started {late:.0f}s late, past startingDeadlineSeconds {spec.starting_deadline_seconds}")
     active = [run.run_id for run in runs if run.phase not in ph.TERMINAL]
     if spec.concurrency_policy == "Forbid" and active:
+        if manual:
+            raise InvalidStateError(
+                f'cron workflow "{state.cron_id}" has concurrencyPolicy Forbid and run "{active[0]}" is still active'
+            )
         return skip(f"concurrencyPolicy Forbid: run {active[0]} is still active")
     replaced = active if spec.concurrency_policy == "Replace" else []
     run_id = run_id_for(state.cron_id, scheduled)
@@ -93,3 +102,33 @@ def check_update(state: CronState, updated: CronWorkflow) -> None:
     """The workflowSpec of a cron workflow never changes (compared after defaults, unlike Aether)."""
     if updated.spec.workflow_spec.dump() != state.cron.spec.workflow_spec.dump():
         raise ValidationError("WorkflowSpec is immutable; delete and re-submit to change it")
+
+
+def check_live(state: CronState) -> None:
+    """A deleted cron workflow is gone: every command on it is refused as not found."""
+    if state.deleted:
+        raise NotFoundError(f'cron workflow "{state.cron_id}" not found (it was deleted)')
+
+
+def check_new_name(cron: CronWorkflow, live: list[CronState]) -> None:
+    """Two cron workflows never share a name in a namespace: a second submit would fire twice as often."""
+    for other in live:
+        meta = other.cron.metadata
+        if (meta.name, meta.namespace) == (cron.metadata.name, cron.metadata.namespace):
+            raise ConflictError(
+                f'cron workflow "{meta.name}" exists already in namespace "{meta.namespace}" as "{other.cron_id}": '
+                "update it (`aether-es cron update`) or delete it first"
+            )
+
+
+def suspended_document(state: CronState, suspend: bool) -> dict[str, Any]:
+    """The cron's stored document with `spec.suspend` set (Aether suspends and resumes by an update); refused
+    when it already is so."""
+    check_live(state)
+    if state.cron.spec.suspend == suspend:
+        raise InvalidStateError(
+            f'cron workflow "{state.cron_id}" is {"already suspended" if suspend else "not suspended"}'
+        )
+    document = dict(state.document)
+    document["spec"] = {**document.get("spec", {}), "suspend": suspend}
+    return document

@@ -373,8 +373,11 @@ def _resume(decision: Decision, trigger: Resume) -> None:
     task = state.tasks.get(trigger.task_id)
     if task is None:
         raise InvalidStateError(f'task "{trigger.task_id}" does not belong to workflow "{state.run_id}"')
-    if task.phase != ph.SUSPENDED or state.terminal:
-        return
+    if state.terminal:
+        raise InvalidStateError(f'workflow "{state.run_id}" already in terminal state {state.phase}')
+    if task.phase != ph.SUSPENDED:
+        # Aether ignores it; refused here so the caller is not told a task resumed that never will.
+        raise InvalidStateError(f'task "{task.id}" is {task.phase}, not Suspended: only a suspended task resumes')
     payload = [Parameter(name=key, value=value) for key, value in trigger.payload.items()]
     decision.emit(
         ev.TaskResumed(

@@ -36,9 +36,12 @@ def entries(commits: list[StoredCommit]) -> list[Entry]:
 def state_at(timeline: list[Entry], *, event: int | None = None, time: str | None = None) -> RunState:
     """The run as it was right after event `event`, or after the last event at or before `time`.
 
-    Raises ValueError naming the point when the run did not exist yet then.
+    Raises ValueError naming the point when the run did not exist yet then, or an event past its last.
     """
     if event is not None:
+        last = timeline[-1].number if timeline else 0
+        if event > last:
+            raise ValueError(f"the run has {last} events: event {event} is beyond its history (use 1 to {last})")
         chosen = [e for e in timeline if e.number <= event]
         point = f"event {event}"
     elif time is not None:

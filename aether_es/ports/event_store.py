@@ -32,6 +32,8 @@ class RunSummary:
     cron_id: str = ""
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     """The workflow's `metadata.labels`, so runs can be listed by label without reading their histories."""
+    suspended: int = 0
+    """How many of its task runs wait to be resumed (a run waiting for approval stays Running, as in Aether)."""
 
 
 class EventStore(Protocol):

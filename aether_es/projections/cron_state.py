@@ -33,7 +33,7 @@ class CronState:
     def to_dict(self) -> dict[str, Any]:
         spec = self.cron.spec
         return {
-            "id": self.cron_id,
+            "cronWorkflowID": self.cron_id,
             "name": self.cron.metadata.name,
             "namespace": self.cron.metadata.namespace,
             "schedule": spec.schedule,

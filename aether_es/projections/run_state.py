@@ -178,6 +178,8 @@ class RunState:
     root: ScopeIndex = field(default_factory=ScopeIndex)
     events: int = 0
     seq: int = 0
+    suspended: int = 0
+    """How many task runs are Suspended now (kept by `_set_phase`), so a run waiting to be resumed is found."""
     memo: dict[str, Any] = field(default_factory=dict)
     """Values derived from the document and history (not folded from events), kept to save recomputing."""
     parsed: Workflow | None = field(default=None, repr=False, compare=False)
@@ -284,6 +286,7 @@ def _set_phase(state: RunState, task: TaskRunView, phase: str, time: str) -> Non
     was_terminal, is_terminal = old in ph.TERMINAL, phase in ph.TERMINAL
     if was_terminal != is_terminal:
         scope.terminal += 1 if is_terminal else -1
+    state.suspended += (phase == ph.SUSPENDED) - (old == ph.SUSPENDED)
     if phase == ph.CREATED:
         scope.created[task.id] = None
     elif old == ph.CREATED:

@@ -16,6 +16,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from aether_es.events.values import Metrics, ResultOutputs
+from aether_es.model import phases as ph
 from aether_es.model.documents import Artifact, Parameter
 from aether_es.projections.run_state import RunState, ScopeIndex, TaskRunView
 
@@ -141,4 +142,5 @@ def decode_snapshot(data: bytes) -> RunState | None:
         root=_scope_of(raw["root"]),
         events=raw["events"],
         seq=raw["seq"],
+        suspended=sum(task.phase == ph.SUSPENDED for task in tasks),
     )

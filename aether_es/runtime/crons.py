@@ -21,7 +21,15 @@ from croniter import croniter
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.cron_croniter import parse_schedule
-from aether_es.engine.cron_decider import RunInfo, check_update, decide_fire, workflow_for
+from aether_es.engine.cron_decider import (
+    RunInfo,
+    check_live,
+    check_new_name,
+    check_update,
+    decide_fire,
+    suspended_document,
+    workflow_for,
+)
 from aether_es.errors import InvalidStateError, NotFoundError
 from aether_es.events.catalogue import Event
 from aether_es.events.cron_catalogue import CronDeleted, CronSubmitted, CronUpdated
@@ -110,8 +118,10 @@ class CronService:
     async def submit(
         self, document: CronWorkflow | dict[str, Any] | str | bytes, *, actor: str = "", reason: str = ""
     ) -> str:
-        """Who asked (`actor`) and why (`reason`) are recorded with the events, as for every cron command."""
-        raw, _ = _checked(document)
+        """Who asked (`actor`) and why (`reason`) are recorded with the events, as for every cron command. A
+        name the namespace has a cron workflow of already is refused (a conflict naming it)."""
+        raw, cron = _checked(document)
+        check_new_name(cron, await self._live())
         cron_id = self.engine.ids.generate(IdContext(workflow_kind="CronWorkflow"))
         now = clock.now()
         submitted: list[Event] = [CronSubmitted(document=raw, created_at=now)]
@@ -122,19 +132,22 @@ class CronService:
     async def get(self, cron_id: str) -> dict[str, Any]:
         """The cron workflow's view with the views of its runs, oldest first."""
         state = await self._state(cron_id)
-        if state.deleted:
-            raise NotFoundError(f'cron workflow "{cron_id}" not found')
+        check_live(state)
         view = state.to_dict()
         view["runs"] = [await self.engine.get(run_id) for run_id in state.runs]
         return view
 
     async def list_all(self) -> list[dict[str, Any]]:
-        views = []
+        return [state.to_dict() for state in await self._live()]
+
+    async def _live(self) -> list[CronState]:
+        """Every cron workflow not deleted."""
+        states = []
         for aggregate in await self.engine.store.aggregate_ids(AGGREGATE):
             state = await self._state(aggregate[len(AGGREGATE) + 1 :])
             if not state.deleted:
-                views.append(state.to_dict())
-        return views
+                states.append(state)
+        return states
 
     async def update(
         self,
@@ -148,6 +161,7 @@ class CronService:
         raw, cron = _checked(document)
 
         def updated(state: CronState) -> list[Event]:
+            check_live(state)
             check_update(state, cron)
             return [CronUpdated(document=raw)]
 
@@ -156,25 +170,58 @@ class CronService:
         self._schedule(state)
 
     async def delete(self, cron_id: str, *, actor: str = "", reason: str = "") -> None:
-        """Stop scheduling; the cron's history and its runs are kept."""
-        await self._commit_latest(cron_id, lambda _state: [CronDeleted()], f"delete:{cron_id}", actor, reason)
+        """Stop scheduling; the cron's history and its runs are kept. Deleting it again is not found."""
+
+        def deleted(state: CronState) -> list[Event]:
+            check_live(state)
+            return [CronDeleted()]
+
+        await self._commit_latest(cron_id, deleted, f"delete:{cron_id}", actor, reason)
         self.scheduler.remove(cron_id)
 
-    async def fire(self, cron_id: str, scheduled: datetime | None = None) -> None:
-        """Decide one scheduled time (now, when not given): the scheduler's callback, and a manual trigger."""
+    async def suspend(self, cron_id: str, suspend: bool = True, *, actor: str = "", reason: str = "") -> None:
+        """Stop (`suspend`) or restart its schedule: an update of `spec.suspend`, as Aether does it."""
+        command = "suspend" if suspend else "resume"
+
+        def updated(state: CronState) -> list[Event]:
+            return [CronUpdated(document=suspended_document(state, suspend))]
+
+        state = await self._commit_latest(cron_id, updated, f"{command}:{cron_id}", actor, reason)
+        self.scheduler.remove(cron_id)
+        self._schedule(state)
+
+    async def trigger(self, cron_id: str, *, actor: str = "", reason: str = "") -> str:
+        """Start a run now, outside the schedule (even while suspended); returns its id. A Forbid policy with
+        a run still active refuses it."""
+        moment = datetime.now(UTC)
+        run_id = await self.fire(cron_id, moment, manual=True, actor=actor, reason=reason)
+        if not run_id:  # another trigger or the schedule decided this very millisecond
+            raise InvalidStateError(f'cron workflow "{cron_id}" was decided at {clock.format_time(moment)}; try again')
+        return run_id
+
+    async def fire(
+        self,
+        cron_id: str,
+        scheduled: datetime | None = None,
+        *,
+        manual: bool = False,
+        actor: str = "",
+        reason: str = "",
+    ) -> str:
+        """Decide one scheduled time (now, when not given): the scheduler's callback, and a `manual` trigger.
+        Returns the id of the run it started ("" when the time was skipped or decided already)."""
         moment = (scheduled or datetime.now(UTC)).astimezone(UTC)
         async with self._lock(cron_id):
             while True:
                 state = await self._state(cron_id)
-                if state.deleted:
-                    raise NotFoundError(f'cron workflow "{cron_id}" not found')
+                check_live(state)
                 runs = [await self._run_info(run_id) for run_id in state.runs]
-                decision = decide_fire(state, moment, datetime.now(UTC), runs)
+                decision = decide_fire(state, moment, datetime.now(UTC), runs, manual=manual)
                 if not decision.events:
-                    return
+                    return ""
                 try:
-                    cause = f"fire:{clock.format_time(moment)}"
-                    await self._commit(cron_id, state, decision.events, cause, actor=f"cron:{cron_id}")
+                    cause = f"{'trigger' if manual else 'fire'}:{clock.format_time(moment)}"
+                    await self._commit(cron_id, state, decision.events, cause, actor or f"cron:{cron_id}", reason)
                     break
                 except ConcurrencyConflict:
                     self._states.pop(cron_id, None)  # another engine decided first: look again
@@ -183,6 +230,7 @@ class CronService:
                 await self.engine.cancel(run_id)
         if decision.run_id and decision.workflow is not None:
             await self.engine.submit(decision.workflow, cron_id=cron_id, run_id=decision.run_id)
+        return decision.run_id
 
     # --- internals -----------------------------------------------------------------------------------
 

@@ -63,7 +63,6 @@ from aether_es.model.documents import Workflow
 from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
-from aether_es.observability.metrics import observe_decision
 from aether_es.ports.artifacts import ArtifactRemover
 from aether_es.ports.broker import Delivery, TaskBroker
 from aether_es.ports.cron_scheduler import CronScheduler
@@ -189,9 +188,6 @@ class Engine:
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
-        self.finished: list[Callable[[RunState], None]] = []
-        """Called with the state of each run this engine's decision ends (after it is durable); `serve` logs
-        the failed ones."""
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -241,7 +237,7 @@ class Engine:
                 self._forget_absent(run)
                 await self.repo.forget(summary.run_id)
                 continue
-            if run.state.phase != summary.phase:
+            if _listed(run.state) != (summary.phase, summary.suspended):
                 await self._summarise(run.state)
             if run.state.terminal:
                 continue
@@ -579,10 +575,8 @@ class Engine:
             log.warning("run %s: cannot be loaded (%r); its reports are delivered again later", run.run_id, exc)
             self._fail(batch, exc)
             return
-        before = run.state.phase if run.state is not None else ""
-        was_terminal = run.state is not None and run.state.terminal
+        before = _listed(run.state)
         await self._refresh_schemas()
-        phase_before = run.state.phase if run.state is not None else None
         decision = Decision(run.state, self._context())
         try:
             errors = self._decide(run, decision, batch)
@@ -597,10 +591,8 @@ class Engine:
         effects, outbox = (
             split_outbox(decision.effects) if self.outbox and decision.envelopes else (decision.effects, [])
         )
-        committed: float | None = None
         if decision.envelopes:
             expected = run.state.seq if run.state else 0
-            began = time.perf_counter()
             try:
                 seq = await self.repo.append(commit_of(run.run_id, decision.envelopes, encode_outbox(outbox)), expected)
             except ConcurrencyConflict:
@@ -623,13 +615,11 @@ class Engine:
                 return
             run.state = decision.state
             run.state.seq = seq
-            committed = time.perf_counter() - began
-        observe_decision(phase_before, run.state.phase if run.state is not None else None, committed)
         for pending, error in zip(batch, errors, strict=True):
             await self._answer(pending, error)
         await self._carry_out(run, effects)
         await self._note_unserved(run, decision)
-        if run.state is not None and run.state.phase != before:
+        if run.state is not None and _listed(run.state) != before:
             await self._summarise(run.state)
         if decision.resume_points:
             run.mailbox.append(
@@ -640,16 +630,7 @@ class Engine:
         changed, run.changed = run.changed, asyncio.Event()
         changed.set()
         if run.state is not None and run.state.terminal:
-            if not was_terminal:
-                self._tell_finished(run.state)
             self._retire(run.run_id)
-
-    def _tell_finished(self, state: RunState) -> None:
-        for listener in self.finished:
-            try:
-                listener(state)
-            except Exception as exc:  # an observer must not stop the run's decisions
-                log.warning("run %s: a finished-run listener failed: %r", state.run_id, exc)
 
     def _decide(self, run: _Run, decision: Decision, batch: list[_Pending]) -> list[AetherError | None]:
         """Apply the batch's triggers until the decision has spent its budget; the rest go back to the front
@@ -840,3 +821,10 @@ def _document_dict(document: Workflow | dict[str, Any] | str | bytes) -> dict[st
 
 
 __all__ = ["AetherError", "Engine"]
+
+
+def _listed(state: RunState | None) -> tuple[str, int]:
+    """What a run's summary says of it: its phase, and how many of its tasks wait to be resumed."""
+    if state is None:
+        return "", 0
+    return state.phase, 0 if state.terminal else state.suspended

@@ -149,4 +149,5 @@ def summary_of(state: RunState) -> RunSummary:
         finished_at=(state.metrics.finished_at or "") if state.metrics and state.terminal else "",
         cron_id=state.cron_id,
         labels=dict(state.workflow.metadata.labels),
+        suspended=state.suspended if not state.terminal else 0,
     )

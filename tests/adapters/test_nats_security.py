@@ -246,14 +246,14 @@ async def test_a_producer_reaches_the_api_and_nothing_else(secured: EmbeddedNats
     await ensure_stream(engine.js, layout.runs_stream_config())
 
     async def answer(msg: nats.aio.msg.Msg) -> None:
-        await msg.respond(b'{"runId": "r1"}')
+        await msg.respond(b'{"runID": "r1"}')
 
     service = await engine.nc.subscribe(layout.api_subjects, queue="aether-api", cb=answer)
     await engine.nc.flush()
     conn, refusals = await connect_as(secured, PRODUCER)
     try:
         reply = await conn.nc.request(layout.api_subject("runs.submit"), b"{}", timeout=5)
-        assert json.loads(reply.data) == {"runId": "r1"}
+        assert json.loads(reply.data) == {"runID": "r1"}
         for subject in ("aether.run.r1", "aether.task.echo.r1", "aether.report.r1", "aether.events.r1.X"):
             await conn.nc.publish(subject, b"{}")
             await refusals.expect(subject)

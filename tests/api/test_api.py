@@ -116,14 +116,14 @@ async def test_resume_and_cancel(client: Client) -> None:
     await until(client, other, lambda v: suspended_task(v) is not None)
     await client.cancel(other)
     assert (await until(client, other, finished))["status"] == "Cancelled"
-    page = await client.list(phase="Cancelled")
-    assert [(r.run_id, r.phase) for r in page.runs] == [(other, "Cancelled")]
+    page = await client.list(status="Cancelled")
+    assert [(r.run_id, r.status) for r in page.runs] == [(other, "Cancelled")]
     assert page.runs[0].finished_at
 
 
 async def test_cron_operations(client: Client, stack: Stack) -> None:
     cron_id = await client.cron_submit(cron_document())
-    assert [c["id"] for c in await client.cron_list()] == [cron_id]
+    assert [c["cronWorkflowID"] for c in await client.cron_list()] == [cron_id]
     await stack.engine.cron().fire(cron_id, datetime(2026, 1, 1, tzinfo=UTC))
     view = await client.cron_get(cron_id)
     assert view["name"] == "nightly" and len(view["runs"]) == 1
@@ -159,18 +159,19 @@ async def test_wrong_request_shape_names_the_field(client: Client, plain: Nats) 
     body, _ = await raw(plain, "runs.get", b"{}")
     assert body["error"] == {
         "code": "invalid_argument",
-        "message": "aether: validation error: runId: Field required",
-        "field": "runId",
+        "message": "aether: validation error: runID: Field required",
+        "field": "runID",
     }
-    body, _ = await raw(plain, "runs.get", b'{"runID": "x"}')  # misspelt: refused, not ignored
-    assert body["error"]["field"] == "runID" and body["error"]["message"].endswith("runID: unknown field")
+    body, _ = await raw(plain, "runs.get", b'{"runId": "x"}')  # misspelt: refused, not ignored, and the fix named
+    assert body["error"]["field"] == "runId"
+    assert body["error"]["message"].endswith("runId: unknown field (did you mean runID?)")
     body, _ = await raw(plain, "runs.list", b'{"limit": 5000}')
     assert body["error"]["field"] == "limit"
-    body, _ = await raw(plain, "runs.get", b'{"runId": "a b"}')
-    assert body["error"]["field"] == "runId" and "cannot be used in a NATS subject" in body["error"]["message"]
+    body, _ = await raw(plain, "runs.get", b'{"runID": "a b"}')
+    assert body["error"]["field"] == "runID" and "cannot be used in a NATS subject" in body["error"]["message"]
     with pytest.raises(ValidationError) as bad:
         await client.resume("some-run", "")
-    assert bad.value.field == "taskRunId"
+    assert bad.value.field == "taskRunID"
 
 
 async def test_invalid_document_gets_aethers_message_and_writes_nothing(client: Client, stack: Stack) -> None:
@@ -353,9 +354,10 @@ async def test_list_filters(client: Client, stack: Stack) -> None:
         return [r.run_id async for r in client.runs(**filters)]
 
     assert await ids() == [fired, held, done]
-    assert await ids(phase="Succeeded") == [fired, done]
-    assert await ids(phase="Running") == [held]  # a suspended task leaves its run Running
-    assert await ids(phase=["Running", "Cancelled"]) == [held]
+    assert await ids(status="Succeeded") == [fired, done]
+    assert await ids(status="Running") == [held]  # a suspended task leaves its run Running
+    assert await ids(status="Suspended") == [held]  # ... and finds it as waiting
+    assert await ids(status=["Running", "Cancelled"]) == [held]
     assert await ids(name="report") == [held]
     assert await ids(labels={"team": "data"}) == [done]
     assert await ids(labels={"team": "data", "tier": "silver"}) == []
@@ -371,8 +373,8 @@ async def test_list_filters(client: Client, stack: Stack) -> None:
 
 async def test_list_refuses_bad_filters(client: Client) -> None:
     with pytest.raises(ValidationError, match="unknown phase 'Done'") as phase:
-        await client.list(phase="Done")
-    assert phase.value.field == "phase"
+        await client.list(status="Done")
+    assert phase.value.field == "status"
     with pytest.raises(ValidationError) as after:
         await client.list(created_after="yesterday")
     assert after.value.field == "createdAfter"
@@ -411,14 +413,14 @@ async def test_plain_nats_py_producer(client: Client, plain: Nats) -> None:
         timeout=5,
     )
     body = json.loads(reply.data)
-    assert body["created"] is True and body["runId"]
-    run_id = body["runId"]
+    assert body["created"] is True and body["runID"]
+    run_id = body["runID"]
     view = await until(client, run_id, finished)
     assert view["status"] == "Succeeded" and view["name"] == "plain"
-    body, headers = await raw(plain, "runs.get", json.dumps({"runId": run_id}).encode())
+    body, headers = await raw(plain, "runs.get", json.dumps({"runID": run_id}).encode())
     assert body["run"]["runID"] == run_id and "Nats-Service-Error-Code" not in headers
     body, _ = await raw(plain, "runs.list", b"")
-    assert [r["runId"] for r in body["runs"]] == [run_id] and body["nextPageToken"] == ""
+    assert [r["runID"] for r in body["runs"]] == [run_id] and body["nextPageToken"] == ""
     assert set(body["runs"][0]) == {
-        "runId", "name", "namespace", "phase", "createdAt", "finishedAt", "cronWorkflowId", "labels",
+        "runID", "name", "namespace", "status", "suspendedTasks", "createdAt", "finishedAt", "cronWorkflowID", "labels",
     }  # fmt: skip

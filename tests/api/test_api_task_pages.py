@@ -145,7 +145,7 @@ async def test_a_run_bigger_than_the_max_payload_is_read_whole(
     assert len(whole["tasks"]) == ITEMS + 1
     assert len(orjson.dumps(whole)) > 3 * MAX_PAYLOAD
 
-    data, first = await raw(plain, "runs.get", {"runId": run_id})
+    data, first = await raw(plain, "runs.get", {"runID": run_id})
     assert len(data) <= MAX_PAYLOAD
     page = first["run"]["tasks"]
     assert first["nextTaskPageToken"] and 0 < len(page) < len(whole["tasks"])
@@ -247,16 +247,16 @@ async def test_serving_a_page_builds_only_its_records(stack: Stack, client: Clie
 async def test_bad_limits_and_tokens_are_refused_naming_the_field(stack: Stack, client: Client, plain: Nats) -> None:
     run_id, _ = await finished_run(stack, one_task())
     other, _ = await finished_run(stack, one_task())
-    _, whole = await raw(plain, "runs.get", {"runId": run_id})
+    _, whole = await raw(plain, "runs.get", {"runID": run_id})
     assert whole["nextTaskPageToken"] == "" and len(whole["run"]["tasks"]) == 1  # a small run comes whole
     for limit in (0, -1, m.MAX_TASK_LIMIT + 1):
         with pytest.raises(ValidationError) as bad_limit:
             await client.task_page(run_id, limit=limit)
         assert bad_limit.value.field == "limit", limit
-    _, body = await raw(plain, "runs.tasks", {"runId": run_id, "limit": "many"})
+    _, body = await raw(plain, "runs.tasks", {"runID": run_id, "limit": "many"})
     assert body["error"]["code"] == "invalid_argument" and body["error"]["field"] == "limit"
     assert str(m.MAX_TASK_LIMIT) in str(
-        (await raw(plain, "runs.tasks", {"runId": run_id, "limit": m.MAX_TASK_LIMIT + 1}))[1]
+        (await raw(plain, "runs.tasks", {"runID": run_id, "limit": m.MAX_TASK_LIMIT + 1}))[1]
     )
 
     runs_token = (await client.list(limit=1)).next_page_token
@@ -266,7 +266,7 @@ async def test_bad_limits_and_tokens_are_refused_naming_the_field(stack: Stack, 
         assert bad_token.value.field == "pageToken"
 
     assert (await client.task_page(run_id, page_token=token_of(run_id, 1))).tasks == []
-    with pytest.raises(ValidationError, match=f"pageToken: a token of run '{other}', not of runId") as foreign:
+    with pytest.raises(ValidationError, match=f"pageToken: a token of run '{other}', not of runID") as foreign:
         await client.task_page(run_id, page_token=token_of(other, 0))
     assert foreign.value.field == "pageToken"
     with pytest.raises(ValidationError, match="past the 1 task runs") as past:
@@ -277,7 +277,7 @@ async def test_bad_limits_and_tokens_are_refused_naming_the_field(stack: Stack, 
         await client.task_page("no-such-run")
     with pytest.raises(ValidationError) as bad_id:
         await client.task_page("a b")
-    assert bad_id.value.field == "runId"
+    assert bad_id.value.field == "runID"
 
 
 async def test_a_task_record_too_large_for_any_reply_is_refused_naming_it(

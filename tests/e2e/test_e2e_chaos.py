@@ -254,7 +254,7 @@ async def _settle(client: Client, run_ids: list[str], timeout: float) -> dict[st
     error = ""
     while True:
         try:
-            phases = {info.run_id: info.phase async for info in client.runs(page_size=100)}
+            phases = {info.run_id: info.status async for info in client.runs(page_size=100)}
             error = ""
         except AetherError as exc:
             error = str(exc)  # the API is back in a moment, unless the engine is gone for good

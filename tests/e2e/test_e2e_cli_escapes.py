@@ -71,7 +71,7 @@ def run_id(served: Served, tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_json_output_keeps_the_exact_values_with_no_raw_control(served: Served, run_id: str) -> None:
     result = served.run("list", "--label", f"note={HOSTILE}", "--json")
     runs = json.loads(_clean(result))["runs"]
-    assert [(r["runId"], r["labels"]["note"]) for r in runs] == [(run_id, HOSTILE)]
+    assert [(r["runID"], r["labels"]["note"]) for r in runs] == [(run_id, HOSTILE)]
     audit = json.loads(_clean(served.run("audit", "--run", run_id, "--json")))
     assert {(entry["actor"], entry["reason"]) for entry in audit} == {("user:" + ACTOR, REASON)}
     feed = [json.loads(line) for line in _clean(served.run("events", "--run", run_id, "--json")).splitlines()]

@@ -65,14 +65,14 @@ def test_list_filters_and_pages(served: Served, tmp_path: Path) -> None:
     path = write(tmp_path, "approval.json", SUSPENDING)
     run_id = served.run("submit", str(path)).stdout.strip()
     labelled = _json(served.run("list", "--label", "team=ops", "--json"))["runs"]
-    assert run_id in [r["runId"] for r in labelled]
+    assert run_id in [r["runID"] for r in labelled]
     assert all(r["labels"] == {"team": "ops"} for r in labelled)
     succeeded = _json(served.run("list", "--phase", "Succeeded", "--json"))["runs"]
-    assert run_id not in [r["runId"] for r in succeeded]
+    assert run_id not in [r["runID"] for r in succeeded]
     page = _json(served.run("list", "--limit", "1", "--json"))
     assert len(page["runs"]) == 1 and page["nextPageToken"]
     rest = _json(served.run("list", "--limit", "1000", "--page", page["nextPageToken"], "--json"))["runs"]
-    assert page["runs"][0]["runId"] not in [r["runId"] for r in rest]
+    assert page["runs"][0]["runID"] not in [r["runID"] for r in rest]
     assert "RUN" in served.run("list").stdout
     bad = served.run("list", "--label", "nolabel")
     assert bad.returncode == 2 and "key=value" in bad.stderr

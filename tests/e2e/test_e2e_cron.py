@@ -23,12 +23,15 @@ from aether_es.runtime.stack import Stack, StackOptions, open_stack
 HERE = Path(__file__).resolve().parent
 
 
+_NAMES = itertools.count()
+
+
 def cron(policy: str = "Allow", suspend_task: bool = False, **spec: Any) -> dict[str, Any]:
     inputs = [{"name": "suspend", "value": True}] if suspend_task else [{"name": "fail-count", "value": 0}]
     return {
         "apiVersion": "aether/v1",
         "kind": "CronWorkflow",
-        "metadata": {"name": "nightly"},
+        "metadata": {"name": f"nightly-{next(_NAMES)}"},  # a live cron's name is its own
         "spec": {
             "schedule": "*/5 * * * *",
             "concurrencyPolicy": policy,
@@ -123,7 +126,7 @@ async def test_workflow_spec_is_immutable_and_delete_keeps_runs(stack: Stack) ->
     await crons.fire(cron_id, T0)
     run_id = (await crons.get(cron_id))["status"]["lastSubmittedRunID"]
     await crons.delete(cron_id)
-    assert cron_id not in {view["id"] for view in await crons.list_all()}
+    assert cron_id not in {view["cronWorkflowID"] for view in await crons.list_all()}
     assert (await stack.engine.wait(run_id, timeout=5))["status"] == "Succeeded"
 
 

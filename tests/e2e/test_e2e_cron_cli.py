@@ -41,7 +41,7 @@ async def test_cron_commands(nats_server: EmbeddedNatsServer, tmp_path: Path) ->
         spec.write_text(json.dumps(document()))
         submitted = aether("cron", "submit", str(spec), "--nats", url, "--json")
         assert submitted.returncode == 0, submitted.stderr
-        cron_id = json.loads(submitted.stdout)["id"]
+        cron_id = json.loads(submitted.stdout)["cronWorkflowID"]
 
         listed = aether("cron", "list", "--nats", url)
         assert listed.returncode == 0 and cron_id in listed.stdout and "@hourly" in listed.stdout

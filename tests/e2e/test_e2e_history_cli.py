@@ -131,7 +131,8 @@ def test_every_kind_of_command_is_audited_with_its_actor_and_reason(served: Serv
     second = served.run("submit", str(path), "--actor", "bob").stdout.strip()
     assert served.run("cancel", second, "--actor", "bob", "--reason", "not needed").returncode == 0
     assert served.run("retry", second, *who, "--reason", "needed after all").returncode == 0
-    cron_id = _json(served.run("cron", "submit", str(write(tmp_path, "cron.json", CRON)), *who, "--json"))["id"]
+    cron_json = served.run("cron", "submit", str(write(tmp_path, "cron.json", CRON)), *who, "--json")
+    cron_id = _json(cron_json)["cronWorkflowID"]
     assert served.run("cron", "update", cron_id, str(write(tmp_path, "cron.json", CRON)), *who).returncode == 0
     assert served.run("cron", "delete", cron_id, *who, "--reason", "moved").returncode == 0
 

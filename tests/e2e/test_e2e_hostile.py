@@ -158,7 +158,10 @@ JSON = st.recursive(
     max_leaves=12,
 )
 FIELDS = st.sampled_from(
-    ["runId", "taskRunId", "document", "payload", "limit", "pageToken", "phase", "labels", "id", "runIds", "actor"]
+    [
+        *("runID", "taskRunID", "document", "payload", "limit", "pageToken"),
+        *("status", "labels", "cronWorkflowID", "runIDs", "actor"),
+    ]
 )
 
 
@@ -211,9 +214,9 @@ def test_mangled_documents_are_refused_or_run(system: tuple[subprocess.Popen[str
     remote = system[1]
     answer = remote.request("runs.submit", _dumps({"document": document}))
     _clear(answer)
-    if "runId" in answer:
+    if "runID" in answer:
         for operation in ("runs.get", "runs.cancel"):
-            _clear(remote.request(operation, orjson.dumps({"runId": answer["runId"]})))
+            _clear(remote.request(operation, orjson.dumps({"runID": answer["runID"]})))
 
 
 EXPRESSION_ATOMS = st.sampled_from(
@@ -234,8 +237,8 @@ def test_any_when_expression_ends_its_run(system: tuple[subprocess.Popen[str], R
     )
     answer = remote.request("runs.submit", orjson.dumps({"document": document}))
     _clear(answer)
-    if "runId" in answer:
-        remote.finished(answer["runId"])
+    if "runID" in answer:
+        remote.finished(answer["runID"])
 
 
 HOSTILE_TEXT = st.lists(
@@ -277,8 +280,8 @@ def test_shell_values_are_data(
         _task("say", {"type": "shell", "config": {"command": command}}, [{"name": "p"}, {"name": "q", "value": "Q"}]),
     )
     answer = remote.request("runs.submit", orjson.dumps({"document": document}))
-    assert "runId" in answer, answer
-    view = remote.finished(answer["runId"])
+    assert "runID" in answer, answer
+    view = remote.finished(answer["runID"])
     assert view["status"] == ph.SUCCEEDED, view["message"]
     printed = {_input(task, "p"): _output(task, "stdout") for task in view["tasks"] if task["templateName"] == "say"}
     assert printed == {value: value.rstrip("\n") for value in values}
@@ -322,8 +325,8 @@ def test_values_never_reach_a_secret(system: tuple[subprocess.Popen[str], Remote
         ),
     )
     answer = remote.request("runs.submit", orjson.dumps({"document": document}))
-    assert "runId" in answer, answer
-    view = remote.finished(answer["runId"])
+    assert "runID" in answer, answer
+    view = remote.finished(answer["runID"])
     assert view["status"] == ph.SUCCEEDED, view["message"]
     assert SECRET not in orjson.dumps(view).decode()
     task = next(task for task in view["tasks"] if task["templateName"] == "use")
@@ -337,7 +340,7 @@ def test_the_service_stayed_up(
     assert process.poll() is None, "serve exited"
     started = time.monotonic()
     answer = remote.request("runs.submit", orjson.dumps({"document": SMALL}))
-    view = remote.finished(answer["runId"], timeout=30)
+    view = remote.finished(answer["runID"], timeout=30)
     seconds = time.monotonic() - started
     assert view["status"] == ph.SUCCEEDED
     with capsys.disabled():

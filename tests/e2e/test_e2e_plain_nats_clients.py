@@ -54,7 +54,7 @@ async def test_a_plain_producer_submits_and_a_plain_consumer_sees_every_event_in
         reply = await producer.request(
             "aether.api.v1.runs.submit", json.dumps({"document": EXAMPLE}).encode(), timeout=10
         )
-        run_id = json.loads(reply.data)["runId"]
+        run_id = json.loads(reply.data)["runID"]
         await asyncio.wait_for(ended.setdefault(run_id, asyncio.Event()).wait(), 30)
         await sub.unsubscribe()
 

@@ -44,7 +44,7 @@ def test_old_runs_are_archived_removed_recorded_and_can_be_restored(tmp_path: Pa
             assert run("get", gone).returncode == 3
             assert run("history", gone).returncode == 3
             assert run("events", "--run", gone, "--json").stdout.strip() == ""
-        listed = [r["runId"] for r in _json(run("list", "--json"))["runs"]]
+        listed = [r["runID"] for r in _json(run("list", "--json"))["runs"]]
         assert listed == [third]
         audit = _json(run("audit", "--actor", "ops", "--json"))
         assert [(e["command"], e["reason"]) for e in audit] == [("purge", "30 days")]

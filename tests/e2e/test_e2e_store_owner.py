@@ -67,7 +67,7 @@ def test_the_readme_commands_share_one_served_folder(tmp_path: Path) -> None:
 
         listed = aether("list", "--json", cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
-        assert run_id in [r["runId"] for r in json.loads(listed.stdout)["runs"]]
+        assert run_id in [r["runID"] for r in json.loads(listed.stdout)["runs"]]
         got = aether("get", run_id, "--json", "--nats", url)
         assert got.returncode == 0 and json.loads(got.stdout)["status"] == "Succeeded"
     finally:

@@ -557,11 +557,16 @@ def test_resume_merges_the_payload_into_the_inputs() -> None:
     assert driver.replayed().to_dict() == driver.view().to_dict()
 
 
-def test_resume_of_a_task_that_is_not_suspended_is_a_no_op() -> None:
+def test_resume_of_a_task_that_is_not_suspended_is_refused_and_changes_nothing() -> None:
+    """Aether ignores it; refusing it tells the caller that nothing resumed (docs/compatibility.md)."""
     driver = run(_suspending())
     main = driver.task("main")
     history = len(driver.history)
-    assert driver.resume(main.id, {"__resumed": True}) is None
+    error = driver.resume(main.id, {"__resumed": True})
+    assert (
+        str(error)
+        == f'aether: invalid state: task "{main.id}" is {main.phase}, not Suspended: only a suspended task resumes'
+    )
     assert len(driver.history) == history
     assert len(driver.dispatched) == 1
 

@@ -21,5 +21,5 @@ def test_every_reply_ignores_keys_it_does_not_know() -> None:
 
 
 def test_a_request_with_an_unknown_key_is_refused_naming_it() -> None:
-    with pytest.raises(pydantic.ValidationError, match="runIdd"):
-        m.GetRunRequest.model_validate_json(b'{"runId": "r", "runIdd": "r"}')
+    with pytest.raises(pydantic.ValidationError, match="runIDd"):
+        m.GetRunRequest.model_validate_json(b'{"runID": "r", "runIDd": "r"}')

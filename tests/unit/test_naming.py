@@ -1,0 +1,47 @@
+"""Every field of the API's requests and replies follows one naming convention (`support/naming.py`)."""
+
+from __future__ import annotations
+
+from support.naming import schema_keys, spelling_problems
+
+from aether_es.api.messages import OPERATIONS, wire_name
+from aether_es.api.schema import schemas
+
+
+def test_the_api_spells_each_concept_one_way() -> None:
+    keys = list(schema_keys(schemas()))
+    assert {"runID", "taskRunID", "taskRunIDs", "cronWorkflowID", "status", "idempotencyKey"} <= set(keys)
+    assert spelling_problems(keys) == []
+
+
+def test_a_request_takes_the_fields_a_reply_gives() -> None:
+    """A run's, task's or cron's id read from a reply is sent back under the same key."""
+    reply_keys = {
+        key for _, reply in OPERATIONS.values() for key in schema_keys(reply.model_json_schema(by_alias=True))
+    }
+    request_ids = {
+        key
+        for request, _ in OPERATIONS.values()
+        for key in schema_keys(request.model_json_schema(by_alias=True))
+        if key.endswith("ID")
+    }
+    assert request_ids <= reply_keys | {"fromTaskRunID", "taskRunID"}  # a task run's id is `runID` in its record
+
+
+def test_the_wire_name_of_a_field() -> None:
+    assert [wire_name(f) for f in ("run_id", "task_run_ids", "idempotency_key", "id", "created_at")] == [
+        "runID",
+        "taskRunIDs",
+        "idempotencyKey",
+        "id",
+        "createdAt",
+    ]
+
+
+def test_the_check_finds_two_spellings() -> None:
+    assert spelling_problems(["runID", "runId", "started_at", "phase", "status"]) == [
+        "runId: not camelCase with ID",
+        "started_at: not camelCase with ID",
+        "one concept, spelt ['runID', 'runId']",
+        "one concept, spelt ['phase', 'status']",
+    ]
