@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--format", choices=(*FORMATS, "json"), default="mermaid", help="what to print (default: mermaid)"
     )
-    parser.add_argument("--output", "-o", help="write to this file instead of standard output")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
     add_remote_options(parser)
     parser.set_defaults(handler=handle)
 
