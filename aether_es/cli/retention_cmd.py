@@ -79,7 +79,7 @@ async def handle(args: argparse.Namespace) -> int:
     except RemoteError as error:
         return fail(error)
     if args.json:
-        result = {"runs": chosen, "purged": not args.dry_run, "records": purge_ids}
+        result = {"runIDs": chosen, "purged": not args.dry_run, "purgeIDs": purge_ids}
         print_json(result)
     else:
         verb = "would remove" if args.dry_run else "removed"

@@ -69,6 +69,7 @@ def test_every_json_output_spells_each_concept_one_way(served: Served, tmp_path:
         _json(served.run("cron", "delete", cron["cronWorkflowID"], "--json")),
         _json(served.run("audit", "--json")),
         _json(served.run("workers", "--json")),
+        _json(served.run("retention", "--keep", "1000", "--discard", "--dry-run", "--json")),
     ]
     assert set(listed["runs"][0]) >= {"runID", "status", "suspendedTasks", "cronWorkflowID", "createdAt"}
     assert spelling_problems(key for output in outputs for key in keys_of(output)) == []

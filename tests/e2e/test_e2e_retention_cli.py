@@ -29,7 +29,7 @@ def test_old_runs_are_archived_removed_recorded_and_can_be_restored(tmp_path: Pa
         second = json.loads(run("submit", str(failing), "--wait", "--json").stdout)["runID"]
         third = _json(run("submit", str(EXAMPLE), "--wait", "--json"))["runID"]
         dry = _json(run("retention", "--keep", "1", "--discard", "--dry-run", "--json"))
-        assert sorted(dry["runs"]) == sorted([first, second]) and dry["purged"] is False
+        assert sorted(dry["runIDs"]) == sorted([first, second]) and dry["purged"] is False
         assert run("get", first).returncode == 0  # a dry run removes nothing
 
         archive = tmp_path / "archive"
@@ -38,7 +38,7 @@ def test_old_runs_are_archived_removed_recorded_and_can_be_restored(tmp_path: Pa
                 "retention", "--keep", "1", "--archive", str(archive), "--actor", "ops", "--reason", "30 days", "--json"
             )
         )
-        assert sorted(removed["runs"]) == sorted([first, second]) and len(removed["records"]) == 1
+        assert sorted(removed["runIDs"]) == sorted([first, second]) and len(removed["purgeIDs"]) == 1
         assert sorted(p.name for p in archive.iterdir()) == sorted([f"{first}.jsonl", f"{second}.jsonl"])
         for gone in (first, second):
             assert run("get", gone).returncode == 3
@@ -58,7 +58,7 @@ def test_old_runs_are_archived_removed_recorded_and_can_be_restored(tmp_path: Pa
             assert _json(aether("replay", "--run", first, "--json", "--nats", elsewhere.url))["runs"] == 1
         finally:
             elsewhere.close()
-        assert _json(run("retention", "--older-than", "0s", "--discard", "--dry-run", "--json"))["runs"]
+        assert _json(run("retention", "--older-than", "0s", "--discard", "--dry-run", "--json"))["runIDs"]
 
         assert run("retention", "--older-than", "soon", "--discard").returncode == 2
         assert run("retention", "--keep", "1").returncode == 2  # neither --archive nor --discard
