@@ -43,14 +43,15 @@ async def handle(args: argparse.Namespace) -> int:
             graph = _of_document(args.source)
         else:
             graph = await _of_run(args)
+    except RemoteError as error:
+        detail = str(error).removeprefix("aether: graph: ")
+        return fail(RemoteError(f"aether: graph: {args.source} is no file, and as a run id: {detail}", error.code))
     except GraphError as exc:
         say(f"aether: graph: {exc}", file=sys.stderr)
         return exits.INVALID
     except AetherError as exc:
         say(exc, file=sys.stderr)
         return exits.of_error(exc)
-    except RemoteError as error:
-        return fail(error)
     if graph is None:
         return exits.INVALID
     return _write(graph, args)
@@ -87,7 +88,7 @@ async def _of_run(args: argparse.Namespace) -> Graph:
                 exits.FAILED,
             ) from None
     if not stored:
-        raise NotFoundError(f'aether: graph: no file "{run_id}", and no workflow run with that id')
+        raise NotFoundError(f'workflow run "{run_id}" not found, and there is no file of that name')
     state = fold([envelope for s in stored for envelope in s.commit.envelopes])
     return layout_workflow(state.workflow, state.task_records())
 
