@@ -24,6 +24,7 @@ from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.api.service import ApiService, start_api
 from aether_es.errors import (
     ApiError,
+    ConflictError,
     InvalidStateError,
     NotFoundError,
     NotSupportedError,
@@ -424,3 +425,37 @@ async def test_plain_nats_py_producer(client: Client, plain: Nats) -> None:
     assert set(body["runs"][0]) == {
         "runID", "name", "namespace", "status", "suspendedTasks", "createdAt", "finishedAt", "cronWorkflowID", "labels",
     }  # fmt: skip
+
+
+# --- refusals ----------------------------------------------------------------------------------------------
+
+
+async def test_refusals_are_structured_errors(client: Client, plain: Nats) -> None:
+    """What cannot be done answers an error with its code and status, never a reply that did nothing."""
+    body, _ = await raw(plain, "runs.submit", json.dumps({"document": workflow(), "idempotencyKey": "k-1"}).encode())
+    first = body["runID"]
+    other = json.dumps({"document": workflow("other"), "idempotencyKey": "k-1"}).encode()
+    body, headers = await raw(plain, "runs.submit", other)
+    assert (body["error"]["code"], headers["Nats-Service-Error-Code"]) == ("conflict", "409")
+    assert f'already started run "{first}" with another document' in body["error"]["message"]
+    with pytest.raises(ConflictError):
+        await client.submit(workflow("other"), idempotency_key="k-1")
+    done = await until(client, first, finished)
+    body, _ = await raw(
+        plain, "runs.resume", json.dumps({"runID": first, "taskRunID": done["tasks"][0]["runID"]}).encode()
+    )
+    assert body["error"]["code"] == "invalid_state" and "terminal state Succeeded" in body["error"]["message"]
+
+    cron_id = await client.cron_submit(cron_document())
+    body, _ = await raw(plain, "crons.submit", json.dumps({"document": cron_document()}).encode())
+    assert body["error"]["code"] == "conflict" and cron_id in body["error"]["message"]
+    with pytest.raises(InvalidStateError, match="is not suspended"):
+        await client.cron_resume(cron_id)
+    await client.cron_suspend(cron_id)
+    run_id = await client.cron_trigger(cron_id)
+    assert [r.run_id for r in (await client.list(cron_workflow_id=cron_id)).runs] == [run_id]
+    await client.cron_delete(cron_id)
+    body, headers = await raw(plain, "crons.delete", json.dumps({"cronWorkflowID": cron_id}).encode())
+    assert (body["error"]["code"], headers["Nats-Service-Error-Code"]) == ("not_found", "404")
+    with pytest.raises(NotFoundError):
+        await client.cron_trigger(cron_id)

@@ -15,23 +15,16 @@ from support.naming import keys_of, spelling_problems
 CRON_EXAMPLE = ROOT / "examples" / "disk-report.json"
 
 SUSPENDING_DAG: dict[str, Any] = {
-    "apiVersion": "aether/v1",
-    "kind": "Workflow",
-    "metadata": {"name": "gate"},
+    **SUSPENDING,
     "spec": {
-        "entrypoint": "main",
+        "entrypoint": "gate",
         "templates": [
-            {"dag": {"name": "main", "tasks": [{"name": "hold", "template": "hold"}]}},
-            {
-                "task": {
-                    "name": "hold",
-                    "inputs": {"parameters": [{"name": "suspend", "value": True}]},
-                    "executor": {"type": "echo"},
-                }
-            },
+            {"dag": {"name": "gate", "tasks": [{"name": "hold", "template": "main"}]}},
+            *SUSPENDING["spec"]["templates"],
         ],
     },
 }
+"""A DAG whose one node suspends: while it waits, the DAG itself is Running."""
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> Any:
