@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from nats.js.api import DiscardPolicy
+
+from aether_es.adapters.nats.layout import Layout
 from aether_es.ports.wire import TaskAssignment, WireParameter
 from aether_es.worker import task_log
 from aether_es.worker.task_log import TaskLog
@@ -57,3 +60,11 @@ async def test_long_lines_are_cut_and_a_noisy_attempt_stops_after_its_budget(mon
     await log.close()
     assert len(sent) == 10
     assert sent[-1]["line"] == "[aether: the log of this attempt was cut after 100 bytes]"
+
+
+def test_the_logs_stream_is_bounded_by_age_and_size_with_a_subject_per_task_run() -> None:
+    layout = Layout(prefix="t1")
+    config = layout.logs_stream_config()
+    assert (config.name, config.subjects, config.discard) == ("T1_LOGS", ["t1.logs.>"], DiscardPolicy.OLD)
+    assert (config.max_age, config.max_bytes) == (7 * 24 * 3600.0, 1024**3)
+    assert (layout.log_subject("r", "r-2"), layout.run_log_subjects("r")) == ("t1.logs.r.r-2", "t1.logs.r.>")
