@@ -55,12 +55,6 @@ class TaskLog:
 
     def __init__(self, assignment: TaskAssignment, emit: Emit) -> None:
         self._emit = emit
-        self._base = {
-            "runID": assignment.workflow_run_id,
-            "taskRunID": assignment.task_run_id,
-            "taskName": assignment.task_name,
-            "attempt": assignment.attempt,
-        }
         self._assignment = assignment
         self._partial: dict[str, bytes] = {}
         self._sent = 0
@@ -68,8 +62,13 @@ class TaskLog:
 
     @functools.cached_property
     def _secrets(self) -> re.Pattern[str] | None:
-        """Compiled at the first line: most attempts print nothing (an `echo` or `http` task)."""
+        """Compiled at the first line, as `_base` is built: most attempts print nothing (`echo`, `http`)."""
         return secret_pattern(secret_values(self._assignment))
+
+    @functools.cached_property
+    def _base(self) -> dict[str, Any]:
+        a = self._assignment
+        return {"runID": a.workflow_run_id, "taskRunID": a.task_run_id, "taskName": a.task_name, "attempt": a.attempt}
 
     async def write(self, stream: str, chunk: bytes) -> None:
         """Send every complete line of `stream` that `chunk` ends; keep the unfinished one for later."""
@@ -110,11 +109,12 @@ class NatsTaskLogs:
         self._layout = layout
 
     def open(self, assignment: TaskAssignment) -> TaskLog:
-        subject = self._layout.log_subject(assignment.workflow_run_id, assignment.task_run_id)
+        subject = ""  # made at the first line, like everything a log that stays empty never needs
         failed = False
 
         async def emit(record: dict[str, Any]) -> None:
-            nonlocal failed
+            nonlocal subject, failed
+            subject = subject or self._layout.log_subject(assignment.workflow_run_id, assignment.task_run_id)
             try:
                 await self._nc.publish(subject, orjson.dumps(record))
             except nats.errors.Error as exc:
