@@ -27,7 +27,7 @@ from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_r
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.client import Client
-from aether_es.errors import AetherError, NotFoundError
+from aether_es.errors import AetherError, NotFoundError, ValidationError
 from aether_es.events.references import Reference, UnresolvedReference, reference_of
 from aether_es.projections.names import display_name
 
@@ -160,6 +160,10 @@ async def _get_at(args: argparse.Namespace, client: Client) -> int:
     return exits.OK
 
 
+_LIST_OPTIONS = {"status": "--phase", "cronWorkflowID": "--cron", "limit": "--limit", "pageToken": "--page"}
+"""The `list` option behind each request field the API may refuse, so the message names what was typed."""
+
+
 async def _list(args: argparse.Namespace, client: Client) -> int:
     labels: dict[str, str] = {}
     for label in args.label or []:
@@ -174,16 +178,23 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
     except ValueError as exc:
         say(f"aether: list: {exc}", file=sys.stderr)
         return exits.INVALID
-    page = await client.list(
-        status=args.phase,
-        name=args.name,
-        labels=labels or None,
-        cron_workflow_id=args.cron,
-        created_after=since,
-        created_before=until,
-        limit=args.limit,
-        page_token=args.page or "",
-    )
+    try:
+        page = await client.list(
+            status=args.phase,
+            name=args.name,
+            labels=labels or None,
+            cron_workflow_id=args.cron,
+            created_after=since,
+            created_before=until,
+            limit=args.limit,
+            page_token=args.page or "",
+        )
+    except ValidationError as exc:
+        option = _LIST_OPTIONS.get(exc.field or "")
+        if option is None:
+            raise
+        say(f"aether: list: {option}: {exc.detail.removeprefix(f'{exc.field}: ')}", file=sys.stderr)
+        return exits.INVALID
     runs = [run.model_dump(by_alias=True) for run in page.runs]
     if args.json:
         print_json({"runs": runs, "nextPageToken": page.next_page_token})

@@ -137,13 +137,15 @@ def test_cron_trigger_suspend_and_resume_with_the_example(served: Served) -> Non
     assert served.run("cron", "delete", cron_id).returncode == 0
 
 
-def test_relative_times_for_list_and_audit(served: Served) -> None:
+def test_list_and_audit_take_relative_times_and_name_the_option_at_fault(served: Served) -> None:
     run_id = served.run("submit", str(EXAMPLE)).stdout.strip()
     assert run_id in [r["runID"] for r in _json(served.run("list", "--since", "1h", "--json"))["runs"]]
     assert _json(served.run("list", "--until", "2d", "--json"))["runs"] == []
     assert run_id in [e["aggregate"] for e in _json(served.run("audit", "--since", "90m", "--json"))]
     _refused(served.run("list", "--since", "yesterday"), 2, "aether: list: --since 'yesterday'", "1h, 2d")
     _refused(served.run("audit", "--since", "soon"), 2, "aether: audit: --since 'soon'")
+    _refused(served.run("list", "--phase", "Waiting"), 2, "aether: list: --phase: unknown phase 'Waiting'", "Suspended")
+    _refused(served.run("list", "--page", "nonsense"), 2, "aether: list: --page: not a token this API returned")
 
 
 def test_list_phase_suspended_finds_a_run_waiting_for_approval(served: Served, tmp_path: Path) -> None:
