@@ -21,7 +21,7 @@ from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.terminal import say
 from aether_es.errors import AetherError, NotFoundError
-from aether_es.graph.layout import Graph, GraphError, layout_workflow
+from aether_es.graph.layout import Graph, GraphError, layout_run, layout_workflow
 from aether_es.graph.render import FORMATS, render
 from aether_es.model.documents import CronWorkflow, Workflow
 
@@ -90,7 +90,7 @@ async def _of_run(args: argparse.Namespace) -> Graph:
     if not stored:
         raise NotFoundError(f'workflow run "{run_id}" not found, and there is no file of that name')
     state = fold([envelope for s in stored for envelope in s.commit.envelopes])
-    return layout_workflow(state.workflow, state.task_records())
+    return layout_run(state)
 
 
 def _write(graph: Graph, args: argparse.Namespace) -> int:

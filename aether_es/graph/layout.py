@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aether_es.model.documents import Dag, Task, Template, Workflow
+from aether_es.projections.run_state import RunState
 
 NODE_HEIGHT = 40
 MIN_WIDTH, MAX_WIDTH = 96, 280
@@ -132,6 +133,17 @@ def layout_workflow(workflow: Workflow, tasks: Iterable[Mapping[str, Any]] | Non
     if tasks is not None:
         _paint(graph, nodes, tasks, "" if entry.dag is not None else workflow.spec.entrypoint)
     return graph
+
+
+def layout_run(state: RunState) -> Graph:
+    """A run's picture: its document, each node painted by the latest task run at its path (read from the
+    state without building whole task records)."""
+    tasks = state.tasks
+    painting = (
+        {"runID": task.id, "parentRunID": task.parent_id, "taskName": task.task_name, "status": task.phase}
+        for task in (tasks[task_id] for task_id in state.order)
+    )
+    return layout_workflow(state.workflow, painting)
 
 
 class _Builder:

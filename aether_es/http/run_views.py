@@ -7,7 +7,6 @@ folded in a worker thread, so a long history never holds the event loop the engi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +15,7 @@ from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import check_id
 from aether_es.api.service import invalid
 from aether_es.errors import NotFoundError
-from aether_es.graph.layout import layout_workflow
+from aether_es.graph.layout import layout_run
 from aether_es.history.timeline import Entry, describe, entries, state_at
 from aether_es.projections.run_state import RunState
 
@@ -24,17 +23,9 @@ from aether_es.projections.run_state import RunState
 def graph_of(state: RunState) -> dict[str, Any]:
     """The run's picture (`aether_es.graph`) with each node's phase, and the run's own phase, message and
     progress."""
-    graph = layout_workflow(state.workflow, _painting(state)).to_json()
+    graph = layout_run(state).to_json()
     graph["run"] = {"status": state.phase, "message": state.message, "progress": str(state.progress())}
     return graph
-
-
-def _painting(state: RunState) -> Iterable[dict[str, str]]:
-    """What the layout reads of each task run (creation order), without building whole records."""
-    tasks = state.tasks
-    for task_id in state.order:
-        task = tasks[task_id]
-        yield {"runID": task.id, "parentRunID": task.parent_id, "taskName": task.task_name, "status": task.phase}
 
 
 def timeline_of(timeline: list[Entry]) -> list[dict[str, Any]]:
