@@ -13,11 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
+from aether_es.adapters.cron_croniter import CroniterScheduler
 from aether_es.client import Client
 from aether_es.http.live import Streams
 from aether_es.http.proxy import ApiProxy
 from aether_es.http.replies import failure
 from aether_es.http.run_views import RunViews
+from aether_es.model import clock
 from aether_es.observability.metrics import exposition
 from aether_es.observability.sampler import sample
 from aether_es.runtime.stack import Stack
@@ -52,6 +54,7 @@ class WebServer:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/config", self._config)
+        app.router.add_get("/api/crons/next", self._next_fires)
         app.router.add_post("/api/v1/{operation}", proxy.handle)
         app.router.add_get("/api/runs/live", self.streams.runs)
         app.router.add_get("/api/runs/{run}/live", self.streams.run)
@@ -95,6 +98,18 @@ class WebServer:
         await sample(self.stack.connection.js, self.stack.layout)
         body, content_type = exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _next_fires(self, _: web.Request) -> web.Response:
+        """`{"next": {cron id: time}}`: when this engine's scheduler fires each cron it schedules next (a
+        suspended or deleted cron is not scheduled)."""
+        scheduler = self.stack.options.cron_scheduler
+        times: dict[str, str] = {}
+        if isinstance(scheduler, CroniterScheduler):
+            for cron_id in scheduler.ids():
+                moment = scheduler.next_fire(cron_id)
+                if moment is not None:
+                    times[cron_id] = clock.format_time(moment)
+        return web.json_response({"next": times})
 
     async def _config(self, _: web.Request) -> web.Response:
         """What the pages need to know of the server: whether it takes actions at all."""

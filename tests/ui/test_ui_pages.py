@@ -194,3 +194,42 @@ def test_actions_are_refused_without_the_token(
         assert refused.code == 403 and "actions are off" in json.loads(refused.read())["error"]["message"]
     else:
         raise AssertionError("a server without a token took an action")
+
+
+def test_the_workers_and_crons_pages(served_ui: Ui, browser: WebDriver, tmp_path: Path) -> None:
+    browser.get(f"{served_ui.web}/workers")
+    workers = until(browser, lambda b: b.find_element(By.ID, "content").text)
+    assert "shell" in workers and "s ago" in workers
+
+    cron = {
+        "apiVersion": "aether/v1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": "ui-hourly"},
+        "spec": {
+            "schedule": "@hourly",
+            "workflowSpec": {
+                "entrypoint": "main",
+                "templates": [{"task": {"name": "main", "executor": {"type": "echo"}}}],
+            },
+        },
+    }
+    done = aether("cron", "submit", str(write(tmp_path, "cron.json", cron)), "--nats", served_ui.nats)
+    assert done.returncode == 0, done.stderr
+    cron_id = done.stdout.strip()
+    assert until(
+        browser,
+        lambda _: cron_id in json.loads(urllib.request.urlopen(f"{served_ui.web}/api/crons/next").read())["next"],
+    )
+    browser.get(f"{served_ui.web}/crons")
+
+    def row(b: WebDriver) -> list[str]:
+        """The cron's row, read in one step: the page reads the crons again every few seconds."""
+        cells: list[str] = b.execute_script(
+            "const row = [...document.querySelectorAll('#content tr')]"
+            ".find(r => r.cells[1]?.textContent === 'ui-hourly');"
+            "return row ? [...row.cells].map(c => c.textContent.trim()) : [];"
+        )
+        return cells
+
+    cells = until(browser, lambda b: (cells := row(b)) and cells[4] and cells)  # once scheduled: its next fire
+    assert cells[2] == "@hourly UTC" and cells[3] == "scheduled"
