@@ -63,6 +63,7 @@ from aether_es.model.documents import Workflow
 from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
 from aether_es.model.validation import validate_workflow
+from aether_es.observability.metrics import observe_decision
 from aether_es.ports.artifacts import ArtifactRemover
 from aether_es.ports.broker import Delivery, TaskBroker
 from aether_es.ports.cron_scheduler import CronScheduler
@@ -188,6 +189,9 @@ class Engine:
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
+        self.finished: list[Callable[[RunState], None]] = []
+        """Called with the state of each run this engine's decision ends (after it is durable); `serve` logs
+        the failed ones."""
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -576,7 +580,9 @@ class Engine:
             self._fail(batch, exc)
             return
         before = _listed(run.state)
+        was_terminal = run.state is not None and run.state.terminal
         await self._refresh_schemas()
+        phase_before = run.state.phase if run.state is not None else None
         decision = Decision(run.state, self._context())
         try:
             errors = self._decide(run, decision, batch)
@@ -591,8 +597,10 @@ class Engine:
         effects, outbox = (
             split_outbox(decision.effects) if self.outbox and decision.envelopes else (decision.effects, [])
         )
+        committed: float | None = None
         if decision.envelopes:
             expected = run.state.seq if run.state else 0
+            began = time.perf_counter()
             try:
                 seq = await self.repo.append(commit_of(run.run_id, decision.envelopes, encode_outbox(outbox)), expected)
             except ConcurrencyConflict:
@@ -615,6 +623,8 @@ class Engine:
                 return
             run.state = decision.state
             run.state.seq = seq
+            committed = time.perf_counter() - began
+        observe_decision(phase_before, run.state.phase if run.state is not None else None, committed)
         for pending, error in zip(batch, errors, strict=True):
             await self._answer(pending, error)
         await self._carry_out(run, effects)
@@ -630,7 +640,16 @@ class Engine:
         changed, run.changed = run.changed, asyncio.Event()
         changed.set()
         if run.state is not None and run.state.terminal:
+            if not was_terminal:
+                self._tell_finished(run.state)
             self._retire(run.run_id)
+
+    def _tell_finished(self, state: RunState) -> None:
+        for listener in self.finished:
+            try:
+                listener(state)
+            except Exception as exc:  # an observer must not stop the run's decisions
+                log.warning("run %s: a finished-run listener failed: %r", state.run_id, exc)
 
     def _decide(self, run: _Run, decision: Decision, batch: list[_Pending]) -> list[AetherError | None]:
         """Apply the batch's triggers until the decision has spent its budget; the rest go back to the front
