@@ -78,9 +78,21 @@ class SubmitRunRequest(Audited):
     )
 
 
+class DocumentWarning(Reply):
+    """Something a valid document says that Aether will not do: the run starts all the same."""
+
+    path: str = Field(description="where, as a JSON path (spec.templates[0].dag.tasks[1].dependancies)")
+    message: str = Field(description="what Aether does with it, and what to write instead")
+
+
 class SubmitRunReply(Reply):
     run_id: str
     created: bool = Field(description="false when the idempotency key had already started this run")
+    warnings: list[DocumentWarning] = Field(
+        default_factory=list,
+        description="unknown fields, fields Aether ignores where they are, {{...}} left literal in argument "
+        "values, loop iterations that lose their values (docs/warnings.md)",
+    )
 
 
 class GetRunRequest(Message):

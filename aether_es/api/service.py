@@ -56,6 +56,7 @@ from aether_es.history.audit import command_actor
 from aether_es.model import clock
 from aether_es.model import phases as ph
 from aether_es.model.loading import check_document, parse_object
+from aether_es.model.traps import document_warnings
 from aether_es.ports.event_store import RunSummary
 from aether_es.ports.idgen import IdContext
 from aether_es.projections.run_state import RunState
@@ -450,8 +451,13 @@ class ApiService:
             check_document(request.document)  # before any key is claimed
             if request.idempotency_key is None:
                 run_id = await self.engine.submit(request.document, actor=_who(request), reason=request.reason)
-                return m.SubmitRunReply(run_id=run_id, created=True)
-            return await self._submit_once(request, request.idempotency_key)
+                reply = m.SubmitRunReply(run_id=run_id, created=True)
+            else:
+                reply = await self._submit_once(request, request.idempotency_key)
+            reply.warnings = [
+                m.DocumentWarning(path=w.path, message=w.message) for w in document_warnings(request.document)
+            ]
+            return reply
         except ValidationError as exc:
             exc.field = exc.field or "document"
             raise

@@ -20,15 +20,19 @@ import orjson
 
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.cli import exits
+from aether_es.cli.arguments import with_arguments
 from aether_es.cli.commands import summary
+from aether_es.cli.failures import failure_lines, reference, resume_hint, shown
 from aether_es.cli.io import print_json
 from aether_es.cli.moments import moment
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
+from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.client import Client
 from aether_es.errors import AetherError, NotFoundError, ValidationError
-from aether_es.events.references import Reference, UnresolvedReference, reference_of
+from aether_es.model import clock
+from aether_es.model import phases as ph
 from aether_es.projections.names import display_name
 
 
@@ -37,6 +41,21 @@ def register(commands: Any) -> None:
     submit.add_argument("file", help="path to the workflow JSON, or - for standard input")
     submit.add_argument("--wait", action="store_true", help="follow the run to its end (exit 4 unless Succeeded)")
     submit.add_argument("--idempotency-key", help="the same key always gives the same run, never a second one")
+    submit.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        dest="params",
+        metavar="NAME=VALUE",
+        help="a workflow argument (repeatable): JSON when the value parses as JSON, else a string",
+    )
+    submit.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help=f"with --wait: stop waiting after S seconds, exit {exits.TIMED_OUT} (the run goes on)",
+    )
+    add_strict_option(submit)
     get = commands.add_parser("get", help=summary("get"))
     get.add_argument("run_id")
     get.add_argument("--at", help="the run as it was right after event N (a number) or at an RFC3339 time")
@@ -111,13 +130,22 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
 async def _submit(args: argparse.Namespace, client: Client) -> int:
     from aether_es.cli.validate_cmd import read_valid
 
-    document = read_valid(args.file)
+    document = read_valid(args.file, strict=args.strict, command="submit")
     if document is None:
         return exits.INVALID
-    run_id = await client.submit(document, idempotency_key=args.idempotency_key, reason=args.reason)
+    if args.timeout is not None and (not args.wait or args.timeout <= 0):
+        say("aether: submit: --timeout needs --wait and a number of seconds above 0", file=sys.stderr)
+        return exits.INVALID
+    try:
+        document = with_arguments(document, args.params or ())
+    except ValueError as exc:
+        say(f"aether: submit: {exc}", file=sys.stderr)
+        return exits.INVALID
+    submitted = await client.submit_info(document, idempotency_key=args.idempotency_key, reason=args.reason)
+    run_id = submitted.run_id
     if not args.wait:
         if args.json:
-            print_json({"runID": run_id})
+            print_json({"runID": run_id, "warnings": [w.model_dump(by_alias=True) for w in submitted.warnings]})
         else:
             say(run_id)
         return exits.OK
@@ -255,40 +283,36 @@ async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
     from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
 
     show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
-    began = time.monotonic()
-    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show)
-    return finish(state, as_json=args.json, seconds=None if show == LIVE else time.monotonic() - began)
+    began, since = time.monotonic(), clock.now()
+    timeout = getattr(args, "timeout", None)
+    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show, timeout=timeout)
+    finished = state.metrics.finished_at if state.terminal and state.metrics is not None else None
+    ended_before = finished is not None and clock.seconds_between(finished, since) > 0
+    seconds = None if show == LIVE and state.terminal else time.monotonic() - began
+    return finish(state, as_json=args.json, seconds=seconds, ended_before=ended_before)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
 
 
 def describe(view: dict[str, Any]) -> list[str]:
-    """The run's header and its task runs as an indented tree, with the outputs that came by reference."""
-    message = f" ({_shown(view['message'])})" if view.get("message") else ""
+    """The run's header and its task runs as an indented tree with their durations, the outputs that came by
+    reference and how to resume a suspended task run; then why each failed task failed."""
+    message = f" ({shown(view['message'])})" if view.get("message") else ""
     lines = [f"{view['runID']}  {view['name']}  {view['status']}{message}  created {view['createdAt']}"]
     for task in view["tasks"]:
         name = display_name(task["taskName"], task["scope"])
-        note = f"  {_shown(task['message'])}" if task.get("message") else ""
+        took = (task.get("metrics") or {}).get("duration")
+        note = "".join(f"  {part}" for part in (took, task.get("message") and shown(task["message"])) if part)
         lines.append(f"{'  ' * (task['depth'] + 1)}{name:<24} {task['status']:<10} {task['runID']}{note}")
         for parameter in (task.get("outputs") or {}).get("parameters") or []:
-            ref = _reference(parameter.get("value"))
+            ref = reference(parameter.get("value"))
             if ref is not None:
                 lines.append(f"{'  ' * (task['depth'] + 2)}{parameter.get('name')}: {ref.describe()}")
-    return lines
-
-
-def _reference(value: Any) -> Reference | None:
-    try:
-        return reference_of(value)
-    except UnresolvedReference:  # a value that merely looks like one is shown as it is
-        return None
-
-
-def _shown(value: Any) -> str:
-    """A value as printed: "by reference (N bytes, sha256:...)" for one too big for the reply."""
-    ref = _reference(value)
-    return str(value) if ref is None else ref.describe()
+        if task["status"] == ph.SUSPENDED:
+            lines.append(f"{'  ' * (task['depth'] + 2)}{resume_hint(view['runID'], task['runID'])}")
+    failed = failure_lines(view["tasks"])
+    return lines + (["failed:", *failed] if failed else [])
 
 
 def _status(run: dict[str, Any]) -> str:
