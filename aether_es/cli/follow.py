@@ -119,9 +119,9 @@ def _draw(progress: RunProgress) -> None:
     bar = progress_bar(progress.progress)
     if bar:
         lines.append(bar)
-    room = max(1, shutil.get_terminal_size().lines - len(lines) - 2)
+    top, room = len(lines), max(1, shutil.get_terminal_size().lines - len(lines) - 2)
     for shown, task_id in enumerate(progress.active):
-        if shown == room:
+        if len(lines) - top >= room:  # a suspended task run's line has its resume command under it
             lines.append(f"  ... and {len(progress.active) - shown} more going")
             break
         task = state.tasks[task_id]

@@ -109,7 +109,7 @@ async def remote(
         )
     except Exception as exc:
         raise RemoteError(
-            f"aether: {command}: cannot connect to {url} (from {where}): {str(exc) or type(exc).__name__}",
+            f"aether: {command}: cannot connect to {url}: {str(exc) or type(exc).__name__} (the URL from {where})",
             EXIT_UNREACHABLE,
         ) from None
     try:

@@ -113,7 +113,7 @@ async def handle(args: argparse.Namespace) -> int:
         connection = await asyncio.wait_for(connect(url, name="aether-es-worker", auth=auth), CONNECT_TIMEOUT)
     except Exception as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        say(f"aether: worker: cannot connect to {url} (from {where}): {reason}", file=sys.stderr)
+        say(f"aether: worker: cannot connect to {url}: {reason} (the URL from {where})", file=sys.stderr)
         return exits.FAILED
 
     try:
