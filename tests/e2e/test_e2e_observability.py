@@ -180,3 +180,7 @@ async def test_a_run_moves_the_engines_counters_and_a_workers_own_metrics(engine
     finally:
         worker.terminate()
         worker.wait(30)
+    refused = aether("worker", "--executors", "echo", "--metrics", "here:port", "--nats", "nats://127.0.0.1:1")
+    assert (refused.returncode, refused.stderr) == (
+        2, "aether: worker: --metrics 'here:port': expected HOST:PORT or PORT, with PORT from 0 to 65535\n"
+    )  # fmt: skip
