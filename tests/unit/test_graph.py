@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from aether_es.graph.layout import MAX_NODES, GraphError, layout_workflow
+from aether_es.graph.layout import MAX_NODES, GraphError, Node, layout_workflow
 from aether_es.graph.render import PHASE_COLORS, render
 from aether_es.model.documents import Workflow
 from aether_es.model.loading import load_workflow
@@ -169,3 +171,42 @@ def test_svg_escapes_names_and_draws_groups_behind_their_members() -> None:
     assert "".join(groups[0].itertext()).endswith("<b>&</b>")
     with pytest.raises(ValueError, match="unknown graph format 'png'"):
         render(graph, "png")
+
+
+@st.composite
+def _dags(draw: st.DrawFn) -> Workflow:
+    """A DAG of up to 25 tasks, each depending on some earlier ones; some call a small nested DAG."""
+    size = draw(st.integers(1, 25))
+    tasks = []
+    for i in range(size):
+        deps = draw(st.lists(st.integers(0, i - 1), max_size=3)) if i else []
+        template = draw(st.sampled_from(["leaf", "leaf", "inner"]))
+        tasks.append(_task(f"t{i}", template, [f"t{d}" for d in deps]))
+    inner = {"dag": {"name": "inner", "tasks": [_task("a"), _task("b", deps=["a"]), _task("c", deps=["a"])]}}
+    return _workflow({"dag": {"name": "main", "tasks": tasks}}, inner)
+
+
+def _overlap(a: Node, b: Node) -> bool:
+    return a.x < b.x + b.width and b.x < a.x + a.width and a.y < b.y + b.height and b.y < a.y + a.height
+
+
+@settings(max_examples=60, deadline=None)
+@given(_dags())
+def test_any_dag_is_laid_out_inside_its_bounds_without_overlaps_and_edges_going_right(workflow: Workflow) -> None:
+    graph = layout_workflow(workflow)
+    assert graph.to_json() == layout_workflow(workflow).to_json()
+    nodes = {n.id: n for n in graph.nodes}
+    for node in graph.nodes:
+        outer = nodes.get(node.parent)
+        left, top, right, bottom = (outer.x, outer.y, outer.x + outer.width, outer.y + outer.height) if outer else (
+            0, 0, graph.width, graph.height
+        )  # fmt: skip
+        assert left <= node.x and node.x + node.width <= right and top <= node.y and node.y + node.height <= bottom
+    siblings: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        siblings.setdefault(node.parent, []).append(node)
+    for group in siblings.values():
+        assert not any(_overlap(a, b) for i, a in enumerate(group) for b in group[i + 1 :])
+    for edge in graph.edges:
+        (x1, _), (x2, _) = edge.points
+        assert x1 < x2
