@@ -18,6 +18,8 @@ from support.cli import ROOT, Served, aether, write
 from support.processes import until
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.adapters.nats.task_logs import read_logs
+from aether_es.adapters.secrets import EnvSecretProvider
 from aether_es.observability import metrics
 from aether_es.observability.sampler import sample
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
@@ -184,3 +186,30 @@ async def test_a_run_moves_the_engines_counters_and_a_workers_own_metrics(engine
     assert (refused.returncode, refused.stderr) == (
         2, "aether: worker: --metrics 'here:port': expected HOST:PORT or PORT, with PORT from 0 to 65535\n"
     )  # fmt: skip
+
+
+async def test_a_secret_a_shell_task_prints_is_redacted_in_its_log(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    secret = "hunter2-very-secret-token"
+    command = 'echo "token=$1"; printf %s "$1" | base64 >&2; echo "upper: $(printf %s "$1" | tr a-z A-Z)"'
+    token = {"name": "token", "valueFrom": {"secretKeyRef": {"name": "vault", "key": "api"}}}
+    config = {"command": command, "args": ["{{inputs.parameters.token}}"]}
+    task = {"name": "main", "inputs": {"parameters": [token]}, "executor": {"type": "shell", "config": config}}
+    workflow = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "leaky"},
+        "spec": {"entrypoint": "main", "templates": [{"task": task}]},
+    }
+    secrets = EnvSecretProvider(environ={"AETHER_SECRET_VAULT_API": secret})
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=1, secrets=secrets))
+    try:
+        run_id = await stack.engine.submit(workflow)
+        assert (await stack.engine.wait(run_id, timeout=30))["status"] == "Succeeded"
+        lines = [r async for r in read_logs(stack.connection.js, stack.layout, run_id)]
+    finally:
+        await stack.close()
+    assert sorted((r["stream"], r["line"]) for r in lines) == [
+        ("stderr", "[redacted]"), ("stdout", "token=[redacted]"), ("stdout", "upper: [redacted]")
+    ]  # fmt: skip
