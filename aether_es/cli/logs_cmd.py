@@ -1,9 +1,10 @@
 """`aether-es logs RUN [TASK] [--follow]`: what a run's tasks printed, line by line, from the task logs stream.
 
 TASK is a task run id (`<run>-3`, as `get` lists them) or a task name (every task run of that name: each
-iteration of a loop goes by its body template's name). Without `--follow` it prints the lines stored so far; with it, it goes on
-printing new lines as they are printed, until the run has ended and its last lines are shown (or until
-interrupted). One line each (`TASK STREAM: LINE`), or with `--json` each record as JSON, one per line.
+iteration of a loop goes by its body template's name). Without `--follow` it prints the lines stored so
+far; with it, it goes on printing new lines as they are printed, until the run has ended and its last
+lines are shown (or until interrupted). One line each (`TASK STREAM: LINE`), or with `--json` each record
+as JSON, one per line.
 """
 
 from __future__ import annotations
