@@ -28,7 +28,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         wrong = _INVALID_CHOICE.search(message)
         if wrong is not None:
-            close = nearest(wrong.group(1), _QUOTED.findall(wrong.group(2)))
+            close = nearest(wrong.group(1), (choice.strip(" '") for choice in wrong.group(2).split(",")))
             if close is not None:
                 message += f"; did you mean {close!r}?"
         super().error(message)
@@ -45,7 +45,7 @@ class Parser(argparse.ArgumentParser):
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
-_QUOTED = re.compile(r"'([^']*)'")
+"""argparse's message; the choices are quoted or not depending on the Python version."""
 
 
 class _Version(argparse.Action):
