@@ -234,7 +234,7 @@ async def _list(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _watch(args: argparse.Namespace, client: Client) -> int:
-    return await _follow(args, client, args.run_id)
+    return await _follow(args, client, args.run_id, since=clock.now())
 
 
 async def _resume(args: argparse.Namespace, client: Client) -> int:
@@ -277,17 +277,17 @@ def _done(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 # --- following a run ---------------------------------------------------------------------------------
 
 
-async def _follow(args: argparse.Namespace, client: Client, run_id: str) -> int:
+async def _follow(args: argparse.Namespace, client: Client, run_id: str, since: str | None = None) -> int:
     """A live panel on a terminal (a line per change elsewhere, nothing with --json) until the run ends; exit by
-    its phase."""
+    its phase. `since`: when watching began, to tell a run that had ended before (None: it was just started)."""
     from aether_es.cli.follow import LINES, LIVE, QUIET, finish, follow
 
     show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
-    began, since = time.monotonic(), clock.now()
+    began = time.monotonic()
     timeout = getattr(args, "timeout", None)
     state = await follow(client.nc.jetstream(), client.layout, run_id, show=show, timeout=timeout)
     finished = state.metrics.finished_at if state.terminal and state.metrics is not None else None
-    ended_before = finished is not None and clock.seconds_between(finished, since) > 0
+    ended_before = since is not None and finished is not None and clock.seconds_between(finished, since) > 0
     seconds = None if show == LIVE and state.terminal else time.monotonic() - began
     return finish(state, as_json=args.json, seconds=seconds, ended_before=ended_before)
 

@@ -68,6 +68,7 @@ def test_a_served_system_says_why_everywhere_and_logs_the_failed_run(tmp_path: P
         assert waited.returncode == 4, waited.stderr
         run_id = waited.stdout.split()[1]
         assert _why(waited.stdout)[1:] == TAIL
+        assert "Failed (one or more tasks failed) in " in waited.stdout  # how long it took, not when it ended
 
         got = aether("get", run_id, "--nats", url)
         assert got.returncode == 0, got.stderr
