@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 import orjson
 from aiohttp import web
@@ -21,10 +22,13 @@ from nats.aio.msg import Msg
 
 from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.adapters.nats.run_follower import follow_run
+from aether_es.adapters.nats.task_logs import read_logs
 from aether_es.errors import AetherError
 from aether_es.http.run_views import graph_of
 from aether_es.projections.run_progress import RunProgress, Transition
 from aether_es.projections.run_state import RunState
+
+log = logging.getLogger("aether_es.http")
 
 HEARTBEAT = 15.0
 """Seconds between two comments on a quiet stream: a browser that left is noticed by the failed write."""
@@ -83,6 +87,26 @@ class Streams:
                 await _follow(response, steps)
         return response
 
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        """`GET /api/runs/{run}/tasks/{task}/logs`: `line` with each log record of the task run, those stored
+        so far then each new one, until the browser leaves."""
+        run_id, task_run_id = request.match_info["run"], request.match_info["task"]
+        async with self._stream(request) as response:
+            try:
+                check_id("runID", run_id)
+                check_id("taskRunID", task_run_id)
+            except ValueError as exc:
+                await _send(response, "failure", {"message": str(exc)})
+                return response
+            lines = read_logs(self.nc.jetstream(), self.layout, run_id, task_run_id, follow=True)
+            async with contextlib.aclosing(_ticking(lines, lambda: HEARTBEAT)) as ticks:
+                async for tick in ticks:
+                    if isinstance(tick, _Quiet):
+                        await response.write(b": quiet\n\n")
+                    else:
+                        await _send(response, "line", tick)
+        return response
+
     async def runs(self, request: web.Request) -> web.StreamResponse:
         """`GET /api/runs/live`: `changed` with the run id of each run-level event of the feed."""
         changed: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
@@ -115,41 +139,68 @@ async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
 
 
 _Step = tuple[RunProgress, list[Transition]]
+T = TypeVar("T")
 
 
-async def _follow(response: web.StreamResponse, steps: AsyncIterator[_Step]) -> None:
-    """Relay a run's steps: `graph`, `phases` and, when it has ended, `end` (or `failure` saying why not)."""
-    queue: asyncio.Queue[_Step | AetherError | None] = asyncio.Queue()
+class _Quiet:
+    """What `_ticking` yields when its source has been quiet for a while."""
+
+
+QUIET = _Quiet()
+
+
+async def _ticking(items: AsyncIterator[T], wait: Callable[[], float]) -> AsyncGenerator[T | _Quiet, None]:
+    """`items` as they come, and `QUIET` whenever `wait()` seconds pass without one, so the caller can write
+    to a browser that may have left (the only way to notice) while its source is idle. Ends when `items` ends;
+    raises what it raised."""
+    queue: asyncio.Queue[tuple[T | None, Exception | None, bool]] = asyncio.Queue()
 
     async def pump() -> None:
         try:
-            async for step in steps:
-                await queue.put(step)
-            await queue.put(None)
-        except AetherError as exc:
-            await queue.put(exc)
+            async for item in items:
+                await queue.put((item, None, False))
+            await queue.put((None, None, True))
+        except Exception as exc:
+            await queue.put((None, exc, True))
 
     reader = asyncio.create_task(pump())
-    painter = _Painter()
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), GRAPH_EVERY if painter.owed else HEARTBEAT)
+                item, failure, ended = await asyncio.wait_for(queue.get(), wait())
             except TimeoutError:
-                await (painter.flush(response) if painter.owed else response.write(b": quiet\n\n"))
+                yield QUIET
                 continue
-            if isinstance(item, AetherError):
-                await _send(response, "failure", {"message": str(item)})
+            if failure is not None:
+                raise failure
+            if ended:
                 return
-            if item is None:
-                await painter.flush(response, force=True)
-                await _send(response, "end", painter.run())
-                return
-            await painter.step(response, *item)
+            yield cast(T, item)
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+async def _follow(response: web.StreamResponse, steps: AsyncIterator[_Step]) -> None:
+    """Relay a run's steps: `graph`, `phases` and, when it has ended, `end` (or `failure` saying why not)."""
+    painter = _Painter()
+    try:
+        async with contextlib.aclosing(_ticking(steps, lambda: GRAPH_EVERY if painter.owed else HEARTBEAT)) as ticks:
+            async for tick in ticks:
+                if isinstance(tick, _Quiet):
+                    await (painter.flush(response) if painter.owed else response.write(b": quiet\n\n"))
+                else:
+                    await painter.step(response, *tick)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        if not isinstance(exc, AetherError):
+            log.warning("web: following a run failed: %r", exc)
+        await _send(response, "failure", {"message": str(exc) or type(exc).__name__})
+        return
+    await painter.flush(response, force=True)
+    await _send(response, "end", painter.run())
 
 
 class _Painter:

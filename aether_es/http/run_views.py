@@ -29,7 +29,8 @@ def graph_of(state: RunState) -> dict[str, Any]:
 
 
 def timeline_of(timeline: list[Entry]) -> list[dict[str, Any]]:
-    """Every event with its number, time, actor, cause, reason, task run, attempt and phase, and what it says."""
+    """Every event with its number, time, actor, cause, reason, task run, attempt, phase and start time (a
+    started attempt's, on the worker's clock), and what it says."""
     names: dict[str, str] = {}
     out = []
     for entry in timeline:
@@ -46,6 +47,7 @@ def timeline_of(timeline: list[Entry]) -> list[dict[str, Any]]:
                 "taskRunID": getattr(event, "task_id", ""),
                 "attempt": getattr(event, "attempt", 0),
                 "phase": getattr(event, "phase", ""),
+                "startedAt": getattr(event, "started_at", ""),
                 "what": describe(envelope, names),
             }
         )

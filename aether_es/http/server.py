@@ -58,6 +58,7 @@ class WebServer:
         app.router.add_post("/api/v1/{operation}", proxy.handle)
         app.router.add_get("/api/runs/live", self.streams.runs)
         app.router.add_get("/api/runs/{run}/live", self.streams.run)
+        app.router.add_get("/api/runs/{run}/tasks/{task}/logs", self.streams.logs)
         app.router.add_get("/api/runs/{run}/history", _json(views.history))
         app.router.add_get("/api/runs/{run}/graph", _json(views.graph))
         return app

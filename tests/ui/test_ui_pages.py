@@ -55,7 +55,8 @@ def submit(ui: Ui, tmp_path: Path) -> str:
 
 
 def until(browser: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
-    return WebDriverWait(browser, timeout, poll_frequency=0.05).until(condition)
+    """What `condition` returns once it is true; a node not drawn yet (AssertionError) is waited for too."""
+    return WebDriverWait(browser, timeout, 0.05, ignored_exceptions=(AssertionError,)).until(condition)
 
 
 def node(browser: WebDriver, node_id: str) -> WebElement:
@@ -233,3 +234,32 @@ def test_the_workers_and_crons_pages(served_ui: Ui, browser: WebDriver, tmp_path
 
     cells = until(browser, lambda b: (cells := row(b)) and cells[4] and cells)  # once scheduled: its next fire
     assert cells[2] == "@hourly UTC" and cells[3] == "scheduled"
+
+
+def test_a_task_panel_shows_what_the_task_printed(served_ui: Ui, browser: WebDriver, tmp_path: Path) -> None:
+    shell = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "ui-prints"},
+        "spec": {
+            "entrypoint": "speak",
+            "templates": [
+                {
+                    "task": {
+                        "name": "speak",
+                        "executor": {"type": "shell", "config": {"command": "echo said-out; echo said-err >&2"}},
+                    }
+                }
+            ],
+        },
+    }
+    done = aether("submit", str(write(tmp_path, "shell.json", shell)), "--nats", served_ui.nats)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    browser.get(f"{served_ui.web}/runs/{run_id}")
+    until(browser, lambda b: phase_of(b, "speak") == "Succeeded")
+    node(browser, "speak").click()
+    until(browser, lambda b: "said-err" in b.find_element(By.ID, "log-lines").text)
+    stderr = browser.find_element(By.CSS_SELECTOR, "#log-lines .stderr").text
+    stdout = browser.find_element(By.CSS_SELECTOR, "#log-lines .stdout").text
+    assert (stdout.strip(), stderr.strip()) == ("said-out", "said-err")

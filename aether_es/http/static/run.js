@@ -10,6 +10,8 @@ const page = {
   selected: null, // the node picked
   at: null, // the event shown by the slider, null when showing now
   stream: null,
+  log: null, // the stream of the selected task's log lines
+  logTask: "",
 };
 
 function node(id) {
@@ -158,7 +160,7 @@ function attempts(events) {
     if (!event.attempt) continue;
     const attempt = byAttempt.get(event.attempt) || { attempt: event.attempt };
     if (event.type === "TaskDispatched" || event.type === "TaskResumed") attempt.dispatched = event.time;
-    if (event.type === "TaskStarted" || event.type === "TaskStartRecorded") attempt.started = event.time;
+    if (event.type === "TaskStarted" || event.type === "TaskStartRecorded") attempt.started = event.startedAt || event.time;
     if (["TaskFinished", "TaskRetried", "TaskSuspended"].includes(event.type)) {
       attempt.ended = event.time;
       attempt.how = event.type === "TaskSuspended" ? "Suspended" : event.phase;
@@ -177,15 +179,15 @@ function showTask(graphNode) {
   document.getElementById("retry-from").disabled = !taskRunID || !actionsOn();
   document.getElementById("resume").disabled = phase !== "Suspended" || !actionsOn();
   const panel = document.getElementById("task");
+  followLog(graphNode.group || graphNode.kind !== "task" ? "" : taskRunID);
   if (!taskRunID) {
+    document.getElementById("task-more").replaceChildren();
     panel.innerHTML = `<h2>${esc(graphNode.id)}</h2><p class="muted">not created ${page.at === null ? "" : "at that point"}</p>`;
     return;
   }
   const events = page.events.filter((event) => event.taskRunID === taskRunID);
   const children = [...page.tasks.values()].filter((child) => child.parentRunID === taskRunID);
   const tries = attempts(events);
-  const outputs = task && task.outputs && task.outputs.parameters ? task.outputs.parameters : [];
-  const streams = outputs.filter((p) => p.name === "stdout" || p.name === "stderr");
   panel.innerHTML = `
     <h2>${esc(graphNode.id)} ${phaseBadge(phase)}</h2>
     <dl class="kv">
@@ -202,12 +204,42 @@ function showTask(graphNode) {
     ${children.length ? `<h2>${graphNode.kind === "loop" ? "iterations" : "steps"}</h2>
       <table><tbody>${children.slice(0, SHOWN_CHILDREN).map((c) => `<tr><td>${esc(c.taskName)} <span class="mono muted">${esc(c.runID)}</span></td><td>${phaseBadge(c.status)}</td>
         <td>${esc(c.message)}</td></tr>`).join("")}</tbody></table>
-      ${children.length > SHOWN_CHILDREN ? `<p class="muted">and ${children.length - SHOWN_CHILDREN} more</p>` : ""}` : ""}
+      ${children.length > SHOWN_CHILDREN ? `<p class="muted">and ${children.length - SHOWN_CHILDREN} more</p>` : ""}` : ""}`;
+  document.getElementById("task-more").innerHTML = `
     <h2>inputs</h2>${json(task ? task.inputs : null)}
     <h2>outputs</h2>${json(task ? task.outputs : null)}
-    ${streams.map((p) => `<h2>${esc(p.name)}</h2><pre class="${esc(p.name)}">${esc(p.value)}</pre>`).join("")}
     <h2>events</h2>
     <table><tbody>${events.map((e) => `<tr><td>${e.number}</td><td class="mono">${esc(clock(e.time))}</td><td>${esc(e.what)}</td></tr>`).join("")}</tbody></table>`;
+}
+
+const LOG_LINES = 2000; // lines of a task's log kept on the page, the latest
+
+// Show the lines the task run prints, those stored so far then live ("" shows none).
+function followLog(taskRunID) {
+  if (page.logTask === taskRunID) return;
+  if (page.log) page.log.close();
+  page.log = null;
+  page.logTask = taskRunID;
+  const holder = document.getElementById("task-log");
+  const lines = document.getElementById("log-lines");
+  lines.replaceChildren();
+  holder.hidden = !taskRunID;
+  if (!taskRunID) return;
+  const path = `/api/runs/${encodeURIComponent(runID)}/tasks/${encodeURIComponent(taskRunID)}/logs`;
+  page.log = listen(path, {
+    line: (record) => {
+      const line = document.createElement("span");
+      line.className = record.stream;
+      line.textContent = `${record.attempt > 1 ? `[${record.attempt}] ` : ""}${record.line}\n`;
+      lines.append(line);
+      if (lines.childElementCount > LOG_LINES) lines.firstElementChild.remove();
+      lines.scrollTop = lines.scrollHeight;
+    },
+    failure: (failure, source) => {
+      source.close();
+      lines.append(`(${failure.message})`);
+    },
+  }, document.getElementById("log-live"));
 }
 
 // --- actions ---------------------------------------------------------------------------------------
