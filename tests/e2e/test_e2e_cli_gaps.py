@@ -8,8 +8,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from support.cli import EXAMPLE, FAILING, Served, aether, serve, write
+from support.cli import EXAMPLE, FAILING, SUSPENDING, Served, aether, serve, write
 
+from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.runtime.state_dir import user_url_file
 
 ARGUMENTS: dict[str, Any] = {
@@ -77,6 +78,12 @@ def test_submit_p_sets_workflow_arguments_typed_as_json_when_they_parse(served: 
 def test_submit_timeout_needs_wait(served: Served) -> None:
     result = served.run("submit", str(EXAMPLE), "--timeout", "5")
     assert result.returncode == 2 and "--timeout needs --wait" in result.stderr
+
+
+def test_run_exits_6_when_its_timeout_passes_first(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
+    result = aether("run", "--nats", nats_server.url, "--timeout", "1", str(write(tmp_path, "s.json", SUSPENDING)))
+    assert result.returncode == 6, result.stderr
+    assert "Running: stopped waiting after 1." in result.stdout and "to resume: aether-es resume " in result.stdout
 
 
 def test_watch_of_a_finished_run_says_when_it_ended(served: Served, tmp_path: Path) -> None:
