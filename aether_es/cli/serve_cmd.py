@@ -60,6 +60,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--http-token",
+        metavar="T",
         default=os.environ.get(TOKEN_ENV, ""),
         help=f"the token the web UI's actions (resume, cancel, retry) must send (default: ${TOKEN_ENV}; "
         "without one the UI only reads)",
