@@ -46,7 +46,12 @@ function problem(text) {
 
 // --- live ------------------------------------------------------------------------------------------
 
-const reread = debounce(() => Promise.all([readTasks(), readHistory()]).catch((f) => problem(f.message)), 500);
+// While the run moves, its history (and the task records, when a task is shown) are read again at most once
+// a second: each read costs the run's size.
+const reread = debounce(
+  () => Promise.all([page.selected ? readTasks() : null, readHistory()]).catch((f) => problem(f.message)),
+  1000,
+);
 
 function follow() {
   if (page.stream) page.stream.close();
@@ -147,6 +152,7 @@ function goTo(number) {
 // --- a task ----------------------------------------------------------------------------------------
 
 function pick(graphNode) {
+  if (!page.selected) readTasks().catch((f) => problem(f.message)); // not kept up to date while none was shown
   page.selected = graphNode;
   document.querySelectorAll("#graph .node.selected").forEach((box) => box.classList.remove("selected"));
   const box = node(graphNode.id);
