@@ -91,7 +91,9 @@ SCHEMAS_FOR = 3.0
 """Seconds the engine trusts its copy of the executors' input schemas before reading the registry again."""
 
 EFFECT_RETRY_MAX = 5.0
-"""Longest wait, in seconds, between two tries of effects that failed (the first waits 0.1 s)."""
+"""Longest wait, in seconds, between two tries of effects that failed (the first waits 0.1 s), and between
+two decisions of reports whose commits the store refused."""
+APPEND_RETRY_FIRST = 0.1
 
 Ack = Callable[[], Awaitable[None]]
 T = TypeVar("T")
@@ -118,6 +120,8 @@ class _Run:
     """Views being built from the state in worker threads (`Engine.read`); no decision starts meanwhile."""
     unread: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while `readers` is 0."""
+    append_retry: float = APPEND_RETRY_FIRST
+    """Seconds until reports whose commit the store refused are decided again; doubles while it refuses."""
 
     def __post_init__(self) -> None:
         self.settled.set()
@@ -617,10 +621,16 @@ class Engine:
                     await self._process(run, [pending])
                 return
             except Exception as exc:
-                log.warning("run %s: append failed (%r); nothing of this decision was kept", run.run_id, exc)
                 self._forget_state(run)
                 self._fail(batch, exc)
+                reports = [pending for pending in batch if pending.ack is not None]
+                delay, run.append_retry = run.append_retry, min(run.append_retry * 2, EFFECT_RETRY_MAX)
+                again = f"; its {len(reports)} reports are decided again in {delay:.1f}s" if reports else ""
+                log.warning("run %s: append failed (%r); nothing of this decision was kept%s", run.run_id, exc, again)
+                if reports:
+                    self._decide_later(run, reports, delay)
                 return
+            run.append_retry = APPEND_RETRY_FIRST
             run.state = decision.state
             run.state.seq = seq
             committed = time.perf_counter() - began
@@ -663,6 +673,21 @@ class Engine:
                 break
             errors.append(handle(decision, pending.trigger, run.run_id))
         return errors
+
+    def _decide_later(self, run: _Run, reports: list[_Pending], delay: float) -> None:
+        """Queue reports again after `delay` (unless the engine stops first, which hands them back). Their
+        messages stay held and signalled in progress, so nothing else would bring them back before a stop."""
+
+        async def later() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            if not self._stopped.is_set():
+                for pending in reports:
+                    self._enqueue(run, pending)
+
+        task = asyncio.create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, pending: _Pending, error: Exception | None) -> None:
         """Tell the caller how its trigger was decided, or ack the report: the decision is durable."""
@@ -774,7 +799,7 @@ class Engine:
         run.state = None
 
     def _fail(self, batch: list[_Pending], exc: Exception) -> None:
-        """Give every caller of the batch the error; reports stay unacked and are delivered again."""
+        """Give every caller of the batch the error; its reports stay unacked, to be decided again."""
         for pending in batch:
             if pending.reply is not None and not pending.reply.done():
                 pending.reply.set_exception(exc)

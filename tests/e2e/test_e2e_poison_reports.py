@@ -10,6 +10,7 @@ import pytest
 
 from aether_es.adapters.nats.broker import refused_reports
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.events.envelope import Commit
 from aether_es.runtime.stack import StackOptions, open_stack
 
 SINGLE: dict[str, Any] = {
@@ -64,3 +65,30 @@ def test_the_reports_that_fit_beside_one_that_does_not_are_kept() -> None:
         refused.result.code == 3
         and refused.result.message == "report refused: result.code: Input should be a valid integer"
     )
+
+
+async def test_a_report_whose_commit_the_store_refused_is_decided_again(
+    nats_server: EmbeddedNatsServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refusal that is not the report's fault (the server away, a timeout): its message stays held and is
+    signalled in progress, so only the engine itself can bring it back, after a short wait."""
+    stack = await open_stack(StackOptions(nats_url=nats_server.url, workers=1))
+    try:
+        append = stack.engine.repo.append
+        refused = 0
+
+        async def refusing_once(commit: Commit, expected: int) -> int:
+            nonlocal refused
+            if not refused and any(envelope.type == "TaskFinished" for envelope in commit.envelopes):
+                refused += 1
+                raise TimeoutError("injected: the server did not answer")
+            return await append(commit, expected)
+
+        monkeypatch.setattr(stack.engine.repo, "append", refusing_once)
+        run_id = await stack.engine.submit(SINGLE)
+        view = await stack.engine.wait(run_id, timeout=10)
+        assert refused == 1
+        assert view["status"] == "Succeeded"
+        assert any("reports are decided again in 0.1s" in r.getMessage() for r in caplog.records)
+    finally:
+        await stack.close()
