@@ -92,8 +92,8 @@ SCHEMAS_FOR = 3.0
 
 EFFECT_RETRY_MAX = 5.0
 """Longest wait, in seconds, between two tries of effects that failed (the first waits 0.1 s), and between
-two decisions of reports whose commits the store refused."""
-APPEND_RETRY_FIRST = 0.1
+two decisions of reports the store failed."""
+RETRY_FIRST = 0.1
 
 Ack = Callable[[], Awaitable[None]]
 T = TypeVar("T")
@@ -120,8 +120,8 @@ class _Run:
     """Views being built from the state in worker threads (`Engine.read`); no decision starts meanwhile."""
     unread: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while `readers` is 0."""
-    append_retry: float = APPEND_RETRY_FIRST
-    """Seconds until reports whose commit the store refused are decided again; doubles while it refuses."""
+    retry_after: float = RETRY_FIRST
+    """Seconds until reports the store failed are decided again (`Engine._refused`); doubles while it fails."""
 
     def __post_init__(self) -> None:
         self.settled.set()
@@ -580,8 +580,7 @@ class Engine:
         try:
             await self._ensure_loaded(run)
         except Exception as exc:
-            log.warning("run %s: cannot be loaded (%r); its reports are delivered again later", run.run_id, exc)
-            self._fail(batch, exc)
+            self._refused(run, batch, "cannot be loaded", exc)
             return
         before = _listed(run.state)
         was_terminal = run.state is not None and run.state.terminal
@@ -622,15 +621,9 @@ class Engine:
                 return
             except Exception as exc:
                 self._forget_state(run)
-                self._fail(batch, exc)
-                reports = [pending for pending in batch if pending.ack is not None]
-                delay, run.append_retry = run.append_retry, min(run.append_retry * 2, EFFECT_RETRY_MAX)
-                again = f"; its {len(reports)} reports are decided again in {delay:.1f}s" if reports else ""
-                log.warning("run %s: append failed (%r); nothing of this decision was kept%s", run.run_id, exc, again)
-                if reports:
-                    self._decide_later(run, reports, delay)
+                self._refused(run, batch, "append failed, nothing of this decision was kept", exc)
                 return
-            run.append_retry = APPEND_RETRY_FIRST
+            run.retry_after = RETRY_FIRST
             run.state = decision.state
             run.state.seq = seq
             committed = time.perf_counter() - began
@@ -674,9 +667,18 @@ class Engine:
             errors.append(handle(decision, pending.trigger, run.run_id))
         return errors
 
-    def _decide_later(self, run: _Run, reports: list[_Pending], delay: float) -> None:
-        """Queue reports again after `delay` (unless the engine stops first, which hands them back). Their
-        messages stay held and signalled in progress, so nothing else would bring them back before a stop."""
+    def _refused(self, run: _Run, batch: list[_Pending], what: str, exc: Exception) -> None:
+        """The store failed the batch for a reason of its own (a timeout, the server away): every caller gets
+        the error, and the batch's reports are decided again after a wait that doubles while it fails (unless
+        the engine stops first, which hands them back). Their messages stay held and signalled in progress,
+        so nothing else would bring them back before a stop."""
+        self._fail(batch, exc)
+        reports = [pending for pending in batch if pending.ack is not None]
+        delay, run.retry_after = run.retry_after, min(run.retry_after * 2, EFFECT_RETRY_MAX)
+        again = f"; its {len(reports)} reports are decided again in {delay:.1f}s" if reports else ""
+        log.warning("run %s: %s (%r)%s", run.run_id, what, exc, again)
+        if not reports:
+            return
 
         async def later() -> None:
             with contextlib.suppress(TimeoutError):
