@@ -45,7 +45,7 @@ class WebServer:
     def app(self) -> web.Application:
         client = Client(self.stack.connection.nc, prefix=self.stack.layout.prefix)
         proxy = ApiProxy(client, self.token)
-        views = RunViews(self.stack.store)
+        views = RunViews(self.stack.store, self.stack.engine)
         app = web.Application(client_max_size=4 * 1024 * 1024)
         for path, page in PAGES.items():
             app.router.add_get(path, _page(page))

@@ -5,7 +5,8 @@
 const runID = decodeURIComponent(location.pathname.split("/").pop());
 const page = {
   graph: null, // the graph of the run now, as the live stream keeps it
-  events: [], // the run's history (GET /api/runs/<id>/history)
+  events: [], // the run's history (GET /api/runs/<id>/history), read so far
+  seq: 0, // the history stream sequence of the last commit read
   tasks: new Map(), // task records by task run id (runs.get)
   selected: null, // the node picked
   at: null, // the event shown by the slider, null when showing now
@@ -32,6 +33,8 @@ function showRun(run) {
 }
 
 function draw(graph) {
+  document.getElementById("title").innerHTML = `${esc(graph.name)} <span class="mono muted">${esc(runID)}</span>`;
+  document.title = `${graph.name} · aether-es`;
   drawGraph(document.getElementById("graph"), graph, pick);
   if (graph.run) showRun(graph.run);
   if (page.selected) {
@@ -88,40 +91,51 @@ function follow() {
   }, document.getElementById("live"));
 }
 
+// The task records, for the task panel: read when a task is first shown, then while the run moves.
 async function readTasks() {
   const reply = await api("runs.get", { runID });
-  const run = reply.run;
-  page.tasks = new Map(run.tasks.map((task) => [task.runID, task]));
+  page.tasks = new Map(reply.run.tasks.map((task) => [task.runID, task]));
   let token = reply.nextTaskPageToken;
   while (token) {
     const more = await api("runs.tasks", { runID, pageToken: token, limit: 1000 });
     for (const task of more.tasks) page.tasks.set(task.runID, task);
     token = more.nextPageToken;
   }
-  document.getElementById("title").textContent = `${run.name} `;
-  document.getElementById("title").insertAdjacentHTML("beforeend", `<span class="mono muted">${esc(runID)}</span>`);
-  document.title = `${run.name} · aether-es`;
   if (page.selected) showTask(page.selected);
 }
 
 // --- history and time travel -----------------------------------------------------------------------
 
-async function readHistory() {
-  const reply = await getJSON(`/api/runs/${encodeURIComponent(runID)}/history`);
-  page.events = reply.events;
+// Reads the events committed since the last read (one read at a time), so following a run reads each once.
+let historyRead = Promise.resolve();
+function readHistory() {
+  historyRead = historyRead.catch(() => {}).then(readNewEvents);
+  return historyRead;
+}
+
+async function readNewEvents() {
+  const reply = await getJSON(`/api/runs/${encodeURIComponent(runID)}/history?after=${page.seq}`);
+  page.seq = reply.seq;
+  if (!reply.events.length) return;
+  for (const event of reply.events) page.events.push(event);
   const slider = document.getElementById("slider");
   slider.max = String(page.events.length);
   if (page.at === null) slider.value = slider.max;
+  document.querySelector("#timeline tbody").insertAdjacentHTML("beforeend", reply.events.map((event) => `
+    <tr data-number="${event.number}">
+      <td>${event.number}</td><td class="mono">${esc(clock(event.time))}</td><td>${esc(event.actor)}</td>
+      <td>${esc(event.what)}${event.reason ? ` <span class="muted">(${esc(event.reason)})</span>` : ""}</td>
+    </tr>`).join(""));
   showTimeline();
 }
 
+// Mark the event shown and those after it, and say what it was.
 function showTimeline() {
   const shown = page.at ?? page.events.length;
-  document.querySelector("#timeline tbody").innerHTML = page.events.map((event) => `
-    <tr data-number="${event.number}" class="${event.number === shown ? "current" : event.number > shown ? "after" : ""}">
-      <td>${event.number}</td><td class="mono">${esc(clock(event.time))}</td><td>${esc(event.actor)}</td>
-      <td>${esc(event.what)}${event.reason ? ` <span class="muted">(${esc(event.reason)})</span>` : ""}</td>
-    </tr>`).join("");
+  for (const row of document.querySelectorAll("#timeline tbody tr")) {
+    const number = Number(row.dataset.number);
+    row.className = number === shown ? "current" : number > shown ? "after" : "";
+  }
   const event = page.events[shown - 1];
   document.getElementById("moment").textContent = event
     ? `${page.at === null ? "now" : "as it was"} after event ${event.number} of ${page.events.length}: ${event.what} (${when(event.time)})`
@@ -321,13 +335,8 @@ async function start() {
     const row = event.target.closest("tr");
     if (row) goTo(Number(row.dataset.number));
   });
-  try {
-    await Promise.all([readTasks(), readHistory()]);
-  } catch (failure) {
-    problem(failure.message);
-    return;
-  }
   follow();
+  readHistory().catch((failure) => problem(failure.message));
 }
 
 start();
