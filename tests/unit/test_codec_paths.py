@@ -39,7 +39,8 @@ def strategy(annotation: Any) -> st.SearchStrategy[Any]:
         return st.sampled_from(args)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return models(annotation)
-    return {str: st.text(max_size=8), int: st.integers(0, 10**6), type(None): st.none()}[annotation]
+    scalars = {str: st.text(max_size=8), int: st.integers(0, 10**6), bool: st.booleans(), type(None): st.none()}
+    return scalars[annotation]
 
 
 def models(cls: type[BaseModel]) -> st.SearchStrategy[Any]:
