@@ -108,3 +108,17 @@ function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+// Put the HTML `read` returns in #content, now and every `ms` after, or say in #problem why it cannot.
+function keepShowing(read, ms = 5000) {
+  const show = async () => {
+    try {
+      document.getElementById("content").innerHTML = await read();
+      document.getElementById("problem").textContent = "";
+    } catch (failure) {
+      document.getElementById("problem").textContent = failure.message;
+    }
+  };
+  show();
+  setInterval(show, ms);
+}
