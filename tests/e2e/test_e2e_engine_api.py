@@ -92,7 +92,8 @@ async def test_unknown_run_and_state_errors(stack: Stack) -> None:
     with pytest.raises(InvalidStateError, match=f'task "other-1" does not belong to workflow "{run_id}"'):
         await stack.engine.resume(run_id, "other-1", {})
     step = next(t for t in view["tasks"] if t["taskName"] == "step")
-    await stack.engine.resume(run_id, step["runID"], {"late": True})  # not suspended: a no-op
+    with pytest.raises(InvalidStateError, match="already in terminal state Succeeded"):  # refused, not a no-op
+        await stack.engine.resume(run_id, step["runID"], {"late": True})
     assert await stack.engine.get(run_id) == view
 
 
