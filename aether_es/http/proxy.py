@@ -7,8 +7,6 @@ Commands need the token (`tokens`) and a reason, and are recorded with the actor
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from aether_es.api import messages as m
@@ -33,8 +31,8 @@ class ApiProxy:
     async def handle(self, request: web.Request) -> web.Response:
         operation = request.match_info["operation"]
         if operation not in READS | COMMANDS:
-            message = f"aether: not found: {operation!r} is not an operation of the web API"
-            return web.json_response(error_body("not_found", message), status=404)
+            text = f"aether: not found: {operation!r} is not an operation of the web API"
+            return web.json_response(error_body("not_found", text), status=404)
         try:
             if operation in COMMANDS:
                 check_token(self.token, request)
@@ -50,7 +48,7 @@ class ApiProxy:
         return web.Response(body=reply.to_json(), content_type="application/json")
 
 
-def _attributed(message: Any) -> Any:
+def _attributed(message: m.Audited) -> m.Audited:
     """A command with its reason checked and its actor named: the audit trail says who and why."""
     if not message.reason.strip():
         raise invalid("reason", "reason: say why (it is recorded with the command)")
