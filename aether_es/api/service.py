@@ -155,11 +155,18 @@ def parse_request(model: type[m.Message], body: bytes) -> Any:
         raise invalid(field, f"{'.'.join(loc)}: {first['msg']}") from None
 
 
+_FORMER = {"phase": "status", "id": "cronWorkflowID"}
+"""Keys this API once took, by the name that replaced them."""
+
+
 def _nearest(model: type[m.Message], field: str | None) -> str:
-    """` (did you mean runID?)` for a key spelt like one the model knows, else ""."""
+    """` (did you mean runID?)` for a key spelt like one the model knows or named as it once was, else ""."""
     known = [info.alias or name for name, info in model.model_fields.items()]
     folded = {key.lower(): key for key in known}
-    match = folded.get((field or "").lower()) or next(iter(difflib.get_close_matches(field or "", known, 1)), None)
+    key = field or ""
+    match = folded.get(key.lower()) or next(iter(difflib.get_close_matches(key, known, 1)), None)
+    if match is None and _FORMER.get(key) in known:
+        match = _FORMER[key]
     return f" (did you mean {match}?)" if match else ""
 
 

@@ -166,6 +166,10 @@ async def test_wrong_request_shape_names_the_field(client: Client, plain: Nats) 
     body, _ = await raw(plain, "runs.get", b'{"runId": "x"}')  # misspelt: refused, not ignored, and the fix named
     assert body["error"]["field"] == "runId"
     assert body["error"]["message"].endswith("runId: unknown field (did you mean runID?)")
+    body, _ = await raw(plain, "runs.list", b'{"phase": "Running"}')  # the key's former name
+    assert body["error"]["message"].endswith("phase: unknown field (did you mean status?)")
+    body, _ = await raw(plain, "crons.get", b'{"id": "c"}')
+    assert body["error"]["message"].endswith("id: unknown field (did you mean cronWorkflowID?)")
     body, _ = await raw(plain, "runs.list", b'{"limit": 5000}')
     assert body["error"]["field"] == "limit"
     body, _ = await raw(plain, "runs.get", b'{"runID": "a b"}')
