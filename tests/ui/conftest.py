@@ -7,23 +7,13 @@ import asyncio
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from support.processes import Child
-
-TOKEN = "ui-test-token"
-
-
-@dataclass(frozen=True)
-class Ui:
-    """`serve --http` on an embedded server: the web UI's base URL and the NATS URL the CLI takes."""
-
-    web: str
-    nats: str
+from support.ui import TOKEN, Ui
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import TOKEN, Ui
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 from support.cli import aether, write
+from support.ui import TOKEN, Ui
 
 APPROVAL: dict[str, Any] = {
     "apiVersion": "aether/v1",

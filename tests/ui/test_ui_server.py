@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from conftest import Ui
 from support.cli import aether
+from support.ui import Ui
 
 
 def fetch(url: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
