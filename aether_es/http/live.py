@@ -62,7 +62,8 @@ class Streams:
 
     @contextlib.asynccontextmanager
     async def _stream(self, request: web.Request) -> AsyncIterator[web.StreamResponse]:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        response = web.StreamResponse(headers=headers)  # the last header: a proxy must not hold events back
         await response.prepare(request)
         task = asyncio.current_task()
         assert task is not None

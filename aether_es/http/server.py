@@ -11,6 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from aether_es.adapters.cron_croniter import CroniterScheduler
@@ -133,7 +134,7 @@ def _json(read: Callable[[web.Request], Awaitable[Any]]) -> Callable[[web.Reques
 
     async def endpoint(request: web.Request) -> web.Response:
         try:
-            return web.json_response(await read(request))
+            return web.Response(body=orjson.dumps(await read(request)), content_type="application/json")
         except Exception as exc:
             return failure(request.path, exc)
 
