@@ -81,12 +81,15 @@ def fill_of(browser: WebDriver, node_id: str) -> str:
     return _read(browser, node_id, "box.querySelector('rect').getAttribute('fill')")
 
 
-def open_run(browser: WebDriver, ui: Ui, run_id: str, *, token: str = "") -> None:
+def open_run(
+    browser: WebDriver, ui: Ui, run_id: str, *, token: str = "", node_id: str = "approve", phase: str = "Suspended"
+) -> None:
+    """The run's page, with `token` typed in, once the node `node_id` is drawn in `phase`."""
     browser.get(f"{ui.web}/runs/{run_id}")
     field = browser.find_element(By.ID, "token")
     field.clear()
     field.send_keys(token + Keys.TAB)
-    until(browser, lambda b: phase_of(b, "approve") == "Suspended")
+    until(browser, lambda b: phase_of(b, node_id) == phase)
 
 
 def act(browser: WebDriver, button: str, reason: str, payload: str = "") -> str:
@@ -263,3 +266,32 @@ def test_a_task_panel_shows_what_the_task_printed(served_ui: Ui, browser: WebDri
     stderr = browser.find_element(By.CSS_SELECTOR, "#log-lines .stderr").text
     stdout = browser.find_element(By.CSS_SELECTOR, "#log-lines .stdout").text
     assert (stdout.strip(), stderr.strip()) == ("said-out", "said-err")
+
+
+def test_retry_from_the_page_runs_the_failed_step_again(served_ui: Ui, browser: WebDriver, tmp_path: Path) -> None:
+    flaky = {
+        "apiVersion": "aether/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "ui-flaky"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "task": {
+                        "name": "main",
+                        "inputs": {"parameters": [{"name": "fail-count", "value": 1}]},
+                        "executor": {"type": "echo"},
+                    }
+                }
+            ],
+        },
+    }
+    done = aether("submit", str(write(tmp_path, "flaky.json", flaky)), "--nats", served_ui.nats)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    open_run(browser, served_ui, run_id, token=TOKEN, node_id="main", phase="Failed")
+    until(browser, lambda b: b.find_element(By.ID, "retry").is_enabled())
+    assert "done" in act(browser, "retry", "flaky network")
+    until(browser, lambda b: phase_of(b, "main") == "Succeeded")
+    retried = [e for e in audit(served_ui, run_id) if e["command"] == "retry"]
+    assert [(e["actor"], e["reason"]) for e in retried] == [("user:ana", "flaky network")]
