@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aether_es.adapters.nats.event_store import NatsEventStore
+from aether_es.adapters.nats.layout import check_id
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
@@ -15,6 +17,7 @@ from aether_es.cli.remote import RemoteError, add_remote_options, fail, remote
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.history.audit import audit_entries
+from aether_es.ports.event_store import StoredCommit
 
 
 def register(commands: Any) -> None:
@@ -36,7 +39,18 @@ async def handle(args: argparse.Namespace) -> int:
     try:
         async with remote("audit", args.nats, args.prefix, args) as (connection, layout):
             store = NatsEventStore(connection.js, layout)
-            entries = await audit_entries(store.load_all(), since=since, actor=args.actor, aggregate=args.run)
+            commits = store.load_all()
+            if args.run:  # one run's history, not the whole log; a run without one is not found
+                try:
+                    history = await store.load(check_id("--run", args.run))
+                except ValueError as exc:
+                    say(f"aether: audit: {exc}", file=sys.stderr)
+                    return exits.INVALID
+                if not history:
+                    say(f'aether: not found: no history of "{args.run}"', file=sys.stderr)
+                    return exits.NOT_FOUND
+                commits = _each(history)
+            entries = await audit_entries(commits, since=since, actor=args.actor, aggregate=args.run)
     except RemoteError as error:
         return fail(error)
     if args.json:
@@ -48,3 +62,8 @@ async def handle(args: argparse.Namespace) -> int:
         rows = [(e.time, e.actor, e.command, e.aggregate, e.reason or "-") for e in entries]
         say(*table(("TIME", "ACTOR", "COMMAND", "ON", "REASON"), rows))
     return exits.OK
+
+
+async def _each(commits: list[StoredCommit]) -> AsyncIterator[StoredCommit]:
+    for commit in commits:
+        yield commit

@@ -144,6 +144,7 @@ def test_list_and_audit_take_relative_times_and_name_the_option_at_fault(served:
     assert run_id in [e["aggregate"] for e in _json(served.run("audit", "--since", "90m", "--json"))]
     _refused(served.run("list", "--since", "yesterday"), 2, "aether: list: --since 'yesterday'", "1h, 2d")
     _refused(served.run("audit", "--since", "soon"), 2, "aether: audit: --since 'soon'")
+    _refused(served.run("audit", "--run", "nosuch"), 3, 'no history of "nosuch"')
     _refused(served.run("list", "--phase", "Waiting"), 2, "aether: list: --phase: unknown phase 'Waiting'", "Suspended")
     _refused(served.run("list", "--page", "nonsense"), 2, "aether: list: --page: not a token this API returned")
 
