@@ -37,11 +37,11 @@ function drawGraph(holder, graph, onPick) {
 }
 
 function groupBox(node) {
-  const group = svgElement("g", { class: "group", "data-id": node.id });
+  const group = svgElement("g", { class: "group", "data-id": node.id, "data-task": node.taskRunID || "" });
+  group.dataset.label = node.label;
   group.append(svgElement("rect", { x: node.x, y: node.y, width: node.width, height: node.height, rx: 8 }));
-  const label = svgElement("text", { x: node.x + 10, y: node.y + 18 });
-  label.textContent = `${node.label} (${node.phase || "not started"})`;
-  group.append(label);
+  group.append(svgElement("text", { x: node.x + 10, y: node.y + 18 }));
+  setPhase(group, node.phase || "");
   return group;
 }
 
@@ -59,9 +59,13 @@ function taskBox(node, onPick) {
   return box;
 }
 
-// Colour a drawn node for `phase` ("" for a task not created yet).
+// Colour a drawn node for `phase` ("" for a task not created yet); a group says it in its label.
 function setPhase(box, phase) {
   box.dataset.phase = phase;
+  if (box.classList.contains("group")) {
+    box.querySelector("text").textContent = `${box.dataset.label} (${phase || "not started"})`;
+    return;
+  }
   const rect = box.querySelector("rect.box");
   rect.setAttribute("fill", phase ? phaseColour(phase) : "#ffffff");
   const dark = ["Running", "Failed", "Error", "Succeeded", "Cancelled"].includes(phase);

@@ -68,10 +68,10 @@ function follow() {
       for (const graphNode of page.graph ? page.graph.nodes : []) {
         if (graphNode.taskRunID in change.tasks) graphNode.phase = change.tasks[graphNode.taskRunID];
       }
-      page.graph.run = change.run;
+      if (page.graph) page.graph.run = change.run;
       if (page.at === null) {
         for (const [task, phase] of Object.entries(change.tasks)) {
-          const box = document.querySelector(`#graph .node[data-task="${CSS.escape(task)}"]`);
+          const box = document.querySelector(`#graph [data-task="${CSS.escape(task)}"]`);
           if (box) setPhase(box, phase);
         }
         showRun(change.run);
@@ -80,6 +80,7 @@ function follow() {
     },
     end: (run, source) => {
       source.close();
+      if (page.graph) page.graph.run = run;
       document.getElementById("live").classList.remove("on");
       if (page.at === null) showRun(run);
       reread();
