@@ -51,6 +51,7 @@ class WebServer:
         for path, page in PAGES.items():
             app.router.add_get(path, _page(page))
         app.router.add_static("/static", STATIC)
+        app.on_response_prepare.append(_revalidated)
         app.router.add_get("/healthz", _healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -116,6 +117,13 @@ class WebServer:
     async def _config(self, _: web.Request) -> web.Response:
         """What the pages need to know of the server: whether it takes actions at all."""
         return web.json_response({"actions": bool(self.token), "prefix": self.stack.layout.prefix})
+
+
+async def _revalidated(request: web.Request, response: web.StreamResponse) -> None:
+    """Pages and their files are asked for again each time (a 304 when unchanged): a browser must never keep
+    an older version's script after an upgrade."""
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-cache"
 
 
 async def _healthz(_: web.Request) -> web.Response:
