@@ -1,10 +1,9 @@
 """`aether-es cron submit|list|get|update|delete|suspend|resume|trigger`: the CronWorkflows of a running system.
 
-The commands write to and read from the system's event log directly; the serving engine picks up what
-changed within a few seconds and schedules it. `trigger` asks the serving engine (through the API) to start a
-run now, as it runs every run. Exit 0 on success, 1 when the system cannot be reached, 2 for invalid input or
-what the cron's state refuses (a name in use, suspending a suspended cron), 3 when the cron workflow does not
-exist (or was deleted).
+Each action is a request to the serving engine's API (`crons.*`), as the run commands are: the engine
+schedules what changed at once, and the commands need only the API's permissions (the `operator` role). Exit 0
+on success, 1 when the system cannot be reached, 2 for invalid input or what the cron's state refuses (a name
+in use, suspending a suspended cron), 3 when the cron workflow does not exist (or was deleted).
 """
 
 from __future__ import annotations
@@ -13,11 +12,6 @@ import argparse
 import sys
 from typing import Any
 
-from aether_es.adapters.cron_croniter import ManualCronScheduler
-from aether_es.adapters.idgen import TimeOrderedIdGenerator
-from aether_es.adapters.nats.broker import NatsBroker
-from aether_es.adapters.nats.event_store import NatsEventStore
-from aether_es.adapters.nats.layout import ensure
 from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
@@ -27,9 +21,6 @@ from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
-from aether_es.history.audit import command_actor
-from aether_es.runtime.crons import CronService
-from aether_es.runtime.engine import Engine
 
 
 def register(commands: Any) -> None:
@@ -70,63 +61,41 @@ async def handle(args: argparse.Namespace) -> int:
             return exits.INVALID
     try:
         async with remote("cron", args.nats, args.prefix, args) as (connection, layout):
-            if args.action == "trigger":
-                client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
-                return await _trigger(args, client)
-            await ensure(connection.js, layout)
-            engine = Engine(
-                store=NatsEventStore(connection.js, layout),
-                broker=NatsBroker(connection.js, connection.nc, layout),
-                ids=TimeOrderedIdGenerator(),
-                cron_scheduler=ManualCronScheduler(),
-            )
-            return await _act(args, engine.cron(), document)
+            client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
+            try:
+                return await _act(args, client, document)
+            except AetherError as exc:
+                say(exc, file=sys.stderr)
+                return exits.of_error(exc)
     except RemoteError as error:
         return fail(error)
 
 
-async def _act(args: argparse.Namespace, crons: CronService, document: bytes | None) -> int:
-    try:
-        if args.action == "submit":
-            assert document is not None
-            cron_id = await crons.submit(document, actor=_actor(args), reason=args.reason)
-            _print(args, {"cronWorkflowID": cron_id}, [cron_id])
-        elif args.action == "list":
-            views = await crons.list_all()
-            _print(args, views, _table(views))
-        elif args.action == "get":
-            view = await crons.get(args.cron_id)
-            _print(args, view, _describe(view))
-        elif args.action == "update":
-            assert document is not None
-            await crons.update(args.cron_id, document, actor=_actor(args), reason=args.reason)
-            _print(args, {"cronWorkflowID": args.cron_id, "updated": True}, [f"{args.cron_id} updated"])
-        elif args.action in ("suspend", "resume"):
-            suspend = args.action == "suspend"
-            await crons.suspend(args.cron_id, suspend, actor=_actor(args), reason=args.reason)
-            done = "suspended" if suspend else "resumed"
-            _print(args, {"cronWorkflowID": args.cron_id, done: True}, [f"{args.cron_id} {done}"])
-        else:
-            await crons.delete(args.cron_id, actor=_actor(args), reason=args.reason)
-            _print(args, {"cronWorkflowID": args.cron_id, "deleted": True}, [f"{args.cron_id} deleted"])
-    except AetherError as exc:
-        say(exc, file=sys.stderr)
-        return exits.of_error(exc)
+async def _act(args: argparse.Namespace, client: Client, document: bytes | None) -> int:
+    cron_id = getattr(args, "cron_id", "")
+    if args.action == "submit":
+        assert document is not None
+        cron_id = await client.cron_submit(document, reason=args.reason)
+        _print(args, {"cronWorkflowID": cron_id}, [cron_id])
+    elif args.action == "list":
+        views = await client.cron_list()
+        _print(args, views, _table(views))
+    elif args.action == "get":
+        view = await client.cron_get(cron_id)
+        _print(args, view, _describe(view))
+    elif args.action == "update":
+        assert document is not None
+        await client.cron_update(cron_id, document, reason=args.reason)
+        _print(args, {"cronWorkflowID": cron_id, "updated": True}, [f"{cron_id} updated"])
+    elif args.action == "trigger":
+        run_id = await client.cron_trigger(cron_id, reason=args.reason)
+        _print(args, {"cronWorkflowID": cron_id, "runID": run_id}, [run_id])
+    else:
+        command = {"suspend": client.cron_suspend, "resume": client.cron_resume, "delete": client.cron_delete}
+        await command[args.action](cron_id, reason=args.reason)
+        done = {"suspend": "suspended", "resume": "resumed", "delete": "deleted"}[args.action]
+        _print(args, {"cronWorkflowID": cron_id, done: True}, [f"{cron_id} {done}"])
     return exits.OK
-
-
-async def _trigger(args: argparse.Namespace, client: Client) -> int:
-    try:
-        run_id = await client.cron_trigger(args.cron_id, reason=args.reason)
-    except AetherError as exc:
-        say(exc, file=sys.stderr)
-        return exits.of_error(exc)
-    _print(args, {"cronWorkflowID": args.cron_id, "runID": run_id}, [run_id])
-    return exits.OK
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return command_actor(actor_of(args))
 
 
 def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from support.cli import ROOT, aether
 
 from aether_es.adapters.cron_croniter import ManualCronScheduler
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.api.service import start_api
 from aether_es.runtime.stack import StackOptions, open_stack
 
 
@@ -36,38 +38,43 @@ def document(**spec: Any) -> dict[str, Any]:
 async def test_cron_commands(nats_server: EmbeddedNatsServer, tmp_path: Path) -> None:
     url = nats_server.url
     stack = await open_stack(StackOptions(nats_url=url, state_dir=tmp_path, cron_scheduler=ManualCronScheduler()))
+    api = await start_api(stack)  # the commands are requests to the serving engine's API
+
+    async def cron(*args: str) -> subprocess.CompletedProcess[str]:
+        """The command in a thread, so this process's engine answers it meanwhile."""
+        return await asyncio.to_thread(aether, "cron", *args, "--nats", url)
+
     try:
         spec = tmp_path / "cron.json"
         spec.write_text(json.dumps(document()))
-        submitted = aether("cron", "submit", str(spec), "--nats", url, "--json")
+        submitted = await cron("submit", str(spec), "--json")
         assert submitted.returncode == 0, submitted.stderr
         cron_id = json.loads(submitted.stdout)["cronWorkflowID"]
 
-        listed = aether("cron", "list", "--nats", url)
+        listed = await cron("list")
         assert listed.returncode == 0 and cron_id in listed.stdout and "@hourly" in listed.stdout
 
-        crons = stack.engine.cron()
-        await crons.refresh()  # the serving engine picks up what the CLI wrote (it also does so every 5 s)
-        await crons.fire(cron_id, datetime(2026, 1, 1, 9, tzinfo=UTC))
-        shown = aether("cron", "get", cron_id, "--nats", url, "--json")
+        await stack.engine.cron().fire(cron_id, datetime(2026, 1, 1, 9, tzinfo=UTC))
+        shown = await cron("get", cron_id, "--json")
         assert shown.returncode == 0
         view = json.loads(shown.stdout)
         assert view["status"]["lastScheduleTime"] == "2026-01-01T09:00:00.000Z" and len(view["runs"]) == 1
 
         spec.write_text(json.dumps(document(suspend=True)))
-        assert aether("cron", "update", cron_id, str(spec), "--nats", url).returncode == 0
+        assert (await cron("update", cron_id, str(spec))).returncode == 0
         changed = document()
         changed["spec"]["workflowSpec"]["entrypoint"] = "other"
         changed["spec"]["workflowSpec"]["templates"][0]["task"]["name"] = "other"
         spec.write_text(json.dumps(changed))
-        refused = aether("cron", "update", cron_id, str(spec), "--nats", url)
+        refused = await cron("update", cron_id, str(spec))
         assert refused.returncode == 2 and "WorkflowSpec is immutable" in refused.stderr
 
-        assert aether("cron", "delete", cron_id, "--nats", url).returncode == 0
-        gone = aether("cron", "get", cron_id, "--nats", url)
+        assert (await cron("delete", cron_id)).returncode == 0
+        gone = await cron("get", cron_id)
         assert gone.returncode == 3 and f'cron workflow "{cron_id}" not found' in gone.stderr
-        assert aether("cron", "list", "--nats", url).stdout.strip() == "no cron workflows"
+        assert (await cron("list")).stdout.strip() == "no cron workflows"
     finally:
+        await api.stop()
         await stack.close()
 
 
