@@ -7,6 +7,7 @@ state the engine had once that event was committed, because the fold is the only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aether_es.events import catalogue as ev
 from aether_es.events.envelope import Envelope
@@ -36,7 +37,8 @@ def entries(commits: list[StoredCommit]) -> list[Entry]:
 def state_at(timeline: list[Entry], *, event: int | None = None, time: str | None = None) -> RunState:
     """The run as it was right after event `event`, or after the last event at or before `time`.
 
-    Raises ValueError naming the point when the run did not exist yet then, or an event past its last.
+    Raises ValueError naming the point when the run did not exist yet then, or an event past its last or a time
+    still to come.
     """
     if event is not None:
         last = timeline[-1].number if timeline else 0
@@ -46,6 +48,8 @@ def state_at(timeline: list[Entry], *, event: int | None = None, time: str | Non
         point = f"event {event}"
     elif time is not None:
         when = parse_time(time)
+        if when > datetime.now(UTC):
+            raise ValueError(f"{time} is in the future: a history goes up to now")
         chosen = [e for e in timeline if e.envelope.time and parse_time(e.envelope.time) <= when]
         point = time
     else:

@@ -90,6 +90,11 @@ def test_travel_by_time_and_before_the_run_existed() -> None:
         state_at(timeline, time="2000-01-01T00:00:00Z")
     with pytest.raises(ValueError, match="event 0"):
         state_at(timeline, event=0)
+    last = timeline[-1].number
+    with pytest.raises(ValueError, match=f"the run has {last} events: event {last + 1} is beyond its history"):
+        state_at(timeline, event=last + 1)
+    with pytest.raises(ValueError, match="is in the future"):
+        state_at(timeline, time="2999-01-01T00:00:00Z")
 
 
 def _last_number_at(timeline: list[Entry], time: str) -> int:
