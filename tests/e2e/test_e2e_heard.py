@@ -228,3 +228,5 @@ def test_a_full_disk_is_reported_once_and_repaired_when_space_is_back(
     assert done.returncode == 0, done.stdout + done.stderr
     store_lines = [x for x in warnings(served.stderr()) if "cannot write its store" in x]
     assert 1 <= len(store_lines) <= 2, store_lines  # throttled, not a line per failed write
+    capped = [x for x in warnings(served.stderr()) if "AETHER_LOGS holds at most" in x]
+    assert len(capped) == 1, capped  # the logs stream's cap did not fit the small disk: halved, said once

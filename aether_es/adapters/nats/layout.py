@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -24,7 +24,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _ID = re.compile(r"^[A-Za-z0-9_=/-]+(?:\.[A-Za-z0-9_=/-]+)*$")
 
 _STREAM_NAME_IN_USE = 10058
+_INSUFFICIENT_STORAGE = 10047
+SMALLEST_CAP = 1024**2
+"""Bytes under which a stream's size cap is not halved further when the store cannot reserve it."""
 
 DEFAULT_ACK_WAIT = 5.0
 """Seconds before an unacked task or report goes to another holder. Holders that are alive keep theirs with
@@ -457,6 +460,29 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         log.info("stream %s was created concurrently with a different config; keeping it", config.name)
 
 
+async def ensure_capped_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """`ensure_stream` for a stream with a size cap, which JetStream reserves from its store up front: on a
+    store too small to reserve it (a small disk), the cap is halved until it fits, down to `SMALLEST_CAP`,
+    with a warning naming the cap it got, so a small disk makes a smaller stream rather than no system."""
+    wanted = config.max_bytes
+    while True:
+        try:
+            await ensure_stream(js, config)
+        except APIError as exc:
+            if exc.err_code != _INSUFFICIENT_STORAGE or not config.max_bytes or config.max_bytes // 2 < SMALLEST_CAP:
+                raise
+            config = replace(config, max_bytes=config.max_bytes // 2)
+            continue
+        if config.max_bytes != wanted:
+            log.warning(
+                "stream %s holds at most %d bytes, not %d: the store cannot reserve more",
+                config.name,
+                config.max_bytes,
+                wanted,
+            )
+        return
+
+
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
     """Create the durable consumer, or bring an existing one to `config`'s ack wait and ack-pending limit.
 
@@ -535,6 +561,6 @@ async def ensure(js: JetStreamContext, layout: Layout) -> None:
     await ensure_bucket(js, layout.leases_kv_config())
     await ensure_stream(js, layout.feed_stream_config())
     await ensure_bucket(js, layout.feed_kv_config())
-    await ensure_stream(js, layout.logs_stream_config())
+    await ensure_capped_stream(js, layout.logs_stream_config())
     await ensure_object_store(js, layout.values_object_store_config())
     await ensure_object_store(js, layout.artifacts_object_store_config())
