@@ -29,6 +29,7 @@ import orjson
 import pytest
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
+from support.attempts import count_attempts
 from support.cli import aether
 from support.processes import Child
 
@@ -274,20 +275,6 @@ def _outcome(view: dict[str, Any]) -> tuple[Any, ...]:
     return view["status"], timeless(view["outputs"]), tasks
 
 
-async def _attempts(store: NatsEventStore, run_id: str) -> tuple[Counter[tuple[str, int]], Counter[tuple[str, int]]]:
-    """How often the history dispatched and finished each (task run, attempt)."""
-    dispatched: Counter[tuple[str, int]] = Counter()
-    finished: Counter[tuple[str, int]] = Counter()
-    for stored in await store.load(run_id):
-        for envelope in stored.commit.envelopes:
-            event: Any = envelope.event
-            if event.type == "TaskDispatched":
-                dispatched[event.task_id, event.attempt] += 1
-            elif event.type == "TaskFinished":
-                finished[event.task_id, event.attempt] += 1
-    return dispatched, finished
-
-
 def _last_events(history: list[StoredCommit]) -> list[str]:
     """The event types of a history's last commit: where a run that did not finish stopped."""
     return [envelope.type for envelope in history[-1].commit.envelopes] if history else []
@@ -392,7 +379,7 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         phases = await _settle(client, list(runs), SETTLE_TIMEOUT)
         settled = time.monotonic()
 
-        attempts = {run_id: await _attempts(store, run_id) for run_id in [*runs, *twins.values()]}
+        attempts = {run_id: await count_attempts(store, run_id) for run_id in [*runs, *twins.values()]}
         for fault in system.faults:
             fault.recovered = system.progress.first_finish_after(fault.restarted)
         by_kind = Counter(f.kind for f in system.faults)

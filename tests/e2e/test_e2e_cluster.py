@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest_asyncio
 from nats.aio.msg import Msg
+from support.attempts import count_attempts
 from support.cli import aether
 from support.cluster import LocalCluster
 from support.processes import Child
 
 from aether_es import Client
-from aether_es.adapters.nats.connection import NatsConnection, connect
+from aether_es.adapters.nats.connection import connect
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout
 from aether_es.events.codec import event_records
@@ -86,19 +85,6 @@ async def _kill_leader(cluster: LocalCluster, stream: str) -> tuple[str, float]:
     return leader, killed
 
 
-async def _attempts(connection: NatsConnection, run_id: str) -> tuple[Counter[Any], Counter[Any]]:
-    dispatched: Counter[tuple[str, int]] = Counter()
-    finished: Counter[tuple[str, int]] = Counter()
-    for stored in await NatsEventStore(connection.js, LAYOUT).load(run_id):
-        for envelope in stored.commit.envelopes:
-            event: Any = envelope.event
-            if event.type == "TaskDispatched":
-                dispatched[event.task_id, event.attempt] += 1
-            elif event.type == "TaskFinished":
-                finished[event.task_id, event.attempt] += 1
-    return dispatched, finished
-
-
 async def test_losing_a_stream_leader_mid_run_loses_and_doubles_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
     url = cluster.url
     logs = tmp_path / "logs"
@@ -127,7 +113,7 @@ async def test_losing_a_stream_leader_mid_run_loses_and_doubles_nothing(cluster:
             resumed = next(t for t in watched.finished_at if t > killed + DOWN_FOR)
             print(f"{stream}: leader {leader} killed; the loop went on {resumed - killed:.1f} s after the kill")
 
-        dispatched, finished = await _attempts(connection, run_id)
+        dispatched, finished = await count_attempts(NatsEventStore(connection.js, LAYOUT), run_id)
         assert len(dispatched) == ITEMS, "an iteration was never dispatched"
         assert set(dispatched.values()) == {1}, "an attempt was dispatched twice"
         assert set(finished.values()) == {1}, "an attempt finished twice"
