@@ -143,9 +143,10 @@ function showTimeline() {
     : "";
 }
 
+// `number` null is now, however many events have been read by the time the wait is over.
 const travel = debounce(async (number) => {
   try {
-    if (number >= page.events.length) {
+    if (number === null || number >= page.events.length) {
       page.at = null;
       if (page.graph) draw(page.graph);
     } else {
@@ -160,7 +161,7 @@ const travel = debounce(async (number) => {
 }, 120);
 
 function goTo(number) {
-  document.getElementById("slider").value = String(number);
+  document.getElementById("slider").value = String(number ?? page.events.length);
   travel(number);
 }
 
@@ -331,7 +332,7 @@ async function start() {
   document.getElementById("resume").addEventListener("click", () =>
     act("Resume selected task", "runs.resume", { taskRunID: selectedTask() }, true));
   document.getElementById("slider").addEventListener("input", (event) => travel(Number(event.target.value)));
-  document.getElementById("now").addEventListener("click", () => goTo(page.events.length));
+  document.getElementById("now").addEventListener("click", () => goTo(null));
   document.querySelector("#timeline tbody").addEventListener("click", (event) => {
     const row = event.target.closest("tr");
     if (row) goTo(Number(row.dataset.number));
