@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -55,8 +56,10 @@ def submit(ui: Ui, tmp_path: Path) -> str:
 
 
 def until(browser: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
-    """What `condition` returns once it is true; a node not drawn yet (AssertionError) is waited for too."""
-    return WebDriverWait(browser, timeout, 0.05, ignored_exceptions=(AssertionError,)).until(condition)
+    """What `condition` returns once it is true; a node not drawn yet (AssertionError) or redrawn while it
+    was read (StaleElementReferenceException) is waited for too."""
+    waiting = (AssertionError, StaleElementReferenceException)
+    return WebDriverWait(browser, timeout, 0.05, ignored_exceptions=waiting).until(condition)
 
 
 def node(browser: WebDriver, node_id: str) -> WebElement:
