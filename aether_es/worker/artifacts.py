@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from aether_es.ports.artifacts import ArtifactError, ArtifactRepository, Artifac
 from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireArtifact
 
 TAR = "tar"
+WORK_PREFIX = "aether-work-"
 """The archive type of a folder artifact: an uncompressed tar of its contents."""
 INPUTS = "inputs"
 _CHUNK = 1024 * 1024
@@ -232,3 +235,24 @@ def unpack(archive: Path, folder: Path, what: str) -> None:
             tar.extractall(folder, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise ArtifactError(f"{what}: cannot unpack its archive: {exc}") from None
+
+
+def work_root() -> tempfile.TemporaryDirectory[str]:
+    """A worker process's folder for its attempts' work directories, named with its pid. Those a worker
+    killed with -9 left behind (whose process is gone) are removed first: it could not clean up after
+    SIGKILL, so the next worker on the machine does."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name[len(WORK_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePath
 from typing import Any, TypeVar, get_type_hints
@@ -34,7 +33,7 @@ from aether_es.observability.tracing import configure_from_env as configure_trac
 from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR
-from aether_es.worker.artifacts import ArtifactStager
+from aether_es.worker.artifacts import ArtifactStager, work_root
 from aether_es.worker.executor import WORKDIR, Executor
 from aether_es.worker.pool import WorkerPool
 from aether_es.worker.repositories import default_repositories
@@ -265,7 +264,7 @@ async def run(
     signals = StopSignals(stop).install()
     stopped = signals.requested
     channel = NatsWorkerChannel(js, nc, layout)
-    work = tempfile.TemporaryDirectory(prefix="aether-work-")
+    work = work_root()
     try:
         # What a worker needs, should it start before the engine; the engine creates the rest.
         await ensure_stream(js, layout.tasks_stream_config())

@@ -3,6 +3,9 @@ work directory, the size cap named, a tampered input refused by its digest."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from aether_es.adapters.artifacts.local import LocalArtifactRepository
 from aether_es.limits import Limits
 from aether_es.ports.artifacts import ArtifactError
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact
-from aether_es.worker.artifacts import ArtifactStager
+from aether_es.worker.artifacts import WORK_PREFIX, ArtifactStager, work_root
 
 
 def _stager(tmp_path: Path, **limits: int) -> ArtifactStager:
@@ -93,3 +96,25 @@ async def test_an_input_that_does_not_match_its_digest_is_refused(tmp_path: Path
     with pytest.raises(ArtifactError, match="input artifact 'f': downloaded sha256:"):
         await stager.stage(reader)
     await stager.clean(reader)
+
+
+def test_a_worker_removes_the_work_folders_of_workers_killed_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = tmp_path / f"{WORK_PREFIX}{gone.pid}-abc"  # a worker killed with -9: its process is gone
+    (left / "attempt").mkdir(parents=True)
+    living = tmp_path / f"{WORK_PREFIX}{os.getppid()}-def"  # a worker still running
+    living.mkdir()
+    other = tmp_path / f"{WORK_PREFIX}notapid"
+    other.mkdir()
+    work = work_root()
+    try:
+        assert Path(work.name).name.startswith(f"{WORK_PREFIX}{os.getpid()}-")
+        assert not left.exists()
+        assert living.exists() and other.exists()
+    finally:
+        work.cleanup()
+    assert not Path(work.name).exists()
