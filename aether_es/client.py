@@ -17,7 +17,7 @@ import nats.errors
 from nats.aio.client import Client as Nats
 from nats.micro.request import ERROR_CODE_HEADER
 
-from aether_es.adapters.nats.connection import NatsConnection
+from aether_es.adapters.nats.connection import NatsConnection, seed_urls
 from aether_es.adapters.nats.layout import Layout
 from aether_es.api import messages as m
 from aether_es.errors import (
@@ -106,12 +106,13 @@ class Client:
         actor: str = "",
         **options: Any,
     ) -> Client:
-        """Connect to a NATS URL (`options` go to `nats.connect`), or use a connection the caller owns."""
+        """Connect to a NATS URL, or a cluster's comma-separated (`options` go to `nats.connect`), or use a
+        connection the caller owns."""
         if isinstance(target, NatsConnection):
             return cls(target.nc, prefix=prefix, timeout=timeout, actor=actor)
         if isinstance(target, Nats):
             return cls(target, prefix=prefix, timeout=timeout, actor=actor)
-        nc = await nats.connect(target, name="aether-es-client", **options)
+        nc = await nats.connect(seed_urls(target), name="aether-es-client", **options)
         return cls(nc, prefix=prefix, timeout=timeout, owned=True, actor=actor)
 
     async def close(self) -> None:

@@ -96,8 +96,8 @@ async def test_losing_a_stream_leader_mid_run_loses_and_doubles_nothing(cluster:
         await worker.start("serving")
         document = loop_workflow(ITEMS)
         document["spec"]["templates"][0]["loop"]["concurrency"] = 2
-        client = await Client.connect(connection)
-        run_id = await client.submit(document)
+        async with await Client.connect(url) as client:  # the three seeds, comma-separated
+            run_id = await client.submit(document)
         watched = Watched()
         await connection.js.subscribe(LAYOUT.run_subject(run_id), cb=watched.on_commit, ordered_consumer=True)
         deadline = time.monotonic() + RUN_TIMEOUT

@@ -45,8 +45,12 @@ class LocalCluster:
         self.nodes: list[EmbeddedNatsServer] = []
 
     @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
     def url(self) -> str:
-        return ",".join(node.url for node in self.nodes)
+        return ",".join(self.urls)
 
     def start(self, attempts: int = 3) -> str:
         for attempt in range(attempts):
@@ -89,7 +93,7 @@ class LocalCluster:
         """Until JetStream has a meta leader: an R3 stream can then be created through any node."""
         deadline = time.monotonic() + timeout
         while True:
-            nc = await nats.connect(self.url.split(","), connect_timeout=2, max_reconnect_attempts=1)
+            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=1)
             try:
                 await nc.jetstream().account_info()
                 return
@@ -103,7 +107,7 @@ class LocalCluster:
     async def leader_of(self, stream: str, timeout: float = 30.0) -> str:
         """The server name of the node leading `stream` once it has one."""
         deadline = time.monotonic() + timeout
-        nc = await nats.connect(self.url.split(","), connect_timeout=2)
+        nc = await nats.connect(self.urls, connect_timeout=2)
         try:
             while True:
                 with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
