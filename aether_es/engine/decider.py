@@ -7,17 +7,13 @@ reordered report finds the state already past it and emits nothing.
 
 from __future__ import annotations
 
-from aether_es.engine import hooks, scheduler
+from aether_es.engine import hooks, leaves, scheduler
 from aether_es.engine.binding import merge_parameters
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import CancelTasks, ClearDeadlines, DispatchTask, Effect, SetDeadline
-from aether_es.engine.env import Env, TaskVars
-from aether_es.engine.outcomes import (
-    evaluate_phase_conditions,
-    finish_metrics,
-    merge_with_declaration,
-    result_env,
-)
+from aether_es.engine.failures import deadline_keys, open_leaves, over_limit
+from aether_es.engine.leaves import ToAdvance
+from aether_es.engine.retries import retry_deadline
 from aether_es.engine.triggers import (
     Cancel,
     Completed,
@@ -34,26 +30,21 @@ from aether_es.engine.triggers import (
 )
 from aether_es.errors import AetherError, InvalidStateError, NotFoundError
 from aether_es.events import catalogue as ev
-from aether_es.events.values import ResultOutputs
 from aether_es.limits import LimitExceeded
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds, parse_time
 from aether_es.model.defaults import fill_defaults
-from aether_es.model.documents import Artifact, ArtifactArchive, Backoff, Outputs, Parameter, PhaseConditions, Retry
+from aether_es.model.documents import Parameter
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
 from aether_es.model.validation import validate_workflow
-from aether_es.ports.deadlines import RETRY, Deadline, retry_key
-from aether_es.ports.error_sink import Severity
-from aether_es.ports.evaluator import ExpressionError
+from aether_es.ports.deadlines import Deadline, retry_key
 from aether_es.ports.wire import TaskResult
 from aether_es.projections.run_state import TaskRunView
 
 TIMEOUT_MESSAGE = "task deadline exceeded (watchdog)"
 CANCEL_MESSAGE = "cancelled by user"
-MAX_BACKOFF_SECONDS = 365 * 24 * 3600.0
-"""A backoff without `maxDuration` still stops growing here, so a large factor cannot overflow the clock."""
 
 
 def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | None:
@@ -87,26 +78,10 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
     except BudgetExhausted as exhausted:
         decision.resume_points.append(exhausted.scope)
     except LimitExceeded as exc:
-        _over_limit(decision, exc)
+        over_limit(decision, exc)
     except AetherError as exc:
         return exc
     return None
-
-
-def _over_limit(decision: Decision, exc: LimitExceeded) -> None:
-    """The run grew past one of the engine's limits: it ends as an Error saying which, and what it holds
-    running is cancelled (the limit would be hit again by the same document)."""
-    state = decision.state
-    if state.terminal:
-        return
-    message = f"workflow run stopped: {exc}"
-    decision.report("limits", message, Severity.ERROR)
-    open_tasks = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
-    decision.emit(ev.RunErrored(message=message, finished_at=decision.now))
-    leaves = _open_leaves(open_tasks)
-    if leaves:
-        decision.effect(CancelTasks(leaves))
-    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, open_tasks)))
 
 
 def _submit(decision: Decision, trigger: Submit) -> None:
@@ -148,146 +123,18 @@ def _started(decision: Decision, trigger: Started) -> None:
     task = _current(decision, trigger.task_id, trigger.attempt)
     if task is None or trigger.attempt <= task.started_attempt:
         return
-    _start(decision, task, trigger.at)
-
-
-def _start(decision: Decision, task: TaskRunView, at: str) -> None:
-    if task.phase == ph.READY:
-        decision.emit(ev.TaskStarted(task_id=task.id, attempt=task.attempt, started_at=at))
-    elif task.phase == ph.SUSPENDED:
-        decision.emit(ev.TaskStartRecorded(task_id=task.id, attempt=task.attempt))
-    else:
-        return
-    if scheduler.mark_ancestors_running(decision, task, at):
-        hooks.workflow_hooks(decision, ph.RUNNING)
-    hooks.task_hooks(decision, task, key="onStart")
+    leaves.start_leaf(decision, task, trigger.at)
 
 
 def _completed(decision: Decision, trigger: Completed) -> None:
     task = _current(decision, trigger.task_id, trigger.attempt)
-    if task is None:
-        return
-    if task.phase == ph.READY:
-        _start(decision, task, trigger.started_at or trigger.at)
-    if task.phase not in (ph.RUNNING, ph.SUSPENDED):
-        return
-    _finish_leaf(decision, task, trigger.result, trigger.at)
+    if task is not None:
+        _advance(decision, leaves.complete_leaf(decision, task, trigger.result, trigger.at, trigger.started_at))
 
 
-def _phase_conditions(decision: Decision, task: TaskRunView) -> PhaseConditions | None:
-    tpl = decision.template(task.template_name)
-    if tpl is not None and tpl.task is not None:
-        return tpl.task.phase_conditions
-    node = decision.node(decision.parent(task), task.task_name)
-    return node.phase_conditions if node is not None else None
-
-
-def _declared_outputs(decision: Decision, task: TaskRunView) -> Outputs | None:
-    definition = scheduler.definition(decision, task)
-    return definition.outputs if definition is not None else None
-
-
-def _finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: str) -> None:
-    raw = ResultOutputs(
-        code=result.code,
-        message=result.message,
-        parameters=[Parameter(name=p.name, type=p.type, value=p.value) for p in result.parameters],
-        artifacts=[
-            Artifact(
-                name=a.name,
-                source=a.source,
-                size=a.size,
-                digest=a.digest,
-                archive=ArtifactArchive(type=a.archive) if a.archive else None,
-            )
-            for a in result.artifacts
-        ],
-    )
-    base = ph.code_to_phase(result.code)
-    phase = evaluate_phase_conditions(
-        _phase_conditions(decision, task),
-        base,
-        result_env(raw, base),
-        decision.context.evaluator,
-        decision.warn,
-        "evalPhaseConditions",
-    )
-    if phase == ph.SUSPENDED:
-        accumulated = merge_parameters(task.outputs.parameters if task.outputs else None, raw.parameters)
-        decision.emit(
-            ev.TaskSuspended(
-                task_id=task.id,
-                attempt=task.attempt,
-                message=result.message,
-                outputs=ResultOutputs(phase=ph.SUSPENDED, parameters=accumulated),
-            )
-        )
-        hooks.task_hooks(decision, task, ph.SUSPENDED)
-        return
-    policy = _retry_policy(decision, task, phase)
-    if policy is not None:
-        _retry(decision, task, policy, phase, result.message, at or decision.now)
-        return
-    metrics = finish_metrics(task.metrics, at or decision.now, task.retry_count)
-    outputs = merge_with_declaration(
-        raw.model_copy(update={"phase": phase, "metrics": metrics}), _declared_outputs(decision, task)
-    )
-    decision.emit(
-        ev.TaskFinished(
-            task_id=task.id,
-            attempt=task.attempt,
-            phase=phase,
-            message=result.message,
-            outputs=outputs,
-            metrics=metrics,
-        )
-    )
-    if task.deadline:
-        decision.effect(ClearDeadlines((f"task.{task.id}",)))
-    hooks.task_hooks(decision, task, phase)
-    scheduler.advance(decision, task.parent_id)
-
-
-def _retry(decision: Decision, task: TaskRunView, policy: Retry, phase: str, message: str, failed_at: str) -> None:
-    """Retry at once (Aether), or with a backoff: record when the retry is due and leave it to the watcher."""
-    retry_count = task.retry_count + 1
-    wait = backoff_seconds(policy.backoff, retry_count) if policy.backoff is not None else 0.0
-    not_before = add_seconds(failed_at, wait) if wait > 0 else ""
-    decision.emit(
-        ev.TaskRetried(
-            task_id=task.id,
-            attempt=task.attempt,
-            retry_count=retry_count,
-            phase=phase,
-            message=message,
-            not_before=not_before,
-            retry_limit=policy.limit if not_before else 0,
-        )
-    )
-    if not not_before:
-        scheduler.dispatch_leaf(decision, task)
-        return
-    if task.deadline:
-        decision.effect(ClearDeadlines((f"task.{task.id}",)))  # the failed attempt's timeout is spent
-    decision.effect(SetDeadline(_retry_deadline(task)))
-
-
-def backoff_seconds(backoff: Backoff, retry_count: int) -> float:
-    """The wait before the `retry_count`-th retry: duration * factor^(n-1), at most maxDuration."""
-    first = parse_duration(backoff.duration) or 0.0
-    longest = parse_duration(backoff.max_duration) if backoff.max_duration else None
-    ceiling = min(longest, MAX_BACKOFF_SECONDS) if longest else MAX_BACKOFF_SECONDS
-    try:
-        wait = first * backoff.factor ** (retry_count - 1)
-    except OverflowError:
-        return ceiling
-    return min(wait, ceiling)
-
-
-def _retry_deadline(task: TaskRunView) -> Deadline:
-    return Deadline(
-        run_id=task.workflow_run_id, at=task.retry_at, task_run_id=task.id, attempt=task.attempt, kind=RETRY
-    )
+def _advance(decision: Decision, container: ToAdvance) -> None:
+    if container is not None:
+        scheduler.advance(decision, container)
 
 
 def _retry_due(decision: Decision, trigger: RetryDue) -> None:
@@ -298,39 +145,7 @@ def _retry_due(decision: Decision, trigger: RetryDue) -> None:
     if parse_time(decision.now) < parse_time(task.retry_at):
         return  # early: the watcher reports it again once it is due
     decision.effect(ClearDeadlines((retry_key(task.id, task.attempt),)))
-    scheduler.dispatch_leaf(decision, task)
-
-
-def _retry_policy(decision: Decision, task: TaskRunView, phase: str) -> Retry | None:
-    """The node's retry policy if this result is retried. Only DAG nodes carry one; without an expression
-    only Error and Timeout are retried."""
-    node = decision.node(decision.parent(task), task.task_name)
-    policy = node.retry if node is not None else None
-    if policy is None or policy.limit <= 0 or phase in (ph.SUCCEEDED, ph.SKIPPED):
-        return None
-    if task.retry_count >= policy.limit:
-        return None
-    if not policy.expression:
-        return policy if phase in (ph.ERROR, ph.TIMEOUT) else None
-    return policy if _expression_retries(decision, task, policy.expression, phase) else None
-
-
-def _expression_retries(decision: Decision, task: TaskRunView, expression: str, phase: str) -> bool:
-    evaluator = decision.context.evaluator
-    if evaluator is None:
-        return False
-    env = Env(TaskVars(lambda name: task if name == task.task_name else None, (task.task_name, phase)))
-    try:
-        result = evaluator.evaluate(expression, env)
-    except ExpressionError as exc:
-        decision.warn("onTaskCompleted.retryExpression", str(exc))
-        return False
-    if isinstance(result, bool):
-        return result
-    if isinstance(result, str):
-        return result == "true"
-    decision.warn("onTaskCompleted.retryExpression", f"returned {type(result).__name__}, not a boolean")
-    return False
+    _advance(decision, leaves.dispatch_leaf(decision, task))
 
 
 def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
@@ -339,7 +154,7 @@ def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
     if task is None or task.phase not in (ph.READY, ph.RUNNING, ph.SUSPENDED):
         return
     decision.effect(CancelTasks((task.id,)))
-    _finish_leaf(decision, task, TaskResult(code=4, message=TIMEOUT_MESSAGE), trigger.at)
+    _advance(decision, leaves.finish_leaf(decision, task, TaskResult(code=4, message=TIMEOUT_MESSAGE), trigger.at))
 
 
 def _no_worker(decision: Decision, trigger: NoWorker) -> None:
@@ -349,22 +164,18 @@ def _no_worker(decision: Decision, trigger: NoWorker) -> None:
         decision.emit(ev.TaskNoted(task_id=task.id, message=message))
 
 
-def _open_leaves(victims: list[TaskRunView]) -> tuple[str, ...]:
-    return tuple(t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED))
-
-
 def _workflow_timeout(decision: Decision) -> None:
     state = decision.state
     if state.terminal:
         return
     victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
-    leaves = _open_leaves(victims)
+    open_ids = open_leaves(victims)
     for task in victims:
         decision.emit(ev.TaskTimedOut(task_id=task.id, message="workflow deadline exceeded (watchdog)"))
     decision.emit(ev.RunTimedOut(message="workflow deadline exceeded", finished_at=decision.now))
-    if leaves:
-        decision.effect(CancelTasks(leaves))
-    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, victims)))
+    if open_ids:
+        decision.effect(CancelTasks(open_ids))
+    decision.effect(ClearDeadlines(deadline_keys(state, victims)))
     hooks.workflow_hooks(decision, ph.TIMEOUT)
 
 
@@ -387,7 +198,7 @@ def _resume(decision: Decision, trigger: Resume) -> None:
             payload_keys=list(trigger.payload),
         )
     )
-    decision.effect(scheduler.dispatch_effect(decision, task))
+    decision.effect(leaves.dispatch_effect(decision, task))
     if task.deadline:
         # The original deadline still applies; it now guards the resumed attempt.
         decision.effect(
@@ -401,13 +212,13 @@ def _cancel(decision: Decision) -> None:
     if state.terminal:
         raise InvalidStateError(f'workflow "{state.run_id}" already in terminal state {state.phase}')
     victims = [state.tasks[i] for i in state.order if state.tasks[i].phase not in ph.TERMINAL]
-    leaves = _open_leaves(victims)
+    open_ids = open_leaves(victims)
     for task in victims:
         decision.emit(ev.TaskCancelled(task_id=task.id, message=CANCEL_MESSAGE))
     decision.emit(ev.RunCancelled(message=CANCEL_MESSAGE, finished_at=decision.now))
-    if leaves:
-        decision.effect(CancelTasks(leaves))
-    decision.effect(ClearDeadlines(scheduler.deadline_keys(state, victims)))
+    if open_ids:
+        decision.effect(CancelTasks(open_ids))
+    decision.effect(ClearDeadlines(deadline_keys(state, victims)))
     for task in victims:
         hooks.task_hooks(decision, task, ph.CANCELLED)
     hooks.workflow_hooks(decision, ph.CANCELLED)
@@ -428,14 +239,14 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
         raise InvalidStateError(f'workflow "{state.run_id}" is {state.phase}: only a finished run can be retried')
     superseded: list[TaskRunView] = []
     if trigger.from_task:
-        leaves = [_retry_from(decision, trigger.from_task, superseded)]
+        to_retry = [_retry_from(decision, trigger.from_task, superseded)]
     else:
-        leaves = _failed_leaves(decision, trigger.task_ids)
+        to_retry = _failed_leaves(decision, trigger.task_ids)
     seconds = parse_duration(decision.workflow.spec.timeout)
     deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
     decision.emit(ev.RunReopened(deadline=deadline))
     reopened: set[str] = set()
-    for leaf in leaves:
+    for leaf in to_retry:
         parent_id = leaf.parent_id
         while parent_id and parent_id not in reopened:
             reopened.add(parent_id)
@@ -447,11 +258,11 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
     for record in superseded:
         decision.emit(ev.TaskSuperseded(task_id=record.id))
         decision.state.memo.get("dag_waiting", {}).pop(record.parent_id, None)  # derived: rebuilt without it
-    for leaf in leaves:
+    for leaf in to_retry:
         decision.emit(ev.TaskReset(task_id=leaf.id, phase=ph.CREATED, retry_count=leaf.retry_count + 1))
     if deadline:
         decision.effect(SetDeadline(Deadline(run_id=state.run_id, at=deadline)))
-    for scope in dict.fromkeys(leaf.parent_id for leaf in reversed(leaves)):
+    for scope in dict.fromkeys(leaf.parent_id for leaf in reversed(to_retry)):
         if not state.terminal:
             scheduler.advance(decision, scope)
 
@@ -497,14 +308,14 @@ def _failed_leaves(decision: Decision, task_ids: tuple[str, ...]) -> list[TaskRu
                 "only a failed, errored, timed-out or cancelled task can be retried"
             )
     wanted = set(task_ids)
-    leaves = [
+    to_retry = [
         state.tasks[i]
         for i in state.order
         if state.tasks[i].template_type == "task" and state.tasks[i].phase in RETRYABLE and (not wanted or i in wanted)
     ]
-    if not leaves:
+    if not to_retry:
         raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
-    return leaves
+    return to_retry
 
 
 def _continue(decision: Decision, trigger: Continue) -> None:
@@ -542,11 +353,11 @@ def pending_effects(decision: Decision) -> list[Effect]:
         if task.template_type != "task" or task.phase in ph.TERMINAL:
             continue
         if task.phase == ph.CREATED and task.retry_at:
-            effects.append(SetDeadline(_retry_deadline(task)))  # a retry already due is reported at once
+            effects.append(SetDeadline(retry_deadline(task)))  # a retry already due is reported at once
             continue
         awaiting = task.phase == ph.READY or (task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt)
         if awaiting:
-            dispatch: DispatchTask = scheduler.dispatch_effect(decision, task)
+            dispatch: DispatchTask = leaves.dispatch_effect(decision, task)
             effects.append(dispatch)
         if task.deadline and task.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED):
             effects.append(

@@ -11,11 +11,12 @@ from typing import Any
 
 import orjson
 
-from aether_es.engine import scheduler
 from aether_es.engine.binding import interpolate, single_placeholder
 from aether_es.engine.decision import Decision
 from aether_es.engine.env import Env, TaskVars, parameters_map
+from aether_es.engine.failures import fail_run, mark_run_error
 from aether_es.engine.outcomes import empty_aggregate, finish_metrics
+from aether_es.engine.run_env import scope_vars, workflow_args
 from aether_es.events import catalogue as ev
 from aether_es.limits import LimitExceeded, check
 from aether_es.model import phases as ph
@@ -68,9 +69,9 @@ def expand(decision: Decision, task: TaskRunView, loop: Loop) -> list[dict[str, 
 def _items_from(decision: Decision, task: TaskRunView, source: str) -> list[Any]:
     env = Env(
         decision.context.vars,
-        scheduler.workflow_args(decision),
+        workflow_args(decision),
         parameters_map("inputs.parameters.", task.inputs),
-        scheduler.scope_vars(decision, decision.state.scope(task.parent_id)),
+        scope_vars(decision, decision.state.scope(task.parent_id)),
     )
     key = single_placeholder(source)
     if key is not None and key in env:
@@ -98,17 +99,17 @@ def _items_from(decision: Decision, task: TaskRunView, source: str) -> list[Any]
     raise LoopExpansionError(f'itemsFrom "{source}" returned non-array type: {_go_type(value)}')
 
 
-def start(decision: Decision, task: TaskRunView) -> None:
-    """Begin a loop whose inputs are bound: first iteration(s), or an immediate finish when it has none."""
+def start(decision: Decision, task: TaskRunView) -> bool:
+    """Begin a loop whose inputs are bound: its first iteration(s), or an immediate finish when it has none.
+    True when it has iterations, which the scheduler then advances."""
     loop = decision.loop_of(task)
     body = decision.template(loop.body) if loop is not None else None
     if loop is None or body is None:
-        scheduler.fail_run(decision, task, f'loop "{task.template_name}" has no body template')
-        return
+        fail_run(decision, task, f'loop "{task.template_name}" has no body template')
+        return False
     if loop.repeat_condition:
         _create_iteration(decision, task, loop, body, 0, None)
-        scheduler.advance(decision, task.id, stop=task.parent_id)
-        return
+        return True
     try:
         items = expand(decision, task, loop)
     except LoopExpansionError as exc:
@@ -119,7 +120,7 @@ def start(decision: Decision, task: TaskRunView) -> None:
                 task_id=task.id, phase=ph.ERROR, message=message, metrics=finish_metrics(None, decision.now)
             )
         )
-        return
+        return False
     if not items:
         decision.emit(
             ev.TaskFinished(
@@ -130,8 +131,8 @@ def start(decision: Decision, task: TaskRunView) -> None:
                 metrics=finish_metrics(None, decision.now),
             )
         )
-        return
-    scheduler.advance(decision, task.id, stop=task.parent_id)
+        return False
+    return True
 
 
 def spawn_next(decision: Decision, task: TaskRunView) -> bool:
@@ -176,13 +177,13 @@ def advance_repeat(decision: Decision, task: TaskRunView) -> bool:
     try:
         result = evaluator.evaluate(loop.repeat_condition, env)
     except ExpressionError as exc:
-        scheduler.mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {exc}")
+        mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {exc}")
         return False
     if isinstance(result, str):
         result = result == "true"
     if not isinstance(result, bool):
         problem = f"returned {type(result).__name__}, not a boolean"
-        scheduler.mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {problem}")
+        mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {problem}")
         return False
     if not result:
         return False

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from support.driver import Driver
 
-from aether_es.engine.decider import MAX_BACKOFF_SECONDS, backoff_seconds, handle, pending_effects
+from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import Decision
 from aether_es.engine.effects import ClearDeadlines, DispatchTask, Effect, SetDeadline
+from aether_es.engine.retries import MAX_BACKOFF_SECONDS, backoff_seconds
 from aether_es.engine.triggers import Cancel, RetryDue, Trigger, WorkflowTimeout
 from aether_es.errors import ValidationError
 from aether_es.events import catalogue as ev

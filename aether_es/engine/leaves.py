@@ -1,0 +1,357 @@
+"""A leaf task run's attempts: binding and dispatching its assignment, recording its start and its result
+(suspended, retried or finished), and promoting its ancestors as it starts.
+
+A leaf that finishes returns the container whose scheduling must carry on (`ToAdvance`); the scheduler,
+which drives this module, advances it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aether_es.engine import hooks
+from aether_es.engine.binding import bind_artifacts, interpolate, merge_parameters, placeholder_keys
+from aether_es.engine.decision import Decision
+from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
+from aether_es.engine.env import param_value, parameters_map
+from aether_es.engine.failures import fail_run
+from aether_es.engine.input_schema import input_problem
+from aether_es.engine.outcomes import evaluate_phase_conditions, finish_metrics, merge_with_declaration, result_env
+from aether_es.engine.retries import backoff_seconds, retry_deadline, retry_policy
+from aether_es.engine.run_env import bind_parameters, binding_env
+from aether_es.events import catalogue as ev
+from aether_es.events.values import ResultOutputs
+from aether_es.model import phases as ph
+from aether_es.model.clock import add_seconds
+from aether_es.model.documents import Artifact, ArtifactArchive, Outputs, Parameter, PhaseConditions, Retry, Task
+from aether_es.model.durations import parse_duration
+from aether_es.ports.deadlines import Deadline
+from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
+from aether_es.projections.run_state import TaskRunView
+
+ToAdvance = str | None
+"""The id of the container whose children changed so that its scheduling must carry on ("" is the run's
+root), or None when nothing finished."""
+
+
+def definition(decision: Decision, task: TaskRunView) -> Task | None:
+    """The task template named by the record, else the inline-executor DAG node it came from."""
+    tpl = decision.template(task.template_name)
+    if tpl is not None and tpl.task is not None:
+        return tpl.task
+    node = decision.node(decision.parent(task), task.task_name)
+    if node is not None and node.executor is not None:
+        return node
+    return None
+
+
+def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
+    """Claim a leaf (Ready), bind its inputs, and hand its assignment to the broker; inputs its executor
+    refuses end the attempt at once."""
+    decl = definition(decision, task)
+    if decl is None:
+        fail_run(decision, task, f'template "{task.template_name}" not found for task "{task.task_name}"')
+        return None
+    if decl.executor is None or not decl.executor.type:
+        fail_run(
+            decision,
+            task,
+            f'task definition "{decl.name}" has no executor: cannot build assignment for task "{task.task_name}"',
+        )
+        return None
+    parent = decision.parent(task)
+    call = decision.node(parent, task.task_name)
+    timeout = call.timeout if call is not None and call.timeout else decl.timeout
+    inputs: list[Parameter] | None = None
+    env = binding_env(decision, task.parent_id)
+    if parent is None or parent.template_type != "loop":
+        decls = decl.inputs.parameters if decl.inputs is not None else []
+        args = call.arguments.parameters if call is not None and call.arguments is not None else []
+        bound = bind_parameters(decision, decls, args, env)
+        inputs = bound or None
+    artifacts = bind_artifacts(
+        decl.inputs.artifacts if decl.inputs is not None else [],
+        call.arguments.artifacts if call is not None and call.arguments is not None else [],
+        env,
+        decision.warn,
+    )
+    seconds = parse_duration(timeout)
+    deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
+    previous_deadline = task.deadline
+    schema = decision.context.schemas.get(decl.executor.type)
+    problem = input_problem(schema, inputs if inputs is not None else task.inputs or ()) if schema else ""
+    if problem:
+        deadline = ""
+    decision.emit(
+        ev.TaskDispatched(
+            task_id=task.id,
+            attempt=task.attempt + 1,
+            executor_type=decl.executor.type,
+            inputs=inputs,
+            artifacts=artifacts or None,
+            timeout=timeout,
+            deadline=deadline,
+        )
+    )
+    mark_ancestors_ready(decision, task)
+    if problem:
+        to_advance = _reject_inputs(decision, task, f'inputs do not fit executor "{decl.executor.type}": {problem}')
+        if previous_deadline:
+            decision.effect(ClearDeadlines((f"task.{task.id}",)))
+        return to_advance
+    decision.effect(dispatch_effect(decision, task))
+    if deadline:
+        decision.effect(
+            SetDeadline(Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt))
+        )
+    elif previous_deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+    return None
+
+
+def _reject_inputs(decision: Decision, task: TaskRunView, message: str) -> ToAdvance:
+    """End the attempt, recorded but never sent, as a worker's Failed result would: retries, continueOn and
+    hooks apply as to any failure."""
+    return complete_leaf(decision, task, TaskResult(code=2, message=message), decision.now)
+
+
+def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
+    """The fat assignment for the task's current attempt, built from recorded state only."""
+    decl = definition(decision, task)
+    resources = decl.resources.dump() if decl is not None and decl.resources is not None else None
+    params: list[WireParameter] = []
+    secret_refs: list[tuple[str, str, str]] = []
+    for param in task.inputs or ():
+        ref = param.value_from.secret_key_ref if param.value_from is not None else None
+        if ref is not None and param.value is None:
+            secret_refs.append((param.name, ref.name, ref.key))
+        params.append(WireParameter(name=param.name, type=param.type, value=param_value(param)))
+    config, templates = _executor_config(decl, task)
+    assignment = TaskAssignment(
+        task_run_id=task.id,
+        workflow_run_id=task.workflow_run_id,
+        task_name=task.task_name,
+        template_name=task.template_name,
+        executor_type=task.executor_type,
+        attempt=task.attempt,
+        inputs=params,
+        timeout=task.timeout,
+        resources=resources,
+        priority=decision.workflow.spec.priority,
+        retry_count=task.retry_count,
+        artifacts=[_wire_artifact(a) for a in task.input_artifacts or ()],
+        output_artifacts=[
+            _wire_artifact(a) for a in (decl.outputs.artifacts if decl is not None and decl.outputs is not None else ())
+        ],
+        config=config,
+        templates=templates,
+        resumed_with=list(task.resumed_with) if task.resumed_with is not None else None,
+    )
+    return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
+
+
+AS_WRITTEN: dict[str, str] = {"python": "callable", "shell": "command"}
+"""Per executor type, the config key that chooses the code that runs: never interpolated by the engine, so a
+value cannot choose it; the executor reads it as written (docs/security.md)."""
+
+ConfigPath = list[str | int]
+
+
+def _executor_config(decl: Task | None, task: TaskRunView) -> tuple[dict[str, Any] | None, list[ConfigPath]]:
+    """`executor.config` with its strings interpolated from the task's recorded inputs, and the paths of the
+    strings left as written for the worker.
+
+    A string naming a secret input is left whole (a secret has no recorded value) and its path listed: the
+    worker fills exactly those strings, in one pass, so a value's text is never interpolated a second time.
+    The key that chooses the code (`AS_WRITTEN`) is left as written and not listed. Unknown keys stay, as in
+    any other interpolation.
+    """
+    config = decl.executor.config if decl is not None and decl.executor is not None else None
+    if not isinstance(config, dict):
+        return None, []
+    secret = {
+        f"inputs.parameters.{p.name}"
+        for p in task.inputs or ()
+        if p.value_from is not None and p.value_from.secret_key_ref is not None
+    }
+    env = parameters_map(
+        "inputs.parameters.", [p for p in task.inputs or () if f"inputs.parameters.{p.name}" not in secret]
+    )
+    templates: list[ConfigPath] = []
+
+    def fill(value: Any, path: ConfigPath) -> Any:
+        if isinstance(value, str):
+            if secret.intersection(placeholder_keys(value)):
+                templates.append(path)
+                return value
+            return interpolate(value, env)
+        if isinstance(value, list):
+            return [fill(item, [*path, index]) for index, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {key: fill(item, [*path, key]) for key, item in value.items()}
+        return value
+
+    code_key = AS_WRITTEN.get(decl.executor.type) if decl is not None and decl.executor is not None else None
+    filled = {key: item if key == code_key else fill(item, [key]) for key, item in config.items()}
+    return filled, templates
+
+
+def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event: Callable[[str], ev.Event]) -> None:
+    """Emit `event(ancestor id)` for each ancestor in `phase`, from the parent up to the first that is not."""
+    parent_id = task.parent_id
+    while parent_id:
+        ancestor = decision.state.tasks[parent_id]
+        if ancestor.phase != phase:
+            break
+        decision.emit(event(parent_id))
+        parent_id = ancestor.parent_id
+
+
+def _wire_artifact(artifact: Artifact) -> WireArtifact:
+    source = artifact.source.dump() if artifact.source is not None else None
+    return WireArtifact(
+        name=artifact.name,
+        source=source,
+        path=artifact.path,
+        archive=artifact.archive.type if artifact.archive is not None else "",
+        optional=artifact.optional,
+        digest=artifact.digest,
+    )
+
+
+def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:
+    _promote_ancestors(decision, task, ph.CREATED, lambda task_id: ev.TaskReady(task_id=task_id))
+    if decision.state.phase == ph.CREATED:
+        decision.emit(ev.RunReady())
+
+
+def mark_ancestors_running(decision: Decision, task: TaskRunView, at: str) -> bool:
+    """Ready ancestors become Running; returns whether the run itself just started."""
+    _promote_ancestors(decision, task, ph.READY, lambda task_id: ev.TaskStarted(task_id=task_id, started_at=at))
+    state = decision.state
+    if state.phase == ph.READY:
+        decision.emit(ev.RunStarted(started_at=at))
+        return True
+    return False
+
+
+def start_leaf(decision: Decision, task: TaskRunView, at: str) -> None:
+    if task.phase == ph.READY:
+        decision.emit(ev.TaskStarted(task_id=task.id, attempt=task.attempt, started_at=at))
+    elif task.phase == ph.SUSPENDED:
+        decision.emit(ev.TaskStartRecorded(task_id=task.id, attempt=task.attempt))
+    else:
+        return
+    if mark_ancestors_running(decision, task, at):
+        hooks.workflow_hooks(decision, ph.RUNNING)
+    hooks.task_hooks(decision, task, key="onStart")
+
+
+def complete_leaf(
+    decision: Decision, task: TaskRunView, result: TaskResult, at: str, started_at: str = ""
+) -> ToAdvance:
+    """A result for the leaf's current attempt: its start is recorded first if no report of it came."""
+    if task.phase == ph.READY:
+        start_leaf(decision, task, started_at or at)
+    if task.phase not in (ph.RUNNING, ph.SUSPENDED):
+        return None
+    return finish_leaf(decision, task, result, at)
+
+
+def _phase_conditions(decision: Decision, task: TaskRunView) -> PhaseConditions | None:
+    tpl = decision.template(task.template_name)
+    if tpl is not None and tpl.task is not None:
+        return tpl.task.phase_conditions
+    node = decision.node(decision.parent(task), task.task_name)
+    return node.phase_conditions if node is not None else None
+
+
+def _declared_outputs(decision: Decision, task: TaskRunView) -> Outputs | None:
+    declared = definition(decision, task)
+    return declared.outputs if declared is not None else None
+
+
+def finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: str) -> ToAdvance:
+    """Record a leaf attempt's result: suspended, retried, or finished (its container then carries on)."""
+    raw = ResultOutputs(
+        code=result.code,
+        message=result.message,
+        parameters=[Parameter(name=p.name, type=p.type, value=p.value) for p in result.parameters],
+        artifacts=[
+            Artifact(
+                name=a.name,
+                source=a.source,
+                size=a.size,
+                digest=a.digest,
+                archive=ArtifactArchive(type=a.archive) if a.archive else None,
+            )
+            for a in result.artifacts
+        ],
+    )
+    base = ph.code_to_phase(result.code)
+    phase = evaluate_phase_conditions(
+        _phase_conditions(decision, task),
+        base,
+        result_env(raw, base),
+        decision.context.evaluator,
+        decision.warn,
+        "evalPhaseConditions",
+    )
+    if phase == ph.SUSPENDED:
+        accumulated = merge_parameters(task.outputs.parameters if task.outputs else None, raw.parameters)
+        decision.emit(
+            ev.TaskSuspended(
+                task_id=task.id,
+                attempt=task.attempt,
+                message=result.message,
+                outputs=ResultOutputs(phase=ph.SUSPENDED, parameters=accumulated),
+            )
+        )
+        hooks.task_hooks(decision, task, ph.SUSPENDED)
+        return None
+    policy = retry_policy(decision, task, phase)
+    if policy is not None:
+        return _retry(decision, task, policy, phase, result.message, at or decision.now)
+    metrics = finish_metrics(task.metrics, at or decision.now, task.retry_count)
+    outputs = merge_with_declaration(
+        raw.model_copy(update={"phase": phase, "metrics": metrics}), _declared_outputs(decision, task)
+    )
+    decision.emit(
+        ev.TaskFinished(
+            task_id=task.id,
+            attempt=task.attempt,
+            phase=phase,
+            message=result.message,
+            outputs=outputs,
+            metrics=metrics,
+        )
+    )
+    if task.deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+    hooks.task_hooks(decision, task, phase)
+    return task.parent_id
+
+
+def _retry(decision: Decision, task: TaskRunView, policy: Retry, phase: str, message: str, failed_at: str) -> ToAdvance:
+    """Retry at once (Aether), or with a backoff: record when the retry is due and leave it to the watcher."""
+    retry_count = task.retry_count + 1
+    wait = backoff_seconds(policy.backoff, retry_count) if policy.backoff is not None else 0.0
+    not_before = add_seconds(failed_at, wait) if wait > 0 else ""
+    decision.emit(
+        ev.TaskRetried(
+            task_id=task.id,
+            attempt=task.attempt,
+            retry_count=retry_count,
+            phase=phase,
+            message=message,
+            not_before=not_before,
+            retry_limit=policy.limit if not_before else 0,
+        )
+    )
+    if not not_before:
+        return dispatch_leaf(decision, task)
+    if task.deadline:
+        decision.effect(ClearDeadlines((f"task.{task.id}",)))  # the failed attempt's timeout is spent
+    decision.effect(SetDeadline(retry_deadline(task)))
+    return None
