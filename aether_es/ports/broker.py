@@ -35,8 +35,8 @@ class TaskBroker(Protocol):
         """Publish reports durably (used by workers and the timeout watcher)."""
         ...
 
-    async def consume_reports(self, handler: ReportHandler) -> None:
-        """Deliver reports in batches to `handler` until cancelled."""
+    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
+        """Deliver the reports of `partition` (default: of every run) in batches to `handler` until cancelled."""
         ...
 
 

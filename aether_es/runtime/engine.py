@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.cluster.partitions import partition_of
 from aether_es.engine.decider import handle, pending_effects
 from aether_es.engine.decision import DecideContext, Decision
 from aether_es.engine.effects import DispatchTask, Effect
@@ -74,6 +75,7 @@ from aether_es.ports.event_store import ConcurrencyConflict, EventStore
 from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.leases import Leases
 from aether_es.ports.notifier import HookNotifier
+from aether_es.ports.routing import Command, CommandRouter, Served
 from aether_es.ports.secrets import SecretProvider
 from aether_es.ports.snapshots import SnapshotStore
 from aether_es.ports.vars import VarsSource
@@ -155,12 +157,18 @@ class Engine:
         artifacts: ArtifactRemover | None = None,
         outbox: bool = False,
         limits: Limits | None = None,
+        partitions: int | None = None,
+        router: CommandRouter | None = None,
     ) -> None:
         """`outbox`: commits carry their hook notifications and error reports, and an outbox relay running
         beside the engine carries them out (so a crash loses none); without it the engine sends them itself
         right after the commit. `limits` (default: `Limits.from_env()`) bound what a submitted document and
         a run may hold; decisions get them as input. `budget` is the work one decision may do (see
-        `DecideContext.budget`) before it leaves the rest to a continuation."""
+        `DecideContext.budget`) before it leaves the rest to a continuation.
+
+        With `partitions` the engine decides only the runs of the partitions it is given (`gain`, `lose`:
+        `runtime.ownership` gives them), and sends the commands for other runs through `router` to their
+        owners; without, it decides every run."""
         if store is None:
             raise ValidationError("Store is required, use Engine(store=...)")
         if ids is None:
@@ -193,6 +201,11 @@ class Engine:
         self._served: dict[str, tuple[float, bool]] = {}
         self._schemas: Mapping[str, Mapping[str, Any]] = {}
         self._schemas_at = -SCHEMAS_FOR
+        self.partitions = partitions
+        self.router = router
+        self._owned: set[int] | None = None if partitions is None else set()
+        self._partition_consumers: dict[int, asyncio.Task[None]] = {}
+        self._partition_commands: dict[int, Served] = {}
         self.finished: list[Callable[[RunState], None]] = []
         """Called with the state of each run this engine's decision ends (after it is durable); `serve` logs
         the failed ones."""
@@ -205,8 +218,9 @@ class Engine:
             raise InvalidStateError("engine already started, call stop() first")
         self._started = True
         self._stopped = asyncio.Event()
-        await self._recover()
-        self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
+        if self._owned is None:
+            await self._recover()
+            self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
         if self.watcher is not None:
             await self.watcher.start()
         if self.crons is not None:
@@ -225,6 +239,8 @@ class Engine:
         if self._consumer is not None:
             await cancel_and_wait(self._consumer)
             self._consumer = None
+        for partition in list(self._partition_consumers):
+            await self.lose(partition)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for run_id, run in list(self._runs.items()):  # the next start rehydrates long runs quickly
@@ -234,11 +250,14 @@ class Engine:
                 except Exception as exc:
                     log.warning("run %s: snapshot not stored at stop: %r", run_id, exc)
 
-    async def _recover(self) -> None:
-        """Carry on with every run whose summary says it is unfinished. A submission writes its summary
-        before its first commit, so a run is found even when its engine died right after that commit; a
-        summary whose run never landed is removed, and one that lags its run's phase is brought up to date."""
+    async def _recover(self, partition: int | None = None) -> None:
+        """Carry on with every run (of `partition`) whose summary says it is unfinished. A submission writes
+        its summary before its first commit, so a run is found even when its engine died right after that
+        commit; a summary whose run never landed is removed, and one that lags its run's phase is brought up
+        to date."""
         for summary in await self.repo.unfinished():
+            if partition is not None and self._partition(summary.run_id) != partition:
+                continue
             run = self._run(summary.run_id)
             await self._ensure_loaded(run)
             if run.state is None:
@@ -251,6 +270,93 @@ class Engine:
                 continue
             await self._carry_out(run, pending_effects(Decision(run.state, self._context())))
             self._enqueue(run, _Pending(Continue(actor="engine", cause="recover", at=clock.now())))
+
+    # --- partitions ----------------------------------------------------------------------------------
+
+    def _partition(self, run_id: str) -> int:
+        assert self.partitions is not None
+        return partition_of(run_id, self.partitions)
+
+    def owns(self, run_id: str) -> bool:
+        """Whether this engine decides the run (always, unless partitioned)."""
+        return self._owned is None or self._partition(run_id) in self._owned
+
+    @property
+    def owned(self) -> frozenset[int]:
+        return frozenset(self._owned or ())
+
+    async def gain(self, partition: int) -> None:
+        """Start deciding the partition's runs: take the commands forwarded to it, carry on with its
+        unfinished runs (their committed effects included: the outbox of a crashed owner), consume its reports."""
+        assert self._owned is not None, "gain() is for a partitioned engine"
+        if partition in self._owned:
+            return
+        self._owned.add(partition)
+        if self.router is not None:
+            self._partition_commands[partition] = await self.router.serve(partition, self.carry_out)
+        await self._recover(partition)
+        self._partition_consumers[partition] = asyncio.create_task(
+            self.broker.consume_reports(self._on_reports, partition), name=f"reports-{partition}"
+        )
+        log.info("deciding partition %d", partition)
+
+    async def lose(self, partition: int, wait: float = 5.0) -> None:
+        """Stop deciding the partition's runs: its reports go back to the stream for the next owner and no
+        more commands come; decisions in flight get `wait` seconds to finish (one that commits later is fenced
+        by its run's sequence), unfinished runs are snapshotted for the next owner, then leave memory."""
+        if self._owned is None or partition not in self._owned:
+            return
+        self._owned.discard(partition)
+        served = self._partition_commands.pop(partition, None)
+        if served is not None:
+            await served.stop()
+        consumer = self._partition_consumers.pop(partition, None)
+        if consumer is not None:
+            await cancel_and_wait(consumer)
+        runs = [run for run_id, run in self._runs.items() if self._partition(run_id) == partition]
+        give_up = time.monotonic() + wait
+        for run in runs:
+            while (run.draining or run.mailbox) and time.monotonic() < give_up:
+                await asyncio.sleep(0.01)
+            if run.state is not None and not run.state.terminal and not run.draining:
+                try:
+                    await self.snapshot(run.run_id)
+                except Exception as exc:
+                    log.warning("run %s: snapshot not stored at hand-over: %r", run.run_id, exc)
+            if self._runs.get(run.run_id) is run:
+                del self._runs[run.run_id]
+            self._finished.pop(run.run_id, None)
+        log.info("no longer deciding partition %d (%d runs handed over)", partition, len(runs))
+
+    async def carry_out(self, command: Command) -> None:
+        """A command another engine forwarded to this one, the owner of its run (`ports.routing`)."""
+        run_id = str(command.get("runID", ""))
+        actor = str(command.get("actor", ""))
+        reason = str(command.get("reason", ""))
+        match command.get("command"):
+            case "submit":
+                await self.submit(
+                    command["document"], run_id=run_id, cron_id=command.get("cronID", ""), actor=actor, reason=reason
+                )
+            case "resume":
+                await self.resume(run_id, command["taskRunID"], command.get("payload"), actor=actor, reason=reason)
+            case "cancel":
+                await self.cancel(run_id, actor=actor, reason=reason)
+            case "retry":
+                await self.retry(
+                    run_id,
+                    command.get("taskRunIDs", ()),
+                    from_task=command.get("fromTask", ""),
+                    actor=actor,
+                    reason=reason,
+                )
+            case other:
+                raise ValidationError(f"unknown forwarded command {other!r}")
+
+    async def _forward(self, run_id: str, command: str, **fields: Any) -> None:
+        if self.router is None:
+            raise InvalidStateError(f'workflow run "{run_id}" belongs to a partition this engine does not own')
+        await self.router.forward(self._partition(run_id), {"command": command, "runID": run_id, **fields})
 
     # --- public API ----------------------------------------------------------------------------------
 
@@ -282,13 +388,21 @@ class Engine:
             needed = next(expression_uses(workflow), None)
             if needed is not None:
                 raise ValidationError(f"{needed} needs an expression evaluator, but the engine has none configured")
-        if run_id:
+        if not run_id:
+            run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
+            fresh = True
+        else:
+            fresh = False
+        if not self.owns(run_id):
+            actor = actor or self.actor
+            await self._forward(run_id, "submit", document=raw, cronID=cron_id, actor=actor, reason=reason)
+            return run_id
+        if not fresh:
             run = self._run(run_id)
             await self._ensure_loaded(run)
             if run.state is not None:
                 return run_id
         else:
-            run_id = self.ids.generate(IdContext(workflow_kind=workflow.kind))
             if run_id in self._runs:
                 raise InvalidStateError(f'workflow run "{run_id}" already exists')
             run = self._run(run_id)
@@ -325,7 +439,10 @@ class Engine:
         return await self.read(run_id, RunState.to_dict)
 
     async def state(self, run_id: str) -> RunState:
-        """The run's committed state (never one a decision in flight is still changing)."""
+        """The run's committed state (never one a decision in flight is still changing). A run another engine
+        owns is read from the store each time: only its owner's memory follows it."""
+        if not self.owns(run_id):
+            return (await self._existing(run_id)).state  # type: ignore[return-value]
         run = self._runs.get(run_id) or self._run(run_id)
         await self._ensure_loaded(run)
         await run.settled.wait()
@@ -339,6 +456,8 @@ class Engine:
         """`build(state)` over the run's committed state, in a worker thread: building a large run's view
         never holds the event loop, so other runs decide and the API answers meanwhile. The run's next
         decision waits until `build` returns, so it reads a state nothing changes."""
+        if not self.owns(run_id):
+            return await asyncio.to_thread(build, await self.state(run_id))
         while True:
             state = await self.state(run_id)
             run = self._runs.get(run_id)
@@ -365,6 +484,11 @@ class Engine:
         problem = number_problem(payload, "payload")
         if problem is not None:
             raise ValidationError(problem)
+        if not self.owns(run_id):
+            actor = actor or self.actor
+            payload = dict(payload or {})
+            await self._forward(run_id, "resume", taskRunID=task_run_id, payload=payload, actor=actor, reason=reason)
+            return
         run = await self._existing(run_id)
         await self._call(
             run,
@@ -389,6 +513,11 @@ class Engine:
     ) -> None:
         """Run a finished run's failed task runs (all, or these) again in the same history; with `from_task`,
         that task run (even if it succeeded) and every DAG node that depends on it."""
+        if not self.owns(run_id):
+            ids = list(task_run_ids)
+            actor = actor or self.actor
+            await self._forward(run_id, "retry", taskRunIDs=ids, fromTask=from_task, actor=actor, reason=reason)
+            return
         run = await self._existing(run_id)
         await self._call(
             run,
@@ -427,6 +556,9 @@ class Engine:
         return purge_id
 
     async def cancel(self, run_id: str, *, actor: str = "", reason: str = "") -> None:
+        if not self.owns(run_id):
+            await self._forward(run_id, "cancel", actor=actor or self.actor, reason=reason)
+            return
         run = await self._existing(run_id)
         cancel = Cancel(actor=actor or self.actor, cause=f"cancel:{run_id}", at=clock.now(), reason=reason)
         await self._call(run, cancel)
@@ -439,6 +571,8 @@ class Engine:
     async def wait_state(self, run_id: str, timeout: float | None = None) -> RunState:
         """`wait`, returning the committed state instead of building the whole view (a large run's view is
         a large object)."""
+        if not self.owns(run_id):
+            return await self._poll_terminal(run_id, timeout)
         run = await self._existing(run_id)
 
         async def terminal() -> None:
@@ -451,6 +585,15 @@ class Engine:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(terminal(), timeout)
         return await self.state(run_id)
+
+    async def _poll_terminal(self, run_id: str, timeout: float | None) -> RunState:
+        """`wait_state` for a run another engine owns: its store, read every half second."""
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = await self.state(run_id)
+            if state.terminal or (give_up is not None and time.monotonic() >= give_up):
+                return state
+            await asyncio.sleep(0.5 if give_up is None else max(0.0, min(0.5, give_up - time.monotonic())))
 
     # --- reports -------------------------------------------------------------------------------------
 
@@ -469,7 +612,8 @@ class Engine:
         return run
 
     async def _existing(self, run_id: str) -> _Run:
-        run = self._run(run_id)
+        """The run, loaded; one another engine owns is read afresh and not kept."""
+        run = self._run(run_id) if self.owns(run_id) else _Run(run_id)
         await self._ensure_loaded(run)
         if run.state is None:
             self._forget_absent(run)

@@ -6,6 +6,7 @@ Every command and test that needs "the real thing" builds it here, so there is o
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from aether_es.adapters.nats.error_sink import NatsErrorSink
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure
 from aether_es.adapters.nats.leases import NatsLeases
+from aether_es.adapters.nats.membership import NatsMembership
 from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.object_store import NatsObjectStoreRepository
 from aether_es.adapters.nats.outbox import NatsOutboxRelay
@@ -30,6 +32,9 @@ from aether_es.adapters.nats.snapshots import NatsSnapshotStore
 from aether_es.adapters.nats.worker_registry import NatsWorkerRegistry
 from aether_es.adapters.notifiers import CompositeNotifier
 from aether_es.adapters.vars_sources import SystemSource
+from aether_es.api.forwarding import NatsCommandRouter
+from aether_es.cluster.partitions import DEFAULT_PARTITIONS
+from aether_es.model import clock
 from aether_es.observability.metrics import watch_deadlines
 from aether_es.observability.tracing import configure_from_env as configure_tracing
 from aether_es.observability.tracing import run_finished
@@ -46,6 +51,7 @@ from aether_es.runtime.feed import FeedProjector
 from aether_es.runtime.feed_process import FeedProcess
 from aether_es.runtime.gc_tuning import tune_for_engine
 from aether_es.runtime.outbox import ErrorPublisher, OutboxDelivery
+from aether_es.runtime.ownership import DEFAULT_LEASE_TTL, Ownership, Singleton
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, OwnerLock, claim_or_join, resolve_url, store_dir
 from aether_es.worker.artifacts import ArtifactStager
 from aether_es.worker.executor import Executor
@@ -113,6 +119,12 @@ class StackOptions:
     serving: bool = False
     """This stack serves `state_dir` (`aether-es serve`): a folder another live process owns is refused rather
     than used, and a given URL is recorded in a folder nobody owns (`runtime.state_dir`)."""
+    partitions: int = DEFAULT_PARTITIONS
+    """How many partitions a system this stack creates spreads its runs over (`cluster.partitions`); an
+    existing system keeps its own."""
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    """Seconds an engine's partitions and singletons stay with it without a renewal: how long the
+    partitions of an engine that died wait for another (`runtime.ownership`)."""
     task_ack_wait: float = DEFAULT_ACK_WAIT
     """Seconds before an unacked assignment goes to another worker (a worker that died; live ones signal
     progress every third of it); whoever binds an executor consumer last sets it, so engine and workers must
@@ -139,6 +151,7 @@ class Stack:
     feed_process: FeedProcess | None = None
     """The projector's child process (`StackOptions.feed_process`)."""
     relay: NatsOutboxRelay | None = None
+    ownership: Ownership | None = None
     owner: OwnerLock | None = None
     """The hold on `options.state_dir` while this stack serves it (`runtime.state_dir`)."""
 
@@ -149,6 +162,8 @@ class Stack:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.stop()
+        if self.ownership is not None:
+            await self.ownership.stop()  # hands the partitions over before the engine stops
         await self.engine.stop()
         if self.relay is not None:
             await self.relay.stop(drain=2.0)
@@ -208,13 +223,39 @@ async def _nats(options: StackOptions) -> tuple[str, EmbeddedNatsServer | None, 
     return server.url, server, claim
 
 
+def _engine_id(options: StackOptions) -> str:
+    """A serving engine keeps its id in its state folder (which it alone holds), so that, restarted after a
+    crash, it takes back its leases at once instead of waiting for them to lapse; other engines get a new one."""
+    fresh = options.ids.generate(IdContext(workflow_kind="Engine"))
+    if not options.serving:
+        return fresh
+    path = options.state_dir / "engine-id"
+    try:
+        kept = path.read_text().strip()
+    except OSError:
+        kept = ""
+    if kept:
+        return kept
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(fresh)
+    except OSError as exc:
+        log.warning("%s: engine id not kept (%s); a restart waits for its leases to lapse", path, exc)
+    return fresh
+
+
 async def open_stack(options: StackOptions) -> Stack:
     url, server, owner = await _nats(options)
     try:
         auth = None if server is not None else options.auth or NatsAuth.from_env()
         connection = await connect(url, auth=auth)
-        layout = Layout(prefix=options.prefix, replicas=options.replicas, task_ack_wait=options.task_ack_wait)
-        await ensure(connection.js, layout)
+        layout = Layout(
+            prefix=options.prefix,
+            replicas=options.replicas,
+            task_ack_wait=options.task_ack_wait,
+            partitions=options.partitions,
+        )
+        layout = await ensure(connection.js, layout)
         store = NatsEventStore(connection.js, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)
         deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
@@ -226,6 +267,8 @@ async def open_stack(options: StackOptions) -> Stack:
         notifier = CompositeNotifier(hooks, options.notifier) if options.notifier is not None else hooks
         relay = NatsOutboxRelay(connection.js, layout, OutboxDelivery(notifier, _error_publisher(errors, options)))
         await relay.start()  # before the engine commits anything: the relay's consumer takes new commits only
+        engine_id = _engine_id(options)
+        leases = NatsLeases(connection.js, layout, owner=engine_id, ttl=options.lease_ttl)
         engine = Engine(
             store=store,
             broker=broker,
@@ -236,13 +279,14 @@ async def open_stack(options: StackOptions) -> Stack:
             error_sink=CompositeErrorSink(LoggingErrorSink(), errors, *filter(None, [options.error_sink])),
             outbox=True,
             deadlines=deadlines,
-            watcher=deadlines,
             vars_sources=options.vars_sources,
             cron_scheduler=options.cron_scheduler,
             worker_registry=registry,
-            leases=NatsLeases(connection.js, layout, owner=options.ids.generate(IdContext(workflow_kind="Engine"))),
+            leases=leases,
             snapshots=NatsSnapshotStore(NatsObjectStoreRepository(connection.js, layout.snapshots_bucket)),
             artifacts=NatsObjectStoreRepository(connection.js, layout.artifacts_bucket),
+            partitions=layout.partitions,
+            router=NatsCommandRouter(connection.nc, layout, patience=options.lease_ttl * 2 + 5),
         )
         pool = None
         if options.workers > 0:
@@ -268,10 +312,14 @@ async def open_stack(options: StackOptions) -> Stack:
         await engine.start()  # after the workers registered, so first dispatches find them
         feed = FeedProjector(connection.js, layout) if options.feed and not options.feed_process else None
         feed_process = FeedProcess(url, options.prefix, auth) if options.feed and options.feed_process else None
+        singletons = [Singleton("watcher", deadlines.start, deadlines.stop)]
         if feed is not None:
-            await feed.start()
+            singletons.append(Singleton("feed", feed.start, functools.partial(feed.stop, drain=2.0)))
         if feed_process is not None:
-            await feed_process.start()
+            singletons.append(Singleton("feed", feed_process.start, feed_process.stop))
+        membership = NatsMembership(connection.js, layout, engine_id, clock.now(), options.lease_ttl)
+        ownership = Ownership(engine, membership, leases, ttl=options.lease_ttl, singletons=singletons)
+        await ownership.start()
     except BaseException:
         if server is not None:
             server.close()
@@ -295,5 +343,6 @@ async def open_stack(options: StackOptions) -> Stack:
         feed,
         feed_process,
         relay,
+        ownership,
         owner,
     )

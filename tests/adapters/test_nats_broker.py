@@ -25,6 +25,7 @@ from aether_es.adapters.nats.broker import (
 )
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure, ensure_consumer
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.cluster.partitions import partition_of
 from aether_es.ports.broker import Delivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 from aether_es.worker.pool import WorkerPool
@@ -349,7 +350,8 @@ async def test_a_report_an_engine_died_holding_comes_back_within_the_ack_wait(
     await ensure(js, layout)
     broker = NatsBroker(js, nc, layout, fetch_timeout=0.3)
     dead = await nats.connect(nats_server.url)
-    sub = await dead.jetstream().pull_subscribe_bind(consumer=layout.engine_consumer, stream=layout.reports_stream)
+    consumer = layout.partition_consumer(partition_of("r1", layout.partitions))
+    sub = await dead.jetstream().pull_subscribe_bind(consumer=consumer, stream=layout.reports_stream)
     await broker.report([Report.model_validate({"kind": "workflow-timeout", "runID": "r1"})])
     assert len(await sub.fetch(1, timeout=5)) == 1
     await dead.close()  # died holding it: never acked, never handed back
@@ -418,10 +420,11 @@ async def test_ensure_brings_existing_consumers_to_the_layouts_ack_wait(
     with caplog.at_level(logging.INFO, logger="aether_es.adapters.nats.layout"):
         await ensure(js, new)
         await ensure_consumer(js, new.tasks_stream, new.executor_consumer_config("echo"))
-    for stream, consumer in [(new.reports_stream, new.engine_consumer), (new.tasks_stream, "exec_echo")]:
+    partitions = [(new.reports_stream, new.partition_consumer(p)) for p in range(new.partitions)]
+    for stream, consumer in [*partitions, (new.tasks_stream, "exec_echo")]:
         assert (await js.consumer_info(stream, consumer)).config.ack_wait == DEFAULT_ACK_WAIT
     updates = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "updated" in r.getMessage()]
-    assert len(updates) == 2 and all("ack wait 30.0s" in message for message in updates), updates
+    assert len(updates) == new.partitions + 1 and all("ack wait 30.0s" in message for message in updates), updates
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="aether_es.adapters.nats.layout"):
         await ensure(js, new)

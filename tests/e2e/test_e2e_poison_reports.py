@@ -10,6 +10,7 @@ import pytest
 
 from aether_es.adapters.nats.broker import refused_reports
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.cluster.partitions import partition_of
 from aether_es.events.envelope import Commit
 from aether_es.runtime.stack import StackOptions, open_stack
 
@@ -41,7 +42,8 @@ async def test_a_report_that_does_not_fit_ends_its_attempt_as_an_error(nats_serv
         assert task["status"] == "Error"
         assert task["message"] == "report refused: result.artifacts.0.name: Input should be a valid string"
         await asyncio.sleep(stack.layout.report_ack_wait + 1)  # acked once decided: never delivered again
-        info = await stack.connection.js.consumer_info(stack.layout.reports_stream, stack.layout.engine_consumer)
+        consumer = stack.layout.partition_consumer(partition_of(run_id, stack.layout.partitions))
+        info = await stack.connection.js.consumer_info(stack.layout.reports_stream, consumer)
         assert info.num_ack_pending == 0 and info.num_redelivered == 0
     finally:
         await stack.close()

@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from aether_es.adapters.memory.faults import Faults
 from aether_es.adapters.nats.layout import check_id, check_token
+from aether_es.errors import NotSupportedError
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment
 
@@ -219,8 +220,11 @@ class MemoryBroker(Faults):
         if lost_ack is not None:
             raise lost_ack
 
-    async def consume_reports(self, handler: ReportHandler) -> None:
-        """Hand reports in batches to `handler` until cancelled; a failing handler's unacked ones come back."""
+    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
+        """Hand reports in batches to `handler` until cancelled; a failing handler's unacked ones come back.
+        One process's broker has one partition: its engine decides every run."""
+        if partition is not None:
+            raise NotSupportedError("the in-memory broker is not partitioned")
         while True:
             handles = await self._reports.take_waiting(None, self._report_batch, 3600.0)
             if not handles:

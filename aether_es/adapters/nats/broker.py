@@ -184,7 +184,6 @@ class NatsBroker(_Reporter):
         self._fetch_timeout = fetch_timeout
         self._fetch_failures = LogThrottle(log, interval=FETCH_WARNING_EVERY)
         self._consumers: set[str] = set()
-        self._held: dict[int, Msg] = {}  # report messages handed to the engine and not yet acked
         self._serial = itertools.count()
 
     async def dispatch(self, assignments: Sequence[TaskAssignment]) -> None:
@@ -218,8 +217,9 @@ class NatsBroker(_Reporter):
         except TRANSIENT as exc:  # best effort by contract
             log.warning("cancel of %d tasks may not have reached NATS: %r", len(task_run_ids), exc)
 
-    async def consume_reports(self, handler: ReportHandler) -> None:
-        """Fetch reports in batches and hand them to `handler` until cancelled; survives server restarts.
+    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
+        """Fetch the reports of `partition` (default: of every partition) in batches and hand them to
+        `handler` until cancelled; survives server restarts.
 
         Undecodable reports are logged and terminated. If `handler` raises, the error is logged and the
         reports it did not ack are redelivered a second later. The engine may hold a report in a run's
@@ -228,14 +228,16 @@ class NatsBroker(_Reporter):
         engine to take at once, and an ack of it afterwards is dropped (the next engine decides it again,
         which changes nothing).
         """
-        keeper = asyncio.create_task(self._keep_held(), name="reports-in-progress")
+        held: dict[int, Msg] = {}  # report messages handed to the engine and not yet acked
+        keeper = asyncio.create_task(self._keep_held(held), name="reports-in-progress")
+        partitions = range(self._layout.partitions) if partition is None else [partition]
         try:
-            await self._consume(handler)
+            await asyncio.gather(*(self._consume(handler, held, p) for p in partitions))
         finally:
             await cancel_and_wait(keeper)
-            await self._hand_back()
+            await self._hand_back(held)
 
-    async def _consume(self, handler: ReportHandler) -> None:
+    async def _consume(self, handler: ReportHandler, held: dict[int, Msg], partition: int) -> None:
         """The fetch loop. Its subscription goes when it ends: the server would deliver what is handed back
         to a pull of it still waiting, where nothing reads it until the ack wait runs out."""
         layout = self._layout
@@ -245,9 +247,10 @@ class NatsBroker(_Reporter):
                 try:
                     if sub is None:
                         await ensure_stream(self._js, layout.reports_stream_config())
-                        await ensure_consumer(self._js, layout.reports_stream, layout.engine_consumer_config())
+                        config = layout.partition_consumer_config(partition)
+                        await ensure_consumer(self._js, layout.reports_stream, config)
                         sub = await self._js.pull_subscribe_bind(
-                            consumer=layout.engine_consumer, stream=layout.reports_stream
+                            consumer=layout.partition_consumer(partition), stream=layout.reports_stream
                         )
                     msgs = await fetch(sub, self._report_batch, timeout=self._fetch_timeout)
                 except TimeoutError:
@@ -269,15 +272,17 @@ class NatsBroker(_Reporter):
                     continue
                 decoded = [pair for pair in [await _decode_message(self._values, m) for m in msgs] if pair is not None]
                 if decoded:
-                    await self._handle(handler, decoded)
+                    await self._handle(handler, held, decoded)
         finally:
             await drop_subscription(sub)
 
-    async def _handle(self, handler: ReportHandler, decoded: list[tuple[Msg, list[Report]]]) -> None:
+    async def _handle(
+        self, handler: ReportHandler, held: dict[int, Msg], decoded: list[tuple[Msg, list[Report]]]
+    ) -> None:
         """Hand every report to `handler`; a message is acked once all the reports it carries are."""
         keys = [next(self._serial) for _ in decoded]
         left = {key: len(reports) for key, (_, reports) in zip(keys, decoded, strict=True)}
-        self._held.update((key, msg) for key, (msg, _) in zip(keys, decoded, strict=True))
+        held.update((key, msg) for key, (msg, _) in zip(keys, decoded, strict=True))
 
         def ack_of(key: int) -> Callable[[], Awaitable[None]]:
             done = False
@@ -289,7 +294,7 @@ class NatsBroker(_Reporter):
                 done = True
                 left[key] -= 1
                 if left[key] == 0:
-                    msg = self._held.pop(key, None)
+                    msg = held.pop(key, None)
                     if msg is not None:  # else handed back already
                         await msg.ack()
 
@@ -307,25 +312,25 @@ class NatsBroker(_Reporter):
         except Exception:
             log.exception("report handler failed on %d reports; the unacked ones come back in 1 s", len(deliveries))
             for key in keys:
-                msg = self._held.pop(key, None)
+                msg = held.pop(key, None)
                 if msg is not None:
                     await _quietly(functools.partial(msg.nak, delay=1.0))
 
-    async def _keep_held(self) -> None:
+    async def _keep_held(self, held: dict[int, Msg]) -> None:
         """Signal every held report message in progress once per third of the ack wait, one timer for all."""
         while True:
             await asyncio.sleep(self._layout.report_ack_wait / 3)
-            for msg in list(self._held.values()):
+            for msg in list(held.values()):
                 await _quietly(msg.in_progress)
 
-    async def _hand_back(self) -> None:
+    async def _hand_back(self, held: dict[int, Msg]) -> None:
         """Nak what the engine still holds, so that another engine takes it now rather than after the ack wait."""
-        held = list(self._held.values())
-        self._held.clear()
-        if not held:
+        msgs = list(held.values())
+        held.clear()
+        if not msgs:
             return
-        log.info("handing back %d report messages not yet decided", len(held))
-        for msg in held:
+        log.info("handing back %d report messages not yet decided", len(msgs))
+        for msg in msgs:
             await _quietly(msg.nak)
         await _quietly(functools.partial(self._nc.flush, timeout=1))
 

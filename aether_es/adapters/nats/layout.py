@@ -24,7 +24,9 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
+
+from aether_es.cluster.partitions import DEFAULT_PARTITIONS, check_partitions, slot_of, slots_of
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,13 @@ class Layout:
     """Seconds the task logs stream keeps a line (a week by default)."""
     logs_max_bytes: int = 1024**3
     """Bytes the task logs stream may hold before dropping its oldest lines (1 GiB by default)."""
+    partitions: int = DEFAULT_PARTITIONS
+    """How many partitions the system's runs are spread over (`cluster.partitions`); a system keeps the number
+    it was created with (`ensure` returns the layout with it)."""
 
     def __post_init__(self) -> None:
         check_token("layout prefix", self.prefix)
+        check_partitions(self.partitions)
 
     # --- names ---------------------------------------------------------------------------------------
 
@@ -109,8 +115,13 @@ class Layout:
         return f"{self.prefix.upper()}_HOOKS"
 
     @property
-    def engine_consumer(self) -> str:
+    def legacy_engine_consumer(self) -> str:
+        """The one report consumer of systems created before reports were partitioned (`ensure` retires it)."""
         return "engine"
+
+    def partition_consumer(self, partition: int) -> str:
+        """The durable consumer of one partition's reports, read by the partition's owner alone."""
+        return f"engine-{partition}"
 
     @property
     def outbox_consumer(self) -> str:
@@ -170,7 +181,8 @@ class Layout:
         return f"{self.prefix}.task.{check_token('executor type', executor_type)}.>"
 
     def report_subject(self, run_id: str) -> str:
-        return f"{self.prefix}.report.{check_id('run id', run_id)}"
+        """`<prefix>.report.<slot>.<run id>`: the slot (`cluster.partitions.slot_of`) routes it to its partition."""
+        return f"{self.prefix}.report.{slot_of(check_id('run id', run_id))}.{run_id}"
 
     def cancel_subject(self, task_run_id: str) -> str:
         return f"{self.prefix}.cancel.{check_id('task run id', task_run_id)}"
@@ -288,11 +300,14 @@ class Layout:
             max_ack_pending=self.task_max_ack_pending,
         )
 
-    def engine_consumer_config(self) -> ConsumerConfig:
+    def partition_consumer_config(self, partition: int) -> ConsumerConfig:
+        name = self.partition_consumer(partition)
+        slots = [f"{self.prefix}.report.{slot}.>" for slot in slots_of(partition, self.partitions)]
         return ConsumerConfig(
-            name=self.engine_consumer,
-            durable_name=self.engine_consumer,
-            filter_subject=f"{self.prefix}.report.>",
+            name=name,
+            durable_name=name,
+            filter_subject=f"{self.prefix}.report.>" if self.partitions == 1 else None,
+            filter_subjects=None if self.partitions == 1 else slots,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.report_ack_wait,
@@ -547,20 +562,70 @@ async def ensure_object_store(js: JetStreamContext, config: ObjectStoreConfig) -
         await js.create_object_store(config.bucket, config)
 
 
-async def ensure(js: JetStreamContext, layout: Layout) -> None:
-    """Create whatever streams, the engine's consumer and buckets of `layout` are missing. Idempotent."""
+async def ensure(js: JetStreamContext, layout: Layout) -> Layout:
+    """Create whatever streams, report consumers and buckets of `layout` are missing. Idempotent.
+
+    Returns `layout` with the system's partition count: the one it was created with, which a later
+    `layout.partitions` does not change (the consumers and every engine's share depend on it)."""
     await ensure_stream(js, layout.runs_stream_config())
     await ensure_stream(js, layout.tasks_stream_config())
     await ensure_stream(js, layout.reports_stream_config())
     await ensure_stream(js, layout.errors_stream_config())
     await ensure_stream(js, layout.hooks_stream_config())
-    await ensure_consumer(js, layout.reports_stream, layout.engine_consumer_config())
     await ensure_bucket(js, layout.summaries_kv_config())
     await ensure_bucket(js, layout.deadlines_kv_config())
     await ensure_bucket(js, layout.workers_kv_config())
     await ensure_bucket(js, layout.leases_kv_config())
+    layout = replace(layout, partitions=await system_partitions(js, layout))
+    await _retire_legacy_consumer(js, layout)
+    for partition in range(layout.partitions):
+        await ensure_consumer(js, layout.reports_stream, layout.partition_consumer_config(partition))
     await ensure_stream(js, layout.feed_stream_config())
     await ensure_bucket(js, layout.feed_kv_config())
     await ensure_capped_stream(js, layout.logs_stream_config())
     await ensure_object_store(js, layout.values_object_store_config())
     await ensure_object_store(js, layout.artifacts_object_store_config())
+    return layout
+
+
+PARTITIONS_KEY = "partitions"
+"""The key in the leases bucket holding the system's partition count, written once, when it is created."""
+
+
+async def system_partitions(js: JetStreamContext, layout: Layout) -> int:
+    """The system's partition count: the first `ensure` records `layout.partitions`, later ones read it."""
+    kv = await js.key_value(layout.leases_bucket)
+    try:
+        await kv.create(PARTITIONS_KEY, str(layout.partitions).encode())
+    except KeyWrongLastSequenceError:
+        entry = await kv.get(PARTITIONS_KEY)
+        return check_partitions(int((entry.value or b"0").decode()))
+    return layout.partitions
+
+
+async def _retire_legacy_consumer(js: JetStreamContext, layout: Layout) -> None:
+    """A system made before reports were partitioned has one consumer of every report, which the partitions'
+    consumers would overlap: its reports not yet decided are published again under their slot, then it goes."""
+    name = layout.legacy_engine_consumer
+    try:
+        await js.consumer_info(layout.reports_stream, name)
+    except NotFoundError:
+        return
+    sub = await js.pull_subscribe_bind(consumer=name, stream=layout.reports_stream)
+    moved = 0
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(256, timeout=0.5)
+            except TimeoutError:
+                break
+            for msg in msgs:
+                run_id = msg.subject[len(layout.prefix) + len(".report.") :]
+                headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}  # not a repeat
+                await js.publish(layout.report_subject(run_id), msg.data, headers=headers or None)
+                await msg.ack_sync()
+                moved += 1
+    finally:
+        await sub.unsubscribe()
+    await js.delete_consumer(layout.reports_stream, name)
+    log.warning("reports are partitioned now: %d undecided reports moved under their slots", moved)

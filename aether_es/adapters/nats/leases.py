@@ -2,7 +2,9 @@
 
 No limit markers on the bucket: an expired lease simply vanishes, so the next `create` succeeds
 (notes/jetstream.md §4.2 and §4.5). A renewal carries the revision this owner last wrote, so an owner whose
-lease lapsed and was taken by another cannot renew it.
+lease lapsed and was taken by another cannot renew it. An owner that finds a lease under its own name (its
+previous life, killed before it could release it: a restarted `serve` keeps its engine id) takes it back at
+once instead of waiting for the TTL.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 
 from nats.js import JetStreamContext
 from nats.js.api import Header
-from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from aether_es.adapters.nats.layout import Layout
@@ -49,10 +51,32 @@ class NatsLeases:
                 if exc.err_code not in _WRONG_LAST_SEQUENCE:
                     raise
                 del self._held[key]  # lapsed, and perhaps taken: try to take it afresh
+        kv = await self._bucket()
         try:
-            self._held[key] = await (await self._bucket()).create(key, self.owner.encode(), msg_ttl=self.ttl)
+            self._held[key] = await kv.create(key, self.owner.encode(), msg_ttl=self.ttl)
         except KeyWrongLastSequenceError:
+            return await self._reclaim(kv, key)
+        return True
+
+    async def _reclaim(self, kv: KeyValue, key: str) -> bool:
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            return False  # expired just now: the next try creates it
+        if entry.value != self.owner.encode() or entry.revision is None:
             return False
+        try:
+            ack = await self._js.publish(
+                f"$KV.{self._layout.leases_bucket}.{key}",
+                self.owner.encode(),
+                headers={Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(entry.revision)},
+                msg_ttl=self.ttl,
+            )
+        except BadRequestError as exc:
+            if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
+            return False
+        self._held[key] = ack.seq
         return True
 
     async def release(self, key: str) -> None:

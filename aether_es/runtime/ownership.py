@@ -1,0 +1,160 @@
+"""Holding this engine's share of the partitions, and the jobs that run once per system, through leases.
+
+Every `ttl / 3` seconds the engine renews its membership, computes the assignment of partitions over the
+live members (`cluster.partitions.assign`; every engine computes the same one), gives up the partitions that
+are no longer its own (they move to their new owner at its next round), renews the leases of the others and
+takes those of its share that are free. A dead engine's membership and leases lapse after `ttl`, and its
+share is then taken at the survivors' next round: failover takes from `ttl` to `ttl * 4/3` seconds.
+
+A singleton (the timeout watcher, the event feed's projector) runs where its lease is held. An engine that
+cannot renew for most of a TTL (the server away) stops everything it holds rather than act on leases that may
+have lapsed; the runs' sequences fence any decision made meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aether_es.adapters.background import cancel_and_wait
+from aether_es.cluster.partitions import assign
+from aether_es.ports.leases import Leases
+from aether_es.ports.membership import Membership
+from aether_es.runtime.engine import Engine
+
+log = logging.getLogger("aether_es.ownership")
+
+DEFAULT_LEASE_TTL = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class Singleton:
+    """A job that must run once per system: started where its lease is taken, stopped where it is lost."""
+
+    name: str
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]]
+
+
+def partition_key(partition: int) -> str:
+    return f"partition.{partition}"
+
+
+def singleton_key(name: str) -> str:
+    return f"singleton.{name}"
+
+
+class Ownership:
+    def __init__(
+        self,
+        engine: Engine,
+        membership: Membership,
+        leases: Leases,
+        *,
+        ttl: float = DEFAULT_LEASE_TTL,
+        singletons: Sequence[Singleton] = (),
+    ) -> None:
+        if engine.partitions is None:
+            raise ValueError("Ownership needs a partitioned engine")
+        self._engine = engine
+        self._partitions = engine.partitions
+        self._membership = membership
+        self._leases = leases
+        self.ttl = ttl
+        self._singletons = {singleton.name: singleton for singleton in singletons}
+        self._taken: dict[str, float] = {}
+        """The leases held, by key, and when each was taken (epoch seconds)."""
+        self._renewed = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Take this engine's share of what is free now, then keep at it in the background."""
+        await self._round()
+        self._task = asyncio.create_task(self._keep(), name="ownership")
+
+    async def stop(self) -> None:
+        """Hand everything over: partitions first (their decisions in flight finish), then singletons, then
+        the membership, so the others take them at their next round rather than after a TTL."""
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+        await self._drop_all(release=True)
+        with contextlib.suppress(Exception):
+            await self._membership.leave()
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self._round()
+            except Exception as exc:
+                lapsed = time.monotonic() - self._renewed > self.ttl * 2 / 3
+                log.warning(
+                    "engine %s: leases not renewed (%r)%s",
+                    self._membership.engine_id,
+                    exc,
+                    "; stopping what it held, as the leases may have lapsed" if lapsed else "",
+                )
+                if lapsed:
+                    await self._drop_all(release=False)
+
+    async def _round(self) -> None:
+        await self._membership.beat(self._taken)
+        members = await self._membership.members()
+        me = self._membership.engine_id
+        share = assign(self._partitions, [*members, me]).get(me, frozenset())
+        for partition in sorted(self._engine.owned - share):
+            await self._engine.lose(partition)
+            await self._release(partition_key(partition))
+        for partition in sorted(share):
+            key = partition_key(partition)
+            if await self._hold(key):
+                await self._engine.gain(partition)
+            elif partition in self._engine.owned:
+                log.warning("engine %s: lost partition %d to another engine", me, partition)
+                await self._engine.lose(partition)
+        for name, singleton in self._singletons.items():
+            key = singleton_key(name)
+            held = key in self._taken
+            if await self._hold(key):
+                if not held:
+                    log.info("engine %s: running the %s", me, name)
+                    await singleton.start()
+            elif held:
+                await singleton.stop()
+        self._renewed = time.monotonic()
+
+    async def _hold(self, key: str) -> bool:
+        if await self._leases.hold(key):
+            self._taken.setdefault(key, time.time())
+            return True
+        self._taken.pop(key, None)
+        return False
+
+    async def _release(self, key: str) -> None:
+        self._taken.pop(key, None)
+        try:
+            await self._leases.release(key)
+        except Exception as exc:  # it lapses after its TTL anyway
+            log.warning("lease %s not released (%r); it lapses in %.0fs", key, exc, self.ttl)
+
+    async def _drop_all(self, *, release: bool) -> None:
+        for partition in sorted(self._engine.owned):
+            await self._engine.lose(partition)
+            if release:
+                await self._release(partition_key(partition))
+        for name, singleton in self._singletons.items():
+            key = singleton_key(name)
+            if key in self._taken:
+                try:
+                    await singleton.stop()
+                except Exception as exc:
+                    log.warning("the %s did not stop cleanly (%r)", name, exc)
+                if release:
+                    await self._release(key)
+        if not release:
+            self._taken.clear()
