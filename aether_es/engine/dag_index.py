@@ -3,8 +3,8 @@ its entrypoints reach, and, per DAG container, which nodes still wait and on wha
 
 A waiting node is parked under the first dependency that held it back; a completion re-examines only the
 nodes parked under dependencies that have a record, so a 1,000-node chain or fan-in costs linear time, not
-a scan of every node per completion. All of it is derived from the document and the recorded state, kept on
-the run state's memo, and rebuilt on demand after a reload.
+a scan of every node per completion. All of it is derived from the document and the recorded state, kept in
+the run's index (`run_index.py`), and rebuilt on demand after a reload.
 """
 
 from __future__ import annotations

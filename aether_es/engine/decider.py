@@ -257,7 +257,7 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
             decision.emit(ev.TaskReset(task_id=container_id, phase=ph.RUNNING, retry_count=container.retry_count))
     for record in superseded:
         decision.emit(ev.TaskSuperseded(task_id=record.id))
-        decision.state.memo.get("dag_waiting", {}).pop(record.parent_id, None)  # derived: rebuilt without it
+        decision.index.forget_waiting(record.parent_id)
     for leaf in to_retry:
         decision.emit(ev.TaskReset(task_id=leaf.id, phase=ph.CREATED, retry_count=leaf.retry_count + 1))
     if deadline:

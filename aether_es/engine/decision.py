@@ -14,6 +14,7 @@ from typing import Any
 
 from aether_es.engine.dag_index import DagIndex
 from aether_es.engine.effects import Effect, ReportError
+from aether_es.engine.run_index import RunIndex, run_index
 from aether_es.engine.triggers import Trigger
 from aether_es.events.catalogue import Event, TaskCreated
 from aether_es.events.envelope import Envelope, make_envelopes
@@ -95,6 +96,10 @@ class Decision:
         return self._state is not None
 
     @property
+    def index(self) -> RunIndex:
+        return run_index(self.state)
+
+    @property
     def workflow(self) -> Workflow:
         return self.state.workflow
 
@@ -153,8 +158,8 @@ class Decision:
         return tpl.dag if tpl is not None else None
 
     def dag_index(self, template_name: str, dag: Dag) -> DagIndex:
-        """The index of the run's DAG template `template_name` (memoised on the run state)."""
-        indexes: dict[str, DagIndex] = self.state.memo.setdefault("dag_index", {})
+        """The index of the run's DAG template `template_name`, made once per run."""
+        indexes = self.index.dags
         index = indexes.get(template_name)
         if index is None:
             index = indexes[template_name] = DagIndex.of(dag)

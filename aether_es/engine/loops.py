@@ -1,8 +1,9 @@
 """The loop controller: item expansion, iteration creation, concurrency refill and do-while repetition.
 
-Expanded items are memoised per loop on the run state, so refilling a 100,000-item loop never re-expands
-the list; the memo is derived from recorded state and rebuilt on demand after a restart. A loop with more
-items than `limits.loop_items` ends as an Error naming the limit.
+Expanded items are kept per loop in the run's index, so refilling a 100,000-item loop never re-expands the
+list; the index is derived from recorded state and rebuilt on demand after a restart. A loop that starts or
+refills returns whether its children must be advanced: the scheduler, which drives this module, does it.
+A loop with more items than `limits.loop_items` ends as an Error naming the limit.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def _go_type(value: Any) -> str:
 
 def expand(decision: Decision, task: TaskRunView, loop: Loop) -> list[dict[str, Any]]:
     """Each iteration's parameters: object items' own fields or `loop_iter.item`, plus `loop_iter.index`."""
-    memo = decision.state.memo.setdefault("loop_items", {})
-    if task.id in memo:
-        cached: list[dict[str, Any]] = memo[task.id]
+    expanded = decision.index.loop_items
+    cached = expanded.get(task.id)
+    if cached is not None:
         return cached
     if loop.items:
         raw: list[Any] = loop.items
@@ -62,7 +63,7 @@ def expand(decision: Decision, task: TaskRunView, loop: Loop) -> list[dict[str, 
         params: dict[str, Any] = dict(item) if isinstance(item, dict) else {"loop_iter.item": item}
         params["loop_iter.index"] = index
         items.append(params)
-    memo[task.id] = items
+    expanded[task.id] = items
     return items
 
 

@@ -11,12 +11,11 @@ from aether_es.projections.run_state import ScopeIndex, TaskRunView
 
 
 def workflow_args(decision: Decision) -> dict[str, object]:
-    memo = decision.state.memo
-    if "workflow_args" not in memo:
+    index = decision.index
+    if index.workflow_args is None:
         args = decision.workflow.spec.arguments
-        memo["workflow_args"] = parameters_map("workflow.parameters.", args.parameters if args else None)
-    result: dict[str, object] = memo["workflow_args"]
-    return result
+        index.workflow_args = parameters_map("workflow.parameters.", args.parameters if args else None)
+    return index.workflow_args
 
 
 def scope_vars(decision: Decision, scope: ScopeIndex) -> TaskVars:

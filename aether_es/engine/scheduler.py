@@ -124,7 +124,7 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
     tasks = decision.state.tasks
     scope = container.kids
     index = decision.dag_index(container.template_name, dag)
-    all_waiting: dict[str, Waiting] = decision.state.memo.setdefault("dag_waiting", {})
+    all_waiting = decision.index.waiting
     waiting = all_waiting.get(container.id)
     if waiting is None:
         waiting = all_waiting[container.id] = Waiting.of(dag, index, scope.by_name)

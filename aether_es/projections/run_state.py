@@ -180,8 +180,9 @@ class RunState:
     seq: int = 0
     suspended: int = 0
     """How many task runs are Suspended now (kept by `_set_phase`), so a run waiting to be resumed is found."""
-    memo: dict[str, Any] = field(default_factory=dict)
-    """Values derived from the document and history (not folded from events), kept to save recomputing."""
+    derived: object = field(default=None, repr=False, compare=False)
+    """The decider's index of what it derives from the document and history (`engine.run_index.RunIndex`):
+    not folded from events nor snapshotted, rebuilt on demand."""
     parsed: Workflow | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -1,7 +1,7 @@
 """A run's folded state as bytes, so a long run rehydrates from a snapshot plus the events after it.
 
-The snapshot holds every field of the state the fold produces (derived memos excepted, they are rebuilt on
-demand), so snapshot + tail folds to exactly what the whole history folds to. It is stamped with the state's
+The snapshot holds every field of the state the fold produces (the decider's derived index excepted, it is
+rebuilt on demand), so snapshot + tail folds to exactly what the whole history folds to. It is stamped with the state's
 shape: a snapshot written by a version of the engine whose views had other fields is not read (`None`), and
 the run is folded from its history instead, which is always correct, only slower.
 """
@@ -29,7 +29,7 @@ _VALUES: dict[str, TypeAdapter[Any]] = {
     "packed_outputs": _OUTPUTS,
     "packed_metrics": _METRICS,
 }
-_SKIPPED = {"memo", "parsed"}
+_SKIPPED = {"derived", "parsed"}
 
 
 def _shape() -> str:
