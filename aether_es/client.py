@@ -344,6 +344,11 @@ class Client:
         reply: m.ListWorkersReply = await self.call("workers.list", request)
         return reply.workers
 
+    async def engines(self) -> m.ListEnginesReply:
+        """The live engines, what each holds, and the system's partition count."""
+        reply: m.ListEnginesReply = await self.call("engines.list", m.Empty())
+        return reply
+
     async def list(
         self,
         *,

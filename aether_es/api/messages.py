@@ -259,6 +259,24 @@ class ListWorkersReply(Reply):
     workers: list[WorkerView]
 
 
+# --- engines -----------------------------------------------------------------------------------------------
+
+
+class EngineView(Reply):
+    engine_id: str
+    host: str
+    pid: int
+    started_at: str
+    partitions: list[int] = Field(description="the partitions whose runs it decides")
+    singletons: list[str] = Field(description="the system-wide roles it holds (watcher, feed, crons, snapshots)")
+    lease_ages: dict[str, float] = Field(description="seconds since it took each lease it holds, by lease key")
+
+
+class ListEnginesReply(Reply):
+    partition_count: int = Field(description="how many partitions the system's runs are spread over")
+    engines: list[EngineView]
+
+
 # --- errors ------------------------------------------------------------------------------------------------
 
 
@@ -292,5 +310,6 @@ OPERATIONS: dict[str, tuple[type[Message], type[Message]]] = {
     "crons.resume": (CronCommandRequest, Done),
     "crons.list": (Empty, ListCronsReply),
     "workers.list": (ListWorkersRequest, ListWorkersReply),
+    "engines.list": (Empty, ListEnginesReply),
 }
 """Every operation, by the last tokens of its subject (`<prefix>.api.v1.<operation>`): request and reply."""

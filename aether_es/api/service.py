@@ -43,6 +43,7 @@ from aether_es.adapters.nats.retry import TRANSIENT
 from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.adapters.nats.worker_registry import info_to_dict
 from aether_es.api import messages as m
+from aether_es.api.engines import read_engines
 from aether_es.errors import (
     AetherError,
     ConflictError,
@@ -385,6 +386,7 @@ class ApiService:
             "crons.resume": self._cron_resume,
             "crons.list": self._cron_list,
             "workers.list": self._workers,
+            "engines.list": self._engines,
         }
         assert self._handlers.keys() == m.OPERATIONS.keys()
 
@@ -647,6 +649,11 @@ class ApiService:
         else:
             workers = await registry.list_by_executor_type(request.executor_type)
         return m.ListWorkersReply(workers=[m.WorkerView.model_validate(info_to_dict(w)) for w in workers])
+
+    # --- engines -------------------------------------------------------------------------------------
+
+    async def _engines(self, _: m.Empty) -> m.ListEnginesReply:
+        return await read_engines(self.js, self.layout)
 
 
 async def start_api(stack: Stack) -> ApiService:

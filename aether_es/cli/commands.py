@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("aether_es.cli.logs_cmd", "print what a run's tasks print, line by line (and follow it)"),
     "graph": ("aether_es.cli.graph_cmd", "draw a workflow or a run as mermaid, dot or svg"),
     "workers": ("aether_es.cli.workers_cmd", "list the live workers of a running system"),
+    "engines": ("aether_es.cli.engines_cmd", "list the live engines of a running system and what each holds"),
     "worker": ("aether_es.cli.worker_cmd", "serve executor types to a running system until stopped"),
     "bench": ("bench.cli", "benchmark the engine against a raw nats-py floor"),
 }

@@ -54,6 +54,7 @@ OPERATIONS = (
     "crons.delete",
     "crons.list",
     "workers.list",
+    "engines.list",
 )
 """Every API operation but `runs.purge`, which would remove the runs the other tests follow."""
 
