@@ -5,13 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 
+from aether_es.model.clock import now as utc_now
 from aether_es.ports.worker_registry import WorkerInfo, WorkerNotFound
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class MemoryWorkerRegistry:
@@ -25,7 +21,7 @@ class MemoryWorkerRegistry:
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
 
     async def register(self, info: WorkerInfo) -> None:
-        now = _utc_now()
+        now = utc_now()
         info = replace(info, registered_at=info.registered_at or now, heartbeat_at=now)
         self._workers[info.id] = (info, self._clock() + self.ttl)
 
@@ -35,7 +31,7 @@ class MemoryWorkerRegistry:
 
     async def heartbeat(self, worker_id: str) -> None:
         info = self._live(worker_id)
-        self._workers[worker_id] = (replace(info, heartbeat_at=_utc_now()), self._clock() + self.ttl)
+        self._workers[worker_id] = (replace(info, heartbeat_at=utc_now()), self._clock() + self.ttl)
 
     async def get(self, worker_id: str) -> WorkerInfo:
         return self._live(worker_id)

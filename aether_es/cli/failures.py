@@ -12,6 +12,7 @@ from typing import Any
 
 from aether_es.events.references import Reference, UnresolvedReference, reference_of
 from aether_es.model import phases as ph
+from aether_es.model.phases import TemplateType
 from aether_es.projections.names import display_name
 from aether_es.projections.run_state import RunState
 
@@ -26,7 +27,7 @@ def failed_task_records(state: RunState) -> list[dict[str, Any]]:
     return [
         task.to_dict()
         for task in (state.tasks[task_id] for task_id in state.order)
-        if task.template_type == "task" and task.phase in FAILED_PHASES
+        if task.template_type == TemplateType.TASK and task.phase in FAILED_PHASES
     ]
 
 
@@ -34,7 +35,7 @@ def failure_lines(tasks: Iterable[dict[str, Any]]) -> list[str]:
     """`<task> <id> <phase>: <message>` per failed leaf task record, each followed by its stderr's tail."""
     lines: list[str] = []
     for task in tasks:
-        if task.get("templateType") != "task" or task.get("status") not in FAILED_PHASES:
+        if task.get("templateType") != TemplateType.TASK or task.get("status") not in FAILED_PHASES:
             continue
         name = display_name(task["taskName"], task["scope"])
         message = f": {shown(task['message'])}" if task.get("message") else ""

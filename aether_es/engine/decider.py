@@ -38,6 +38,7 @@ from aether_es.model.documents import Parameter
 from aether_es.model.durations import parse_duration
 from aether_es.model.gofmt import go_quote
 from aether_es.model.loading import load_workflow
+from aether_es.model.phases import ResultCode, TemplateType
 from aether_es.model.validation import validate_workflow
 from aether_es.ports.deadlines import Deadline, retry_key
 from aether_es.ports.wire import TaskResult
@@ -112,7 +113,7 @@ def _current(decision: Decision, task_id: str, attempt: int, reported: bool = Tr
     if state.terminal:
         return None
     task = state.tasks.get(task_id)
-    if task is None or task.template_type != "task" or attempt != task.attempt:
+    if task is None or task.template_type != TemplateType.TASK or attempt != task.attempt:
         return None
     if reported and attempt <= task.completed_attempt:
         return None
@@ -154,7 +155,10 @@ def _task_timeout(decision: Decision, trigger: TaskTimeout) -> None:
     if task is None or task.phase not in (ph.READY, ph.RUNNING, ph.SUSPENDED):
         return
     decision.effect(CancelTasks((task.id,)))
-    _advance(decision, leaves.finish_leaf(decision, task, TaskResult(code=4, message=TIMEOUT_MESSAGE), trigger.at))
+    _advance(
+        decision,
+        leaves.finish_leaf(decision, task, TaskResult(code=ResultCode.TIMEOUT, message=TIMEOUT_MESSAGE), trigger.at),
+    )
 
 
 def _no_worker(decision: Decision, trigger: NoWorker) -> None:
@@ -273,12 +277,12 @@ def _retry_from(decision: Decision, task_id: str, superseded: list[TaskRunView])
     task = state.tasks.get(task_id)
     if task is None:
         raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
-    if task.template_type != "task" or task.phase not in ph.TERMINAL or task.phase == ph.SKIPPED:
+    if task.template_type != TemplateType.TASK or task.phase not in ph.TERMINAL or task.phase == ph.SKIPPED:
         raise InvalidStateError(
             f'task "{task_id}" is a {task.template_type} in phase {task.phase}: a run is retried from a finished task'
         )
     parent = decision.parent(task)
-    dag = decision.dag_of(parent) if parent is not None and parent.template_type == "dag" else None
+    dag = decision.dag_of(parent) if parent is not None and parent.template_type == TemplateType.DAG else None
     if parent is not None and dag is not None:
         index = decision.dag_index(parent.template_name, dag)
         dependents: set[str] = set()
@@ -302,7 +306,7 @@ def _failed_leaves(decision: Decision, task_ids: tuple[str, ...]) -> list[TaskRu
         task = state.tasks.get(task_id)
         if task is None:
             raise InvalidStateError(f'task "{task_id}" does not belong to workflow "{state.run_id}"')
-        if task.template_type != "task" or task.phase not in RETRYABLE:
+        if task.template_type != TemplateType.TASK or task.phase not in RETRYABLE:
             raise InvalidStateError(
                 f'task "{task_id}" is a {task.template_type} in phase {task.phase}: '
                 "only a failed, errored, timed-out or cancelled task can be retried"
@@ -311,7 +315,9 @@ def _failed_leaves(decision: Decision, task_ids: tuple[str, ...]) -> list[TaskRu
     to_retry = [
         state.tasks[i]
         for i in state.order
-        if state.tasks[i].template_type == "task" and state.tasks[i].phase in RETRYABLE and (not wanted or i in wanted)
+        if state.tasks[i].template_type == TemplateType.TASK
+        and state.tasks[i].phase in RETRYABLE
+        and (not wanted or i in wanted)
     ]
     if not to_retry:
         raise InvalidStateError(f'workflow "{state.run_id}" has no failed task to retry')
@@ -322,7 +328,7 @@ def _continue(decision: Decision, trigger: Continue) -> None:
     """Advance the scopes a budget-limited decision left (and their ancestors), or every open container."""
     state = decision.state
     if trigger.scopes is None:
-        scopes = [i for i in reversed(state.order) if state.tasks[i].template_type != "task"] + [""]
+        scopes = [i for i in reversed(state.order) if state.tasks[i].template_type != TemplateType.TASK] + [""]
     else:
         scopes = []
         for scope in trigger.scopes:
@@ -350,7 +356,7 @@ def pending_effects(decision: Decision) -> list[Effect]:
         effects.append(SetDeadline(Deadline(run_id=state.run_id, at=state.deadline)))
     for task_id in state.order:
         task = state.tasks[task_id]
-        if task.template_type != "task" or task.phase in ph.TERMINAL:
+        if task.template_type != TemplateType.TASK or task.phase in ph.TERMINAL:
             continue
         if task.phase == ph.CREATED and task.retry_at:
             effects.append(SetDeadline(retry_deadline(task)))  # a retry already due is reported at once

@@ -20,6 +20,7 @@ from aether_es.events.catalogue import Event, TaskCreated
 from aether_es.events.envelope import Envelope, make_envelopes
 from aether_es.limits import DEFAULT, Limits, check
 from aether_es.model.documents import Dag, Loop, Parameter, Task, Template, Workflow
+from aether_es.model.phases import Phase, TemplateType
 from aether_es.ports.error_sink import ErrorReport, Severity
 from aether_es.ports.evaluator import Evaluator
 from aether_es.projections.run_state import RunState, TaskRunView, apply, start
@@ -171,7 +172,7 @@ class Decision:
 
     def node(self, parent: TaskRunView | None, name: str) -> Task | None:
         """The DAG node called `name` in the parent container's DAG, if the parent is a DAG."""
-        if parent is None or parent.template_type != "dag":
+        if parent is None or parent.template_type != TemplateType.DAG:
             return None
         dag = self.dag_of(parent)
         if dag is None:
@@ -188,7 +189,7 @@ class Decision:
         task_name: str,
         template_name: str,
         template_type: str,
-        phase: str = "Created",
+        phase: str = Phase.CREATED,
         message: str = "",
         inputs: list[Parameter] | None = None,
     ) -> None:

@@ -23,6 +23,16 @@ def param_value(param: Parameter) -> Any:
     return param.value if param.value is not None else param.default
 
 
+def as_condition(result: Any) -> bool | None:
+    """An expression's result read as a condition (`when`, a retry expression, `repeatCondition`): a boolean,
+    or a string that is true only as "true"; None for any other type, which the caller reports."""
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, str):
+        return result == "true"
+    return None
+
+
 def parameters_map(prefix: str, params: list[Parameter] | None) -> dict[str, Any]:
     """`prefix + name -> value` for a parameter list; later names overwrite earlier ones."""
     return {prefix + p.name: param_value(p) for p in params or ()}

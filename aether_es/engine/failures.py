@@ -10,7 +10,8 @@ from aether_es.engine.effects import CancelTasks, ClearDeadlines
 from aether_es.events import catalogue as ev
 from aether_es.limits import LimitExceeded
 from aether_es.model import phases as ph
-from aether_es.ports.deadlines import retry_key
+from aether_es.model.phases import TemplateType
+from aether_es.ports.deadlines import retry_key, run_key, task_key
 from aether_es.ports.error_sink import Severity
 from aether_es.projections.run_state import RunState, TaskRunView
 
@@ -32,7 +33,11 @@ def over_limit(decision: Decision, exc: LimitExceeded) -> None:
 
 
 def open_leaves(victims: list[TaskRunView]) -> tuple[str, ...]:
-    return tuple(t.id for t in victims if t.template_type == "task" and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED))
+    return tuple(
+        t.id
+        for t in victims
+        if t.template_type == TemplateType.TASK and t.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED)
+    )
 
 
 def fail_run(decision: Decision, task: TaskRunView, cause: str) -> None:
@@ -56,9 +61,9 @@ def deadline_keys(state: RunState, tasks: Iterable[TaskRunView]) -> tuple[str, .
     keys: list[str] = []
     for task in tasks:
         if task.deadline:
-            keys.append(f"task.{task.id}")
+            keys.append(task_key(task.id))
         if task.retry_at:
             keys.append(retry_key(task.id, task.attempt))
     if state.deadline:
-        keys.append(f"run.{state.run_id}")
+        keys.append(run_key(state.run_id))
     return tuple(keys)

@@ -11,7 +11,7 @@ from aether_es.model.documents import Hooks
 from aether_es.ports.notifier import HookEvent
 from aether_es.projections.run_state import TaskRunView
 
-PHASE_HOOKS = {
+PHASE_HOOKS: dict[str, str] = {
     ph.RUNNING: "onStart",
     ph.SUCCEEDED: "onSuccess",
     ph.FAILED: "onFailure",

@@ -26,7 +26,8 @@ from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds
 from aether_es.model.documents import Artifact, ArtifactArchive, Outputs, Parameter, PhaseConditions, Retry, Task
 from aether_es.model.durations import parse_duration
-from aether_es.ports.deadlines import Deadline
+from aether_es.model.phases import ResultCode, TemplateType
+from aether_es.ports.deadlines import Deadline, task_key
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
 from aether_es.projections.run_state import TaskRunView
 
@@ -65,7 +66,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
     timeout = call.timeout if call is not None and call.timeout else decl.timeout
     inputs: list[Parameter] | None = None
     env = binding_env(decision, task.parent_id)
-    if parent is None or parent.template_type != "loop":
+    if parent is None or parent.template_type != TemplateType.LOOP:
         decls = decl.inputs.parameters if decl.inputs is not None else []
         args = call.arguments.parameters if call is not None and call.arguments is not None else []
         bound = bind_parameters(decision, decls, args, env)
@@ -98,7 +99,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
     if problem:
         to_advance = _reject_inputs(decision, task, f'inputs do not fit executor "{decl.executor.type}": {problem}')
         if previous_deadline:
-            decision.effect(ClearDeadlines((f"task.{task.id}",)))
+            decision.effect(ClearDeadlines((task_key(task.id),)))
         return to_advance
     decision.effect(dispatch_effect(decision, task))
     if deadline:
@@ -106,14 +107,14 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
             SetDeadline(Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt))
         )
     elif previous_deadline:
-        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+        decision.effect(ClearDeadlines((task_key(task.id),)))
     return None
 
 
 def _reject_inputs(decision: Decision, task: TaskRunView, message: str) -> ToAdvance:
     """End the attempt, recorded but never sent, as a worker's Failed result would: retries, continueOn and
     hooks apply as to any failure."""
-    return complete_leaf(decision, task, TaskResult(code=2, message=message), decision.now)
+    return complete_leaf(decision, task, TaskResult(code=ResultCode.FAILED, message=message), decision.now)
 
 
 def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
@@ -328,7 +329,7 @@ def finish_leaf(decision: Decision, task: TaskRunView, result: TaskResult, at: s
         )
     )
     if task.deadline:
-        decision.effect(ClearDeadlines((f"task.{task.id}",)))
+        decision.effect(ClearDeadlines((task_key(task.id),)))
     hooks.task_hooks(decision, task, phase)
     return task.parent_id
 
@@ -352,6 +353,6 @@ def _retry(decision: Decision, task: TaskRunView, policy: Retry, phase: str, mes
     if not not_before:
         return dispatch_leaf(decision, task)
     if task.deadline:
-        decision.effect(ClearDeadlines((f"task.{task.id}",)))  # the failed attempt's timeout is spent
+        decision.effect(ClearDeadlines((task_key(task.id),)))  # the failed attempt's timeout is spent
     decision.effect(SetDeadline(retry_deadline(task)))
     return None

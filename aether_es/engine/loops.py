@@ -14,7 +14,7 @@ import orjson
 
 from aether_es.engine.binding import interpolate, single_placeholder
 from aether_es.engine.decision import Decision
-from aether_es.engine.env import Env, TaskVars, parameters_map
+from aether_es.engine.env import Env, TaskVars, as_condition, parameters_map
 from aether_es.engine.failures import fail_run, mark_run_error
 from aether_es.engine.outcomes import empty_aggregate, finish_metrics
 from aether_es.engine.run_env import scope_vars, workflow_args
@@ -180,13 +180,12 @@ def advance_repeat(decision: Decision, task: TaskRunView) -> bool:
     except ExpressionError as exc:
         mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {exc}")
         return False
-    if isinstance(result, str):
-        result = result == "true"
-    if not isinstance(result, bool):
+    condition = as_condition(result)
+    if condition is None:
         problem = f"returned {type(result).__name__}, not a boolean"
         mark_run_error(decision, f"repeatCondition loop {go_quote(task.task_name)}: {problem}")
         return False
-    if not result:
+    if not condition:
         return False
     _create_iteration(decision, task, loop, body, following, None)
     return True

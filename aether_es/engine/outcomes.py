@@ -16,7 +16,7 @@ from aether_es.projections.run_state import TaskRunView
 
 Warn = Callable[[str, str], None]
 
-_FAILURE_FLAGS = {ph.FAILED: "failed", ph.ERROR: "error", ph.TIMEOUT: "timeout"}
+_FAILURE_FLAGS: dict[str, str] = {ph.FAILED: "failed", ph.ERROR: "error", ph.TIMEOUT: "timeout"}
 
 
 def tolerated(phase: str, continue_on: ContinueOn | None) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aether_es.engine.decision import Decision
-from aether_es.engine.env import Env, TaskVars
+from aether_es.engine.env import Env, TaskVars, as_condition
 from aether_es.model import phases as ph
 from aether_es.model.documents import Backoff, Retry
 from aether_es.model.durations import parse_duration
@@ -57,9 +57,8 @@ def _expression_retries(decision: Decision, task: TaskRunView, expression: str, 
     except ExpressionError as exc:
         decision.warn("onTaskCompleted.retryExpression", str(exc))
         return False
-    if isinstance(result, bool):
-        return result
-    if isinstance(result, str):
-        return result == "true"
-    decision.warn("onTaskCompleted.retryExpression", f"returned {type(result).__name__}, not a boolean")
-    return False
+    condition = as_condition(result)
+    if condition is None:
+        decision.warn("onTaskCompleted.retryExpression", f"returned {type(result).__name__}, not a boolean")
+        return False
+    return condition

@@ -13,7 +13,7 @@ from aether_es.engine.binding import BindingError, SecretRef, resolve_value_from
 from aether_es.engine.dag_index import Waiting
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import ClearDeadlines
-from aether_es.engine.env import Env
+from aether_es.engine.env import Env, as_condition
 from aether_es.engine.failures import fail_run
 from aether_es.engine.outcomes import (
     aggregate_iterations,
@@ -28,6 +28,8 @@ from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.documents import ContinueOn, Dag, Parameter, Task
 from aether_es.model.gofmt import go_quote
+from aether_es.model.phases import TemplateType
+from aether_es.ports.deadlines import run_key
 from aether_es.ports.evaluator import ExpressionError
 from aether_es.projections.run_state import ScopeIndex, TaskRunView
 
@@ -57,7 +59,7 @@ def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None
         if container.phase in ph.TERMINAL:
             parent = container.parent_id
             continue
-        if container.template_type == "dag":
+        if container.template_type == TemplateType.DAG:
             if create_eligible(decision, container):
                 continue
             if not scope.all_terminal:
@@ -81,11 +83,11 @@ def activate(decision: Decision, task_id: str) -> None:
     if task.phase != ph.CREATED or task.retry_at:
         return  # a retry waiting for its backoff is dispatched by its retry deadline, not by its scope
     kind = task.template_type
-    if kind == "task":
+    if kind == TemplateType.TASK:
         container = leaves.dispatch_leaf(decision, task)
         if container is not None:
             advance(decision, container)
-    elif kind == "dag":
+    elif kind == TemplateType.DAG:
         dag = decision.dag_of(task)
         if dag is not None and dag.inputs is not None and dag.inputs.parameters:
             node = decision.node(decision.parent(task), task.task_name)
@@ -93,7 +95,7 @@ def activate(decision: Decision, task_id: str) -> None:
             inputs = bind_parameters(decision, dag.inputs.parameters, args, binding_env(decision, task.parent_id))
             decision.emit(ev.TaskInputsBound(task_id=task.id, inputs=inputs))
         advance(decision, task.id, stop=task.parent_id)
-    elif kind == "loop":
+    elif kind == TemplateType.LOOP:
         loop = decision.loop_of(task)
         node = decision.node(decision.parent(task), task.task_name)
         decls = loop.inputs.parameters if loop is not None and loop.inputs is not None else []
@@ -175,23 +177,22 @@ def _when_allows(decision: Decision, node: Task, scope: ScopeIndex) -> bool:
     except ExpressionError as exc:
         decision.warn("createEligibleTasks.whenCondition", f"task {node.name!r}: {exc}")
         return False
-    if isinstance(result, bool):
-        return result
-    if isinstance(result, str):
-        return result == "true"
-    decision.warn(
-        "createEligibleTasks.whenCondition",
-        f"task {node.name!r}: when condition returned {type(result).__name__}, not a boolean",
-    )
-    return False
+    condition = as_condition(result)
+    if condition is None:
+        decision.warn(
+            "createEligibleTasks.whenCondition",
+            f"task {node.name!r}: when condition returned {type(result).__name__}, not a boolean",
+        )
+        return False
+    return condition
 
 
 def _create_node(decision: Decision, container: TaskRunView, dag: Dag, node: Task, phase: str, message: str) -> None:
     if node.template:
         tpl = decision.template(node.template)
-        kind = tpl.type if tpl is not None else "task"
+        kind = tpl.type if tpl is not None else TemplateType.TASK
     else:
-        kind = "task"
+        kind = TemplateType.TASK
     decision.create_task(container, f"{container.task_name}/", node.name, node.template, kind, phase, message)
 
 
@@ -205,7 +206,7 @@ def finalize_container(decision: Decision, container: TaskRunView) -> bool:
     tasks = decision.state.tasks
     children = [tasks[i] for i in container.kids.children]
     outputs: ResultOutputs | None
-    if container.template_type == "dag":
+    if container.template_type == TemplateType.DAG:
         dag = decision.dag_of(container)
         if dag is None:
             return False
@@ -283,4 +284,4 @@ def finalize_workflow(decision: Decision) -> None:
     )
     hooks.workflow_hooks(decision, phase)
     if state.deadline:
-        decision.effect(ClearDeadlines((f"run.{state.run_id}",)))
+        decision.effect(ClearDeadlines((run_key(state.run_id),)))

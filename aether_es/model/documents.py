@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from aether_es.model.phases import TemplateType
+
 
 class Doc(BaseModel):
     """Base of every document part: camelCase aliases, strict types, unknown keys ignored."""
@@ -239,11 +241,11 @@ class Template(Doc):
     def type(self) -> str:
         """`dag`, `task` or `loop`; "" for an empty union."""
         if self.dag is not None:
-            return "dag"
+            return TemplateType.DAG
         if self.task is not None:
-            return "task"
+            return TemplateType.TASK
         if self.loop is not None:
-            return "loop"
+            return TemplateType.LOOP
         return ""
 
     def members(self) -> int:

@@ -11,6 +11,16 @@ RETRY = "retry"
 """The kind of a deadline that, once passed, lets the retry of a failed attempt be dispatched (backoff)."""
 
 
+def task_key(task_run_id: str) -> str:
+    """The key of a task run's timeout deadline: one per task run, each attempt's replacing the last's."""
+    return f"task.{task_run_id}"
+
+
+def run_key(run_id: str) -> str:
+    """The key of a run's timeout deadline."""
+    return f"run.{run_id}"
+
+
 def retry_key(task_run_id: str, attempt: int) -> str:
     """The key of the retry deadline after `attempt` failed: one per attempt, so a stale one never matches."""
     return f"retry.{task_run_id}.{attempt}"
@@ -31,7 +41,7 @@ class Deadline:
     def key(self) -> str:
         if self.kind == RETRY:
             return retry_key(self.task_run_id, self.attempt)
-        return f"task.{self.task_run_id}" if self.task_run_id else f"run.{self.run_id}"
+        return task_key(self.task_run_id) if self.task_run_id else run_key(self.run_id)
 
 
 class DeadlineStore(Protocol):

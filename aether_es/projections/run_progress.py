@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aether_es.events.envelope import Commit
 from aether_es.model import phases as ph
+from aether_es.model.phases import TemplateType
 from aether_es.projections.names import display_name
 from aether_es.projections.run_state import RunState, TaskRunView, apply, start
 
@@ -105,7 +106,7 @@ class RunProgress:
 
     def _children_planned(self, task: TaskRunView) -> int | None:
         """How many children a container will create, when its template says so up front."""
-        if task.template_type == "task" or self.state is None:
+        if task.template_type == TemplateType.TASK or self.state is None:
             return None
         template = self.state.workflow.spec.template(task.template_name)
         if template is None:

@@ -21,6 +21,7 @@ from aether_es.model import phases as ph
 from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Artifact, Parameter, Workflow
 from aether_es.model.loading import load_workflow
+from aether_es.model.phases import TemplateType
 
 
 class ProjectionError(Exception):
@@ -64,7 +65,7 @@ class _Packed(Generic[T]):
         return self._adapter.validate_json(value) if isinstance(value, bytes) else value
 
     def __set__(self, view: TaskRunView, value: T | None) -> None:
-        if value is not None and view.template_type == "task":
+        if value is not None and view.template_type == TemplateType.TASK:
             packed = self._to_json(value, by_alias=True, exclude_none=True, exclude_defaults=self._exclude_defaults)
             setattr(view, self._slot, packed)
         else:
@@ -450,7 +451,7 @@ def _task_reset(state: RunState, event: ev.TaskReset, time: str) -> None:
     task.outputs = None
     task.retry_count = event.retry_count
     task.deadline = ""
-    if task.template_type == "task":
+    if task.template_type == TemplateType.TASK:
         task.metrics = None
     _set_phase(state, task, event.phase, time)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from aether_es.limits import LimitExceeded, Limits, check
 from aether_es.model.documents import ArtifactSource
+from aether_es.model.phases import ResultCode
 from aether_es.ports.artifacts import ArtifactError, ArtifactRepository, ArtifactTooLarge
 from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireArtifact
 
@@ -109,7 +110,7 @@ class ArtifactStager:
         stored. Every file is found before any is uploaded, so a missing one leaves nothing stored behind.
         A failed attempt's files are not collected (what the executor returned stored stays)."""
         returned = {a.name: a for a in result.artifacts}
-        if result.code != 0:
+        if result.code != ResultCode.SUCCEEDED:
             return result.model_copy(update={"artifacts": [a for a in returned.values() if not a.path]})
         workdir = Path(assignment.workdir) if assignment.workdir else None
         collected: list[ResultArtifact | tuple[str, Path, dict[str, Any] | None]] = []

@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
@@ -24,8 +23,9 @@ from aether_es.adapters.background import cancel_and_wait
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT
 from aether_es.events.references import PayloadTooLarge
 from aether_es.limits import LimitExceeded, Limits, check
+from aether_es.model import clock
 from aether_es.model.json_values import number_problem
-from aether_es.model.phases import code_to_phase
+from aether_es.model.phases import ResultCode, code_to_phase
 from aether_es.observability.metrics import observe_task_end, observe_task_start
 from aether_es.observability.tracing import end_task_span, start_task_span
 from aether_es.ports.artifacts import ArtifactError
@@ -40,15 +40,9 @@ from aether_es.worker.task_log import TaskLogs, current_log
 
 log = logging.getLogger(__name__)
 
-CODE_ERROR = 3
 SHORT_TASK = 0.02
 """Seconds within which a task counts as short: while the last one was, the pool fetches ahead of free slots."""
 DEFAULT_REGISTRY_TTL = 15.0
-
-
-def utc_now() -> str:
-    """Now as RFC3339 UTC with milliseconds, e.g. `2025-01-02T03:04:05.678Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_worker_id() -> str:
@@ -74,14 +68,14 @@ def within_limits(result: TaskResult, limits: Limits) -> TaskResult:
         for parameter in result.parameters:
             problem = number_problem(parameter.value, f"output parameter {parameter.name!r}")
             if problem is not None:  # orjson would write inf and nan as null
-                return TaskResult(code=CODE_ERROR, message=problem)
+                return TaskResult(code=ResultCode.ERROR, message=problem)
             try:
                 size = len(pydantic_core.to_json(parameter.value))
             except pydantic_core.PydanticSerializationError as exc:  # it could never be reported
-                return TaskResult(code=CODE_ERROR, message=f"output parameter {parameter.name!r}: {exc}")
+                return TaskResult(code=ResultCode.ERROR, message=f"output parameter {parameter.name!r}: {exc}")
             check(limits, "value_bytes", f"output parameter {parameter.name!r}", size)
     except LimitExceeded as exc:
-        return TaskResult(code=CODE_ERROR, message=str(exc))
+        return TaskResult(code=ResultCode.ERROR, message=str(exc))
     return result
 
 
@@ -185,7 +179,7 @@ class WorkerPool:
             return
         self._stopping = False
         if self._registry is not None:
-            self._registered_at = utc_now()
+            self._registered_at = clock.now()
             try:
                 await self._register(self._registry)
             except Exception as exc:  # the heartbeat loop registers again; work must not wait for the registry
@@ -338,7 +332,7 @@ class WorkerPool:
                 if task_run_id in self._cancel_requested:
                     await delivery.ack()
                     return
-                started_at = utc_now()
+                started_at = clock.now()
                 execution = asyncio.ensure_future(self._observed(delivery))
                 if self._start_report_after > 0:
                     await asyncio.wait((execution,), timeout=self._start_report_after)
@@ -401,7 +395,7 @@ class WorkerPool:
             raise
         except Exception as exc:
             log.info("executor for %s raised %r", task_run_id, exc)
-            return TaskResult(code=CODE_ERROR, message=str(exc) or type(exc).__name__)
+            return TaskResult(code=ResultCode.ERROR, message=str(exc) or type(exc).__name__)
         return None if task_run_id in self._cancel_requested else result
 
     async def _run_executor(self, assignment: TaskAssignment) -> TaskResult:
@@ -422,7 +416,7 @@ class WorkerPool:
             result = await executor.execute(staged)
             return await self._artifacts.publish(staged, result)
         except ArtifactError as exc:
-            return TaskResult(code=CODE_ERROR, message=str(exc))
+            return TaskResult(code=ResultCode.ERROR, message=str(exc))
         finally:
             await self._artifacts.clean(assignment)
 
@@ -443,7 +437,7 @@ class WorkerPool:
                 if report.result is not None and report.result.message.startswith(UNPUBLISHED):
                     raise
                 log.warning("completion report for %s cannot be published: %s", report.task_run_id, exc)
-                result = TaskResult(code=CODE_ERROR, message=f"{UNPUBLISHED}: {exc}")
+                result = TaskResult(code=ResultCode.ERROR, message=f"{UNPUBLISHED}: {exc}")
                 report = report.model_copy(update={"result": result})
             except Exception as exc:
                 log.warning("completion report for %s failed (%r); retrying", report.task_run_id, exc)
@@ -485,7 +479,7 @@ class WorkerPool:
                 "runID": assignment.workflow_run_id,
                 "taskRunID": assignment.task_run_id,
                 "attempt": assignment.attempt,
-                "at": at or utc_now(),
+                "at": at or clock.now(),
                 "workerID": self.worker_id,
                 "result": result,
                 "startedAt": started_at,

@@ -29,6 +29,7 @@ from aether_es.adapters.nats.broker import NatsWorkerChannel
 from aether_es.adapters.nats.connection import NatsAuth, NatsConnection, connect
 from aether_es.adapters.nats.layout import DEFAULT_ACK_WAIT, Layout, ensure_bucket, ensure_object_store, ensure_stream
 from aether_es.adapters.nats.worker_registry import DEFAULT_TTL, NatsWorkerRegistry
+from aether_es.model.phases import ResultCode
 from aether_es.observability.tracing import configure_from_env as configure_tracing
 from aether_es.ports.wire import ResultArtifact, TaskAssignment, TaskResult, WireParameter
 from aether_es.runtime.shutdown import StopSignals, within
@@ -41,10 +42,6 @@ from aether_es.worker.task_log import NatsTaskLogs
 
 log = logging.getLogger(__name__)
 
-CODE_SUCCEEDED = 0
-CODE_SUSPENDED = 1
-CODE_FAILED = 2
-CODE_ERROR = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,26 +84,26 @@ class FunctionExecutor:
         try:
             inputs = self.inputs_model.model_validate({p.name: p.value for p in assignment.inputs})
         except ValidationError as exc:
-            return TaskResult(code=CODE_FAILED, message=describe_validation_error(exc))
+            return TaskResult(code=ResultCode.FAILED, message=describe_validation_error(exc))
         kwargs = {name: getattr(inputs, name) for name in type(inputs).model_fields}
         if self._assignment_param:
             kwargs[self._assignment_param] = assignment
         try:
             kwargs.update(_paths(self._paths, assignment))
         except TaskError as exc:
-            return TaskResult(code=CODE_FAILED, message=str(exc))
+            return TaskResult(code=ResultCode.FAILED, message=str(exc))
         try:
             if self._is_async:
                 value = await self.function(**kwargs)
             else:
                 value = await asyncio.to_thread(self.function, **kwargs)
         except Suspend as exc:
-            return TaskResult(code=CODE_SUSPENDED, message=exc.message)
+            return TaskResult(code=ResultCode.SUSPENDED, message=exc.message)
         except TaskError as exc:
-            return TaskResult(code=CODE_ERROR, message=str(exc) or type(exc).__name__)
+            return TaskResult(code=ResultCode.ERROR, message=str(exc) or type(exc).__name__)
         except Exception as exc:
             log.info("executor %s raised %r", self.executor_type, exc)
-            return TaskResult(code=CODE_FAILED, message=str(exc) or type(exc).__name__)
+            return TaskResult(code=ResultCode.FAILED, message=str(exc) or type(exc).__name__)
         return outputs_result(self.executor_type, value)
 
 
@@ -143,7 +140,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 def outputs_result(executor_type: str, value: Any) -> TaskResult:
     """A success carrying `value` as output parameters: a dict's items or a pydantic model's fields."""
     if value is None:
-        return TaskResult(code=CODE_SUCCEEDED)
+        return TaskResult(code=ResultCode.SUCCEEDED)
     if isinstance(value, TaskResult):
         return value
     if isinstance(value, BaseModel):
@@ -154,11 +151,11 @@ def outputs_result(executor_type: str, value: Any) -> TaskResult:
         items = {str(k): to_jsonable_python(v) for k, v in value.items() if str(k) not in files}
     else:
         return TaskResult(
-            code=CODE_ERROR,
+            code=ResultCode.ERROR,
             message=f"executor {executor_type!r} returned {type(value).__name__}; return a dict or a pydantic model",
         )
     return TaskResult(
-        code=CODE_SUCCEEDED,
+        code=ResultCode.SUCCEEDED,
         parameters=[WireParameter(name=k, type=_json_type(v), value=v) for k, v in items.items()],
         artifacts=[ResultArtifact(name=name, path=str(path)) for name, path in files.items()],
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from nats.js.kv import KeyValue
 
 from aether_es.adapters.nats.kv_feed import read_bucket
 from aether_es.adapters.nats.layout import Layout, check_id
+from aether_es.model import clock
 from aether_es.ports.worker_registry import WorkerInfo, WorkerNotFound
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 15.0
 _WRONG_LAST_SEQUENCE = 10071
 _RENEW_ATTEMPTS = 5
-
-
-def utc_now() -> str:
-    """Now as RFC3339 UTC with milliseconds, e.g. `2025-01-02T03:04:05.678Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def info_to_dict(info: WorkerInfo) -> dict[str, Any]:
@@ -85,7 +80,7 @@ class NatsWorkerRegistry:
 
     async def register(self, info: WorkerInfo) -> None:
         check_id("worker id", info.id)
-        now = utc_now()
+        now = clock.now()
         await self._publish(replace(info, registered_at=info.registered_at or now, heartbeat_at=now))
 
     async def unregister(self, worker_id: str) -> None:
@@ -98,7 +93,7 @@ class NatsWorkerRegistry:
         for _ in range(_RENEW_ATTEMPTS):
             info, revision = await self._entry(worker_id)
             try:
-                await self._publish(replace(info, heartbeat_at=utc_now()), last=revision)
+                await self._publish(replace(info, heartbeat_at=clock.now()), last=revision)
                 return
             except APIError as exc:
                 if exc.err_code != _WRONG_LAST_SEQUENCE:

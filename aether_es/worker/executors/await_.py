@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
-    CODE_SUCCEEDED,
-    CODE_SUSPENDED,
     ConfigError,
     config_of,
     error,
@@ -35,9 +34,9 @@ class AwaitExecutor:
     async def execute(self, assignment: TaskAssignment) -> TaskResult:
         if assignment.resumed_with is not None:
             payload = {key: input_value(assignment, key) for key in assignment.resumed_with}
-            return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(payload))
+            return TaskResult(code=ResultCode.SUCCEEDED, parameters=parameters(payload))
         try:
             message = string_setting(config_of(assignment), "message", AWAIT_TYPE) or DEFAULT_MESSAGE
         except ConfigError as exc:
             return error(str(exc))
-        return TaskResult(code=CODE_SUSPENDED, message=message)
+        return TaskResult(code=ResultCode.SUSPENDED, message=message)

@@ -13,14 +13,10 @@ from typing import Any
 
 from aether_es.engine.binding import interpolate, placeholder_keys
 from aether_es.model.durations import parse_duration
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 
 _log = logging.getLogger(__name__)
-
-CODE_SUCCEEDED = 0
-CODE_SUSPENDED = 1
-CODE_FAILED = 2
-CODE_ERROR = 3
 
 
 class ConfigError(Exception):
@@ -137,4 +133,4 @@ def parameters(values: dict[str, Any]) -> list[WireParameter]:
 
 
 def error(message: str) -> TaskResult:
-    return TaskResult(code=CODE_ERROR, message=message)
+    return TaskResult(code=ResultCode.ERROR, message=message)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireParameter
 
 __all__ = ["ECHO_TYPE", "SUSPEND_MESSAGE", "EchoExecutor", "run_echo"]
@@ -20,10 +21,6 @@ __all__ = ["ECHO_TYPE", "SUSPEND_MESSAGE", "EchoExecutor", "run_echo"]
 ECHO_TYPE = "echo"
 SUSPEND_MESSAGE = "suspended; awaiting external resume signal"
 
-CODE_SUCCEEDED = 0
-CODE_SUSPENDED = 1
-CODE_FAILED = 2
-CODE_ERROR = 3
 
 RESUMED_MARKER = "__resumed"
 _SUSPEND = "suspend"
@@ -58,7 +55,7 @@ class EchoExecutor:
             return run_echo(assignment)
         except Exception as exc:  # pragma: no cover - defensive: echo must never raise into the worker
             _log.exception("echo: unexpected failure for task run %s", assignment.task_run_id)
-            return TaskResult(code=CODE_ERROR, message=f"echo: internal error: {exc}")
+            return TaskResult(code=ResultCode.ERROR, message=f"echo: internal error: {exc}")
 
 
 def run_echo(assignment: TaskAssignment) -> TaskResult:
@@ -91,13 +88,13 @@ def run_echo(assignment: TaskAssignment) -> TaskResult:
 
     # Step 2: suspend gate.
     if suspend and not resumed:
-        return TaskResult(code=CODE_SUSPENDED, message=SUSPEND_MESSAGE)
+        return TaskResult(code=ResultCode.SUSPENDED, message=SUSPEND_MESSAGE)
 
     # Step 3: failure gate: the first N attempts fail, attempt N+1 succeeds.
     retry_count = assignment.retry_count
     if fail_count > 0 and retry_count < fail_count:
         message = f"simulated failure on attempt {retry_count + 1} (failCount={fail_count})"
-        return TaskResult(code=CODE_FAILED, message=message)
+        return TaskResult(code=ResultCode.FAILED, message=message)
 
     # Step 4: merge declared outputs in declaration order.
     for out in declared:
@@ -120,7 +117,7 @@ def run_echo(assignment: TaskAssignment) -> TaskResult:
             index[out.name] = len(params)
             params.append(WireParameter(name=out.name, type=out_type, value=value))
 
-    return TaskResult(code=CODE_SUCCEEDED, parameters=params)
+    return TaskResult(code=ResultCode.SUCCEEDED, parameters=params)
 
 
 def _parse_bool(value: Any) -> bool | None:

@@ -33,10 +33,9 @@ import urllib.request
 from email.message import Message
 from typing import Any, ClassVar
 
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
-    CODE_FAILED,
-    CODE_SUCCEEDED,
     ConfigError,
     config_of,
     duration_setting,
@@ -141,6 +140,6 @@ class HttpExecutor:
             return error(f"http: {target}: {getattr(exc, 'reason', exc)}")
         status = outputs["status"]
         if is_accepted(status, accepted):
-            return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(outputs))
+            return TaskResult(code=ResultCode.SUCCEEDED, parameters=parameters(outputs))
         message = f"http: {target} returned status {status}, not one of {', '.join(map(str, accepted))}"
-        return TaskResult(code=CODE_FAILED, message=message, parameters=parameters(outputs))
+        return TaskResult(code=ResultCode.FAILED, message=message, parameters=parameters(outputs))

@@ -33,11 +33,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executor import WORKDIR
 from aether_es.worker.executors.common import (
-    CODE_FAILED,
-    CODE_SUCCEEDED,
     CodeRefused,
     ConfigError,
     config_of,
@@ -122,6 +121,6 @@ class PythonExecutor:
                 if inspect.isawaitable(value):
                     value = await value
         except Exception as exc:
-            return TaskResult(code=CODE_FAILED, message=f"{type(exc).__name__}: {exc}")
+            return TaskResult(code=ResultCode.FAILED, message=f"{type(exc).__name__}: {exc}")
         outputs = {str(k): v for k, v in value.items()} if isinstance(value, dict) else {"result": value}
-        return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(outputs))
+        return TaskResult(code=ResultCode.SUCCEEDED, parameters=parameters(outputs))

@@ -35,10 +35,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from aether_es.engine.binding import interpolate
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
-    CODE_FAILED,
-    CODE_SUCCEEDED,
     ConfigError,
     as_text,
     config_of,
@@ -163,6 +162,6 @@ class ShellExecutor:
             "truncated": [name for name, cut in (("stdout", out_cut), ("stderr", err_cut)) if cut],
         }
         if code == 0:
-            return TaskResult(code=CODE_SUCCEEDED, parameters=parameters(outputs))
+            return TaskResult(code=ResultCode.SUCCEEDED, parameters=parameters(outputs))
         reason = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        return TaskResult(code=CODE_FAILED, message=f"shell: command {reason}", parameters=parameters(outputs))
+        return TaskResult(code=ResultCode.FAILED, message=f"shell: command {reason}", parameters=parameters(outputs))

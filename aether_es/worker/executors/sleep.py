@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from aether_es.model.phases import ResultCode
 from aether_es.ports.wire import TaskAssignment, TaskResult
 from aether_es.worker.executors.common import (
-    CODE_SUCCEEDED,
     ConfigError,
     config_of,
     duration_setting,
@@ -39,4 +39,4 @@ class SleepExecutor:
         except ConfigError as exc:
             return error(str(exc))
         await asyncio.sleep(seconds)
-        return TaskResult(code=CODE_SUCCEEDED)
+        return TaskResult(code=ResultCode.SUCCEEDED)
