@@ -16,10 +16,6 @@ from aether_es.cli.commands import COMMANDS
 from aether_es.cli.terminal import PrintableFormatter
 from aether_es.spelling import nearest
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors name the nearest choice to a misspelt one (its subcommands' parsers
