@@ -27,11 +27,13 @@ from aether_es.cli.python_options import add_allow_module
 from aether_es.cli.remote import RemoteError, add_reconnect_timeout, add_remote_options, auth_options, fail
 from aether_es.cli.secret_options import add_secret_options, secret_provider
 from aether_es.cli.terminal import say
+from aether_es.cluster.partitions import DEFAULT_PARTITIONS, SLOTS
 from aether_es.http.address import parse_address
 from aether_es.http.server import WebServer
 from aether_es.http.tokens import TOKEN_ENV
 from aether_es.model import phases as ph
 from aether_es.projections.run_state import RunState
+from aether_es.runtime.ownership import DEFAULT_LEASE_TTL
 from aether_es.runtime.shutdown import StopSignals, within
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 from aether_es.runtime.state_dir import DEFAULT_STATE_DIR, publish_user_url, withdraw_user_url
@@ -68,6 +70,22 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--replicas", type=int, default=1, help="JetStream replicas of the streams and buckets it creates (default 1)"
     )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        metavar="N",
+        help=f"partitions the runs of a system it creates are spread over, from 1 to {SLOTS} "
+        f"(default {DEFAULT_PARTITIONS}); an existing system keeps its own",
+    )
+    parser.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=DEFAULT_LEASE_TTL,
+        metavar="S",
+        help=f"seconds an engine's partitions stay with it without a renewal: how soon another engine takes "
+        f"over from one that died (default {DEFAULT_LEASE_TTL:g})",
+    )
     add_reconnect_timeout(
         parser, "gives up and exits 1; an embedded nats-server that dies is restarted, at most 3 times a minute"
     )
@@ -88,6 +106,12 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     if not 1 <= args.replicas <= 5:
         say("aether: serve: --replicas must be from 1 to 5", file=sys.stderr)
+        return exits.INVALID
+    if not 1 <= args.partitions <= SLOTS:
+        say(f"aether: serve: --partitions must be from 1 to {SLOTS}", file=sys.stderr)
+        return exits.INVALID
+    if not args.lease_ttl >= 1:
+        say("aether: serve: --lease-ttl must be 1 second or more", file=sys.stderr)
         return exits.INVALID
     if not args.reconnect_timeout > 0 or args.drain_timeout < 0:
         say("aether: serve: --reconnect-timeout must be positive, --drain-timeout 0 or more", file=sys.stderr)
@@ -111,6 +135,8 @@ async def handle(args: argparse.Namespace) -> int:
         feed_process=True,
         auth=auth,
         replicas=args.replicas,
+        partitions=args.partitions,
+        lease_ttl=args.lease_ttl,
         serving=True,
         secrets=secrets,
         allowed_modules=args.allow_modules,

@@ -103,7 +103,6 @@ class Ownership:
                     await self._drop_all(release=False)
 
     async def _round(self) -> None:
-        await self._membership.beat(self._taken)
         members = await self._membership.members()
         me = self._membership.engine_id
         share = assign(self._partitions, [*members, me]).get(me, frozenset())
@@ -126,6 +125,7 @@ class Ownership:
                     await singleton.start()
             elif held:
                 await singleton.stop()
+        await self._membership.beat(self._taken)  # after the round, so the record says what it holds now
         self._renewed = time.monotonic()
 
     async def _hold(self, key: str) -> bool:
