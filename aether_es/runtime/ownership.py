@@ -4,7 +4,8 @@ Every `ttl / 3` seconds the engine renews its membership, computes the assignmen
 live members (`cluster.partitions.assign`; every engine computes the same one), gives up the partitions that
 are no longer its own (they move to their new owner at its next round), renews the leases of the others and
 takes those of its share that are free. A dead engine's membership and leases lapse after `ttl`, and its
-share is then taken at the survivors' next round: failover takes from `ttl` to `ttl * 4/3` seconds.
+share is then taken at the survivors' next round: failover takes from `ttl * 2/3` to `ttl * 4/3` seconds
+after the crash.
 
 A singleton (the timeout watcher, the event feed's projector) runs where its lease is held. An engine that
 cannot renew for most of a TTL (the server away) stops everything it holds rather than act on leases that may
