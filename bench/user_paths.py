@@ -243,7 +243,7 @@ class RunEnds:
 
     async def on_event(self, msg: Msg) -> None:
         record = orjson.loads(msg.data)
-        self.phases[record["run"]] = record["data"].get("phase", "")
+        self.phases[record["runID"]] = record["data"].get("status", "")
         self.changed.set()
 
     async def wait_for(self, run_ids: Sequence[str], timeout: float) -> None:

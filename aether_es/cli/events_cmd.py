@@ -2,9 +2,10 @@
 
 Reads the feed stream through an ephemeral consumer filtered by subjects (`<prefix>.events.<run>.<type>`, one
 per type), so nothing is parsed to filter. Without `--follow` it stops at the last event present; with it, it
-waits for more until interrupted. One line per event, or with `--json` the feed's own JSON, one object per
-line. An event type the catalogue does not know is refused (exit 2), and so is a run the feed has no event of
-without `--follow` (exit 3): either would otherwise print nothing, as a run without such events does.
+waits for more until interrupted. One line per event, or with `--json` the feed's own JSON (the public
+records of `events.codec.event_records`), one object per line. An event type the catalogue does not know is
+refused (exit 2), and so is a run the feed has no event of without `--follow` (exit 3): either would otherwise
+print nothing, as a run without such events does.
 """
 
 from __future__ import annotations
@@ -127,6 +128,6 @@ def _show(event: dict[str, Any], as_json: bool) -> None:
         sys.stdout.write(json_text(orjson.dumps(event).decode()) + "\n")
         return
     data = event.get("data") or {}
-    detail = " ".join(str(data[key]) for key in ("task_id", "phase", "message") if data.get(key))
-    when, run, kind, actor = (event.get(key, "") for key in ("time", "run", "type", "actor"))
+    detail = " ".join(str(data[key]) for key in ("taskRunID", "status", "message") if data.get(key))
+    when, run, kind, actor = (event.get(key, "") for key in ("time", "runID", "type", "actor"))
     say(f"{when}  {run}  {kind:<18} {actor}  {detail}")

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
 from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.envelope import Commit, Envelope
+from aether_es.events.references import MARKER
 from aether_es.events.retention_catalogue import RETENTION_EVENTS
 from aether_es.events.upcasting import upcast
+from aether_es.model.loading import is_model, unoptional
+from aether_es.spelling import stored_name, wire_name
 
 _CLASSES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls for cls in (*get_args(AnyEvent), *get_args(AnyCronEvent), *RETENTION_EVENTS)
@@ -105,46 +108,136 @@ def _encode_envelope(env: Envelope) -> dict[str, Any]:
     return encoded
 
 
+# --- public records ----------------------------------------------------------------------------------
+
+EVENT_FIELD_NAMES = {"task_id": "taskRunID", "parent_id": "parentRunID", "cron_id": "cronWorkflowID", "phase": "status"}
+"""Event fields a public record spells as the views do, where `wire_name` alone would spell them otherwise.
+Aether's own shapes inside events (outputs, metrics, parameters, artifacts) keep Aether's names."""
+
+
+class _Spelling:
+    """How one model's stored fields are spelt in a public record, both ways, with the spelling of each field
+    that holds models (None for the others: scalars, and the user's values, which are never renamed)."""
+
+    __slots__ = ("back", "out")
+
+    def __init__(self) -> None:
+        self.out: dict[str, tuple[str, _Spelling | None]] = {}
+        self.back: dict[str, tuple[str, _Spelling | None]] = {}
+
+
+_SPELLINGS: dict[type[BaseModel], _Spelling] = {}
+
+
+def _spelling(model: type[BaseModel]) -> _Spelling:
+    found = _SPELLINGS.get(model)
+    if found is None:
+        found = _SPELLINGS[model] = _Spelling()
+        for name, info in model.model_fields.items():
+            public = info.alias or EVENT_FIELD_NAMES.get(name) or wire_name(name)
+            nested = _model_in(info.annotation)
+            spelling = None if nested is None else _spelling(nested)
+            found.out[name], found.back[public] = (public, spelling), (name, spelling)
+        if len(found.back) != len(found.out):
+            raise ValueError(f"{model.__name__}: two fields have one public name")
+    return found
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, alone or in a list; None for any other value."""
+    annotation = unoptional(annotation)
+    if get_origin(annotation) is list and get_args(annotation):
+        annotation = unoptional(get_args(annotation)[0])
+    return annotation if is_model(annotation) else None
+
+
+_EVENT_SPELLINGS = {name: _spelling(cls) for name, cls in _CLASSES.items()}
+
+
+def record_names(model: type[BaseModel]) -> dict[str, str]:
+    """A model's field names and how a public record spells each (the event schemas are renamed with it)."""
+    return {name: public for name, (public, _) in _spelling(model).out.items()}
+
+
+def _respell(value: Any, spelling: _Spelling, public: bool) -> Any:
+    """`value` with the keys of `spelling`'s model renamed, into the public spelling or back. A key no field
+    has (one of an older schema version) is spelt by `wire_name`, or back by `stored_name`; a value by
+    reference is left as it is."""
+    if isinstance(value, list):
+        return [_respell(item, spelling, public) for item in value]
+    if not isinstance(value, dict) or MARKER in value:
+        return value
+    names, other = (spelling.out, wire_name) if public else (spelling.back, stored_name)
+    renamed = {}
+    for key, item in value.items():
+        name, nested = names.get(key) or (other(key), None)
+        renamed[name] = item if nested is None else _respell(item, nested, public)
+    return renamed
+
+
+def public_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's stored `data` in the public spelling."""
+    spelling = _EVENT_SPELLINGS.get(data.get("type", ""))
+    return data if spelling is None else _respell(data, spelling, public=True)
+
+
+def stored_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's `data` in the public spelling, back as it is stored: the exact inverse of `public_data`."""
+    spelling = _EVENT_SPELLINGS.get(data.get("type", ""))
+    return data if spelling is None else _respell(data, spelling, public=False)
+
+
 def event_records(data: bytes, seq: int) -> tuple[str, list[dict[str, Any]]]:
-    """A stored commit's id and its events as public records, one JSON object per event: `{id, run, type,
-    v, time, actor, cause, seq, data}`, `data` exactly as stored. The event feed and history exports use it."""
+    """A stored commit's id and its events as public records, one JSON object per event: `{id, runID, type,
+    v, time, actor, cause, seq, data}`, spelt as the API spells its fields (`taskRunID`, `status`,
+    `startedAt`). The event feed, `events` and `history` print and export these; the history keeps its own
+    spelling, so replay and upcasting read it unchanged."""
     try:
         commit = orjson.loads(data)
         run_id = commit["run"]
         records = [
             {
                 "id": item["id"],
-                "run": run_id,
+                "runID": run_id,
                 "type": item["data"]["type"],
                 "v": item.get("v", 1),
                 "time": item.get("time", ""),
                 "actor": item.get("actor", ""),
                 "cause": item.get("cause", ""),
                 "seq": seq,
-                "data": item["data"],
+                "data": public_data(item["data"]),
                 **({"reason": item["reason"]} if item.get("reason") else {}),
             }
             for item in commit["events"]
         ]
         return str(commit["id"]), records
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CodecError(f"undecodable commit at sequence {seq}: {exc}") from exc
 
 
+def record_run(record: dict[str, Any]) -> Any:
+    """A record's run id: `runID`, or `run` in a record exported before records took the public spelling."""
+    return record["runID"] if "runID" in record else record.get("run")
+
+
 def commit_of_records(commit_id: str, records: list[dict[str, Any]]) -> Commit:
-    """The commit that `event_records` took apart, checked as any stored commit is."""
+    """The commit that `event_records` took apart, checked as any stored commit is. Records in the stored
+    spelling (`run`, exported before records took the public one) are taken as they are."""
     if not records:
         raise CodecError(f"commit {commit_id} has no events")
-    run_id = records[0].get("run")
-    if any(record.get("run") != run_id for record in records):
-        raise CodecError(f"commit {commit_id} mixes events of several runs")
     try:
+        run_id = record_run(records[0])
+        if any(record_run(record) != run_id for record in records):
+            raise CodecError(f"commit {commit_id} mixes events of several runs")
         events = [
-            {key: record[key] for key in ("id", "v", "time", "actor", "cause", "reason", "data") if key in record}
+            {
+                **{key: record[key] for key in ("id", "v", "time", "actor", "cause", "reason") if key in record},
+                "data": stored_data(record["data"]) if "runID" in record else record["data"],
+            }
             for record in records
         ]
-    except TypeError as exc:
-        raise CodecError(f"commit {commit_id}: an event is not a JSON object") from exc
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise CodecError(f"commit {commit_id}: an event is not a JSON object with its data ({exc})") from exc
     return decode_commit(orjson.dumps({"id": commit_id, "run": run_id, "events": events}))
 
 

@@ -1,8 +1,9 @@
 """JSON Schemas of the public event feed, generated from the event classes, and the generated part of
 docs/events.md.
 
-The schemas describe what the codec writes (`model_dump(mode="json")`, field names, defaults left out), so
-they come from the same pydantic classes and cannot drift from the wire. `python -m aether_es.events.schema`
+The schemas describe the public records the codec makes of what it stores (`model_dump(mode="json")`,
+defaults left out, each field spelt by `codec.record_names`), so they come from the same pydantic classes and
+cannot drift from the wire. `python -m aether_es.events.schema`
 rewrites the generated part of docs/events.md and docs/events.schema.json; `--check` fails when they are
 out of date.
 """
@@ -18,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from aether_es.events.catalogue import SCHEMA_VERSION, AnyEvent, Event
+from aether_es.events.codec import record_names
 from aether_es.events.cron_catalogue import AnyCronEvent
 from aether_es.events.retention_catalogue import RETENTION_EVENTS, RunsPurged
 
@@ -34,7 +36,7 @@ class FeedMessage(BaseModel):
     model_config = ConfigDict(title="FeedMessage")
 
     id: str = Field(description="The event id, `<run>:<n>` with n its number within the run; unique, for dedup.")
-    run: str = Field(description="The workflow run id (`cron.<id>` for a CronWorkflow's events).")
+    run_id: str = Field(alias="runID", description="The workflow run id (`cron.<id>` for a CronWorkflow's events).")
     type: str = Field(description="The event type, also the last subject token and `data.type`.")
     v: int = Field(description=f"The schema version of `data` (currently {SCHEMA_VERSION}).")
     time: str = Field(description="When the event was decided (RFC 3339, UTC).")
@@ -45,17 +47,19 @@ class FeedMessage(BaseModel):
     reason: str | None = Field(default=None, description="Why, when whoever issued the command gave a reason.")
     seq: int = Field(description="Sequence, in the history stream, of the commit the event belongs to.")
     data: Annotated[AnyEvent | AnyCronEvent | RunsPurged, Field(discriminator="type")] = Field(
-        description="The event itself, as stored: fields equal to their defaults are left out."
+        description="The event itself, spelt as the API spells its fields: fields equal to their defaults are left out."
     )
 
 
 def feed_schema() -> dict[str, Any]:
     """One JSON Schema document for a feed message, every event type under `$defs`."""
-    schema = FeedMessage.model_json_schema(by_alias=False, mode="serialization")
+    schema = FeedMessage.model_json_schema(by_alias=True, mode="serialization")
     for cls in EVENT_CLASSES:
         event = schema["$defs"][cls.__name__]
+        names = record_names(cls)
+        event["properties"] = {names[name]: value for name, value in event["properties"].items()}
         # The codec always writes the type, though it is each class's default.
-        event["required"] = ["type", *[name for name in event.get("required", []) if name != "type"]]
+        event["required"] = ["type", *[names[name] for name in event.get("required", []) if name != "type"]]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

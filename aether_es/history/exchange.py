@@ -1,7 +1,9 @@
 """Exporting a run's history as JSON lines and importing it into another JetStream, commit by commit.
 
-A line is one event in the public record form of the event feed plus the id of the commit it belongs to,
-so tools read it without knowing commits, while import restores each decision as the one message it was.
+A line is one event in the public record form of the event feed plus the id of the commit it belongs to
+(`commitID`), so tools read it without knowing commits, while import restores each decision as the one
+message it was. Import also takes the lines exported before records took the public spelling (`run`,
+`commit`, `data` as stored).
 Import appends with the same optimistic concurrency as the engine, so it never overwrites or interleaves
 with a history that already exists there. Only finished runs get a run summary in the target: an engine
 there lists them but, finding nothing left to do, never resumes or re-dispatches an imported run.
@@ -15,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from aether_es.events.codec import CodecError, commit_of_records, encode_commit, event_records
+from aether_es.events.codec import CodecError, commit_of_records, encode_commit, event_records, record_run
 from aether_es.ports.event_store import ConcurrencyConflict, EventStore, StoredCommit
 from aether_es.projections.run_state import fold
 from aether_es.runtime.repository import summary_of
@@ -25,7 +27,12 @@ def export_lines(commits: list[StoredCommit]) -> Iterator[bytes]:
     for stored in commits:
         commit_id, records = event_records(encode_commit(stored.commit), stored.seq)
         for record in records:
-            yield orjson.dumps({**record, "commit": commit_id}) + b"\n"
+            yield orjson.dumps({**record, "commitID": commit_id}) + b"\n"
+
+
+def _commit_id(record: dict[str, Any]) -> Any:
+    """A line's commit id: `commitID`, or `commit` in a line exported before the public spelling."""
+    return record["commitID"] if "commitID" in record else record.get("commit")
 
 
 @dataclass
@@ -46,8 +53,8 @@ def parse_lines(lines: Iterable[bytes | str]) -> list[dict[str, Any]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise CodecError(f"line {number} is not JSON: {exc}") from None
-        if not isinstance(record, dict) or not isinstance(record.get("commit"), str) or "run" not in record:
-            raise CodecError(f"line {number} is not an exported event (it needs run, commit, id and data)")
+        if not isinstance(record, dict) or not isinstance(_commit_id(record), str) or record_run(record) is None:
+            raise CodecError(f"line {number} is not an exported event (it needs runID, commitID, id and data)")
         records.append(record)
     return records
 
@@ -56,13 +63,13 @@ async def import_records(store: EventStore, records: list[dict[str, Any]]) -> Im
     """Append every run's commits in order; a run whose history already exists there is skipped."""
     by_run: dict[str, list[list[dict[str, Any]]]] = {}
     for record in records:
-        grouped = by_run.setdefault(str(record["run"]), [])
-        if not grouped or grouped[-1][0]["commit"] != record["commit"]:
+        grouped = by_run.setdefault(str(record_run(record)), [])
+        if not grouped or _commit_id(grouped[-1][0]) != _commit_id(record):
             grouped.append([])
         grouped[-1].append(record)
     result = Imported()
     for run_id, groups in by_run.items():
-        commits = [commit_of_records(group[0]["commit"], group) for group in groups]
+        commits = [commit_of_records(_commit_id(group[0]), group) for group in groups]
         expected = 0
         try:
             for one in commits:

@@ -30,7 +30,7 @@ def graph_of(state: RunState) -> dict[str, Any]:
 
 
 def timeline_of(timeline: list[Entry], names: dict[str, str]) -> list[dict[str, Any]]:
-    """Every event with its number, time, actor, cause, reason, task run, attempt, phase and start time (a
+    """Every event with its number, time, actor, cause, reason, task run, attempt, status and start time (a
     started attempt's, on the worker's clock), and what it says; `names` holds the names of the task runs
     created before the first (and gains those created in `timeline`)."""
     out = []
@@ -47,7 +47,7 @@ def timeline_of(timeline: list[Entry], names: dict[str, str]) -> list[dict[str, 
                 "type": envelope.type,
                 "taskRunID": getattr(event, "task_id", ""),
                 "attempt": getattr(event, "attempt", 0),
-                "phase": getattr(event, "phase", ""),
+                "status": getattr(event, "phase", ""),
                 "startedAt": getattr(event, "started_at", ""),
                 "what": describe(envelope, names),
             }

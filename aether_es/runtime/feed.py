@@ -182,7 +182,7 @@ class FeedProjector:
         """The feed messages of one commit, bodies built from the stored JSON as the codec wrote it."""
         try:
             _, records = event_records(data, seq)
-            return [_Out(self._layout.event_subject(r["run"], r["type"]), orjson.dumps(r), r["id"]) for r in records]
+            return [_Out(self._layout.event_subject(r["runID"], r["type"]), orjson.dumps(r), r["id"]) for r in records]
         except (CodecError, ValueError) as exc:
             log.error("history sequence %d is not a readable commit and is left out of the feed: %r", seq, exc)
             return []

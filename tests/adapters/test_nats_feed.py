@@ -23,7 +23,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.events.catalogue import SCHEMA_VERSION
-from aether_es.events.codec import encode_commit
+from aether_es.events.codec import encode_commit, stored_data
 from aether_es.events.schema import feed_schema
 from aether_es.model import phases as ph
 from aether_es.runtime.feed import CHECKPOINT_KEY, FeedProjector
@@ -135,7 +135,8 @@ async def test_a_plain_consumer_receives_every_event_of_the_run_in_order(
     for msg, got, want in zip(received, bodies, expected, strict=True):
         assert msg.subject == f"aether.events.{run_id}.{want['type']}"
         assert msg.headers is not None and msg.headers["Nats-Msg-Id"] == want["id"]
-        assert got["run"] == run_id and got["v"] == SCHEMA_VERSION and got["data"] == want["data"]
+        assert got["runID"] == run_id and got["v"] == SCHEMA_VERSION and stored_data(got["data"]) == want["data"]
+        assert "taskRunID" in got["data"] or not got["type"].startswith("Task")  # the public spelling
         assert set(schema["required"]) <= set(got) <= set(schema["properties"])
         assert set(schema["properties"]) - set(schema["required"]) == {"reason"}  # only when a command gave one
         event_schema = schema["$defs"][got["type"]]
@@ -160,7 +161,7 @@ async def test_consumers_filter_by_event_type_on_the_subject(
     msgs = await receive(plain.jetstream(), "aether.events.*.TaskFinished", total)
     assert {msg.subject.rsplit(".", 1)[1] for msg in msgs} == {"TaskFinished"}
     for run_id in runs:
-        got = [b["id"] for b in map(body, msgs) if b["run"] == run_id]
+        got = [b["id"] for b in map(body, msgs) if b["runID"] == run_id]
         assert got == [e["id"] for e in expected[run_id]]
     with pytest.raises(nats.errors.TimeoutError):
         await receive(plain.jetstream(), "aether.events.*.TaskFinished", total + 1, timeout=0.5)

@@ -130,9 +130,9 @@ class Progress:
         _, records = event_records(msg.data, 0)
         for record in records:
             if record["type"] == "TaskFinished" and record["data"].get("attempt", 0) > 0:
-                self.leaves_finished[record["run"]] += 1
+                self.leaves_finished[record["runID"]] += 1
             elif record["type"] == "RunFinished":
-                self.runs_finished.setdefault(record["run"], now)
+                self.runs_finished.setdefault(record["runID"], now)
         if any(r["type"] == "TaskFinished" for r in records):
             self.tasks_finished.append(now)
 

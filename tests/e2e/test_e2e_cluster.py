@@ -54,7 +54,7 @@ class Watched:
                 self.leaves += 1
                 self.finished_at.append(time.monotonic())
             elif record["type"] == "RunFinished":
-                self.phase = record["data"]["phase"]
+                self.phase = record["data"]["status"]
 
     async def until(self, leaves: int, deadline: float) -> None:
         while self.leaves < leaves and not self.phase:

@@ -10,6 +10,7 @@ import pytest
 from support.cli import EXAMPLE, FAILING, SUSPENDING, Served, aether, write
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.events.codec import stored_data
 
 
 def _json(result: Any) -> Any:
@@ -55,7 +56,10 @@ def test_get_at_shows_the_run_as_it_was(served: Served, runs: list[str]) -> None
 def test_history_lists_every_event_with_actor_and_cause(served: Served, runs: list[str]) -> None:
     events = _json(served.run("history", runs[1], "--json"))
     assert [int(e["id"].rsplit(":", 1)[1]) for e in events] == list(range(1, len(events) + 1))
-    assert {"id", "run", "type", "v", "time", "actor", "cause", "seq", "data", "commit"} <= set(events[0])
+    assert {"id", "runID", "type", "v", "time", "actor", "cause", "seq", "data", "commitID"} <= set(events[0])
+    started = next(e["data"] for e in events if e["type"] == "TaskStarted")
+    assert {"taskRunID", "startedAt"} <= set(started) and "task_id" not in started  # the API's spelling
+    assert next(e for e in events if e["type"] == "RunFinished")["data"]["status"] == "Failed"
     human = served.run("history", runs[1])
     assert human.returncode == 0
     assert "ACTOR" in human.stdout and "RunFinished" in human.stdout and "run Failed" in human.stdout
@@ -81,6 +85,34 @@ def test_an_exported_history_imports_into_another_jetstream(served: Served, runs
         assert again.returncode == 2 and "already exists" in again.stderr
         bad = aether("history", "--import", str(write(tmp_path, "bad.jsonl", "{not json\n")), "--nats", other.url)
         assert bad.returncode == 2 and "line 1" in bad.stderr
+    finally:
+        other.close()
+
+
+def _as_exported_before(line: str) -> str:
+    """An exported line as `history --export` wrote it before records took the public spelling."""
+    record = json.loads(line)
+    run, commit, data = record.pop("runID"), record.pop("commitID"), stored_data(record.pop("data"))
+    return json.dumps({**record, "run": run, "commit": commit, "data": data}) + "\n"
+
+
+def _unsequenced(line: str) -> dict[str, Any]:
+    return {key: value for key, value in json.loads(line).items() if key != "seq"}
+
+
+def test_an_export_made_before_records_took_the_public_spelling_still_imports(
+    served: Served, runs: list[str], tmp_path: Path
+) -> None:
+    lines = served.run("history", runs[1], "--export", "-").stdout.splitlines()
+    older = write(tmp_path, "older.jsonl", "".join(map(_as_exported_before, lines)))
+    assert '"task_id"' in older.read_text() and '"runID"' not in older.read_text()
+    other = EmbeddedNatsServer(tmp_path / "other")
+    other.start()
+    try:
+        imported = aether("history", "--import", str(older), "--nats", other.url)
+        assert imported.returncode == 0, imported.stderr
+        there = aether("history", runs[1], "--export", "-", "--nats", other.url).stdout.splitlines()
+        assert list(map(_unsequenced, there)) == list(map(_unsequenced, lines))  # the stream's sequences differ
     finally:
         other.close()
 

@@ -44,7 +44,7 @@ async def test_a_plain_producer_submits_and_a_plain_consumer_sees_every_event_in
 
         async def on_event(msg: Msg) -> None:
             event = json.loads(msg.data)
-            run = str(event["run"])
+            run = str(event["runID"])
             received.setdefault(run, []).append(event)
             if event["type"] in RUN_ENDS:
                 ended.setdefault(run, asyncio.Event()).set()
@@ -62,8 +62,8 @@ async def test_a_plain_producer_submits_and_a_plain_consumer_sees_every_event_in
         events = received[run_id]
         assert [e["id"] for e in events] == [env.event_id for env in history]
         assert [e["type"] for e in events] == [env.type for env in history]
-        assert events[-1]["type"] == "RunFinished" and events[-1]["data"]["phase"] == "Succeeded"
-        assert all(e["run"] == run_id for e in events)
+        assert events[-1]["type"] == "RunFinished" and events[-1]["data"]["status"] == "Succeeded"
+        assert all(e["runID"] == run_id for e in events)
         seqs = [int(str(e["seq"])) for e in events]
         assert seqs == sorted(seqs)
     finally:

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-USER_VALUES = frozenset({"labels", "annotations", "value", "payload", "document", "schemas", "tags", "differences"})
+USER_VALUES = frozenset(
+    {"labels", "annotations", "value", "payload", "document", "workflow", "schemas", "tags", "differences"}
+)
 """Keys whose values are the user's (labels, parameter values, documents): their keys are not field names."""
 
 SYNONYMS = ({"phase", "status"},)

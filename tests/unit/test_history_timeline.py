@@ -122,7 +122,7 @@ def test_records_round_trip_to_the_same_commit() -> None:
     assert commit_id == commit.commit_id and [r["seq"] for r in records] == [7, 7, 7]
     assert commit_of_records(commit_id, records) == commit
     with pytest.raises(CodecError, match="several runs"):
-        commit_of_records(commit_id, [records[0], {**records[1], "run": "other"}])
+        commit_of_records(commit_id, [records[0], {**records[1], "runID": "other"}])
     with pytest.raises(CodecError, match="no events"):
         commit_of_records(commit_id, [])
 

@@ -1,4 +1,5 @@
-"""Every field of the API's requests and replies follows one naming convention (`support/naming.py`)."""
+"""Every field of the API's requests and replies, and of every event type's public record, follows one naming
+convention (`support/naming.py`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,28 @@ from support.naming import schema_keys, spelling_problems
 
 from aether_es.api.messages import OPERATIONS, wire_name
 from aether_es.api.schema import schemas
+from aether_es.events.schema import EVENT_CLASSES, feed_schema
 
 
 def test_the_api_spells_each_concept_one_way() -> None:
     keys = list(schema_keys(schemas()))
     assert {"runID", "taskRunID", "taskRunIDs", "cronWorkflowID", "status", "idempotencyKey"} <= set(keys)
     assert spelling_problems(keys) == []
+
+
+def event_record_keys() -> list[str]:
+    """Every key of every event type's public record (the feed's, `events --json`'s, `history --json`'s)."""
+    schema = feed_schema()
+    del schema["$defs"]["ResultOutputs"]["properties"]["phase"]  # Aether's Outputs say so (naming.AETHER_NAMES)
+    return list(schema_keys(schema))
+
+
+def test_the_event_records_spell_each_concept_as_the_api_does() -> None:
+    keys = event_record_keys()
+    assert {"runID", "taskRunID", "cronWorkflowID", "runIDs", "status", "startedAt", "executorType"} <= set(keys)
+    assert spelling_problems([*keys, *schema_keys(schemas())]) == []
+    stored = [name for cls in EVENT_CLASSES for name in cls.model_fields]  # how the history spells them
+    assert "task_id: not camelCase with ID" in spelling_problems([*keys, *stored])
 
 
 def test_a_request_takes_the_fields_a_reply_gives() -> None:

@@ -185,7 +185,7 @@ function attempts(events) {
     if (event.type === "TaskStarted" || event.type === "TaskStartRecorded") attempt.started = event.startedAt || event.time;
     if (["TaskFinished", "TaskRetried", "TaskSuspended"].includes(event.type)) {
       attempt.ended = event.time;
-      attempt.how = event.type === "TaskSuspended" ? "Suspended" : event.phase;
+      attempt.how = event.type === "TaskSuspended" ? "Suspended" : event.status;
       attempt.retried = event.type === "TaskRetried";
     }
     byAttempt.set(event.attempt, attempt);
