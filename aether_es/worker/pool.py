@@ -8,12 +8,14 @@ run again (the engine ignores the duplicate report), never lose its result. It i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
@@ -77,6 +79,25 @@ def within_limits(result: TaskResult, limits: Limits) -> TaskResult:
     except LimitExceeded as exc:
         return TaskResult(code=ResultCode.ERROR, message=str(exc))
     return result
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    """One delivery the pool holds, from its fetch to its ack (or its hand-back)."""
+
+    delivery: TaskDelivery
+    handler: asyncio.Task[None] | None = None
+    """What runs, reports and acks it."""
+    running: bool = True
+    """Its executor has not returned yet: it holds one of the `concurrency` slots."""
+    work: asyncio.Task[TaskResult] | None = None
+    """The executor's own task, once it started."""
+    cancel_requested: bool = False
+    """The engine asked for it to be cancelled."""
+
+    @property
+    def task_run_id(self) -> str:
+        return self.delivery.assignment.task_run_id
 
 
 class WorkerPool:
@@ -151,12 +172,9 @@ class WorkerPool:
         self._heartbeat = ack_wait / 3
         self._start_report_after = start_report_after
         self._fetch_timeout = fetch_timeout
-        self._held: set[asyncio.Task[None]] = set()
-        self._in_flight: dict[str, TaskDelivery] = {}  # by task run id
-        self._holding: set[str] = set()  # task run ids of held deliveries, known before their handler runs
-        self._running: set[str] = set()  # task run ids of held deliveries whose executor has not returned
-        self._work: dict[str, asyncio.Task[TaskResult]] = {}
-        self._cancel_requested: set[str] = set()
+        self._held: set[_Job] = set()
+        self._by_task: dict[str, _Job] = {}  # the latest held job of each task run, for cancel requests
+        self._running = 0  # jobs whose executor has not returned
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._fetcher: asyncio.Task[None] | None = None
@@ -205,10 +223,11 @@ class WorkerPool:
             # strand messages in the subscription until the ack wait ran out.
             await asyncio.gather(self._fetcher, return_exceptions=True)
             self._fetcher = None
-        if self._held:
+        handlers = {job.handler for job in self._held if job.handler is not None}
+        if handlers:
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            _, late = await asyncio.wait(set(self._held), timeout=remaining)
-            unfinished = list(self._in_flight.values())
+            _, late = await asyncio.wait(handlers, timeout=remaining)
+            unfinished = [job.delivery for job in self._held]
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -272,7 +291,7 @@ class WorkerPool:
         while not self._stopping:
             prefetch = self._prefetch if self._short else 0
             ahead = self._concurrency + prefetch
-            free = min(ahead - len(self._running), ahead + self._reporting - len(self._held))
+            free = min(ahead - self._running, ahead + self._reporting - len(self._held))
             if free < max(1, prefetch // 2):  # a prefetch is topped up once half of it is used, in one fetch
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -284,22 +303,27 @@ class WorkerPool:
                 await asyncio.sleep(0.5)
                 continue
             for delivery in deliveries:
-                self._holding.add(delivery.assignment.task_run_id)
-                self._running.add(delivery.assignment.task_run_id)
-                task = asyncio.create_task(self._handle(delivery), name=f"task-{delivery.assignment.task_run_id}")
-                self._held.add(task)
-                task.add_done_callback(self._release)
+                job = _Job(delivery)
+                self._held.add(job)
+                self._by_task[job.task_run_id] = job
+                self._running += 1
+                job.handler = asyncio.create_task(self._handle(job), name=f"task-{job.task_run_id}")
+                job.handler.add_done_callback(functools.partial(self._release, job))
 
-    def _release(self, task: asyncio.Task[None]) -> None:
-        self._held.discard(task)
+    def _release(self, job: _Job, task: asyncio.Task[None]) -> None:
+        self._ran(job)
+        self._held.discard(job)
+        if self._by_task.get(job.task_run_id) is job:
+            del self._by_task[job.task_run_id]
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("task handler crashed", exc_info=task.exception())
 
-    def _ran(self, task_run_id: str) -> None:
+    def _ran(self, job: _Job) -> None:
         """The task's executor is done: its slot goes to the next task while it is reported and acked."""
-        if task_run_id in self._running:
-            self._running.discard(task_run_id)
+        if job.running:
+            job.running = False
+            self._running -= 1
             self._slot_free.set()
 
     async def _listen(self) -> None:
@@ -313,33 +337,32 @@ class WorkerPool:
             await asyncio.sleep(1.0)
 
     async def _on_cancel(self, task_run_id: str) -> None:
-        if task_run_id not in self._holding:
+        job = self._by_task.get(task_run_id)
+        if job is None:
             return
-        work = self._work.get(task_run_id)
-        if work is None:  # not started yet: `_handle` sees the request and skips the executor
-            self._cancel_requested.add(task_run_id)
-        elif not work.done():
-            self._cancel_requested.add(task_run_id)
-            work.cancel()
+        if job.work is None:  # not started yet: `_handle` sees the request and skips the executor
+            job.cancel_requested = True
+        elif not job.work.done():
+            job.cancel_requested = True
+            job.work.cancel()
 
-    async def _handle(self, delivery: TaskDelivery) -> None:
+    async def _handle(self, job: _Job) -> None:
+        delivery = job.delivery
         assignment = delivery.assignment
-        task_run_id = assignment.task_run_id
-        self._in_flight[task_run_id] = delivery
         execution: asyncio.Future[TaskResult | None] | None = None
         try:
             async with self._slots:
-                if task_run_id in self._cancel_requested:
+                if job.cancel_requested:
                     await delivery.ack()
                     return
                 started_at = clock.now()
-                execution = asyncio.ensure_future(self._observed(delivery))
+                execution = asyncio.ensure_future(self._observed(job))
                 if self._start_report_after > 0:
                     await asyncio.wait((execution,), timeout=self._start_report_after)
                 if not execution.done():
                     await self._report_started(assignment, started_at)
                 result = await execution
-            self._ran(task_run_id)
+            self._ran(job)
             if result is None:  # cancelled on request: the engine already recorded the cancel
                 await delivery.ack()
                 return
@@ -350,17 +373,13 @@ class WorkerPool:
         finally:
             if execution is not None and not execution.done():
                 execution.cancel()
-            self._ran(task_run_id)
-            self._in_flight.pop(task_run_id, None)
-            self._holding.discard(task_run_id)
-            self._work.pop(task_run_id, None)
-            self._cancel_requested.discard(task_run_id)
+            self._ran(job)
 
-    async def _observed(self, delivery: TaskDelivery) -> TaskResult | None:
+    async def _observed(self, job: _Job) -> TaskResult | None:
         """`_execute` timed for the metrics and traced (when tracing is on), with the attempt's task log open
         meanwhile (in this task's own context, which the executor's task copies)."""
-        assignment = delivery.assignment
-        dispatched = delivery.dispatched_at
+        assignment = job.delivery.assignment
+        dispatched = job.delivery.dispatched_at
         observe_task_start(assignment.executor_type, time.time() - dispatched if dispatched else None)
         began = time.monotonic()
         task_log = self._logs.open(assignment) if self._logs is not None else None
@@ -368,7 +387,7 @@ class WorkerPool:
         span = start_task_span(assignment)
         result: TaskResult | None = None
         try:
-            result = await self._execute(assignment)
+            result = await self._execute(job)
             return result
         finally:
             observe_task_end(
@@ -379,24 +398,22 @@ class WorkerPool:
             if task_log is not None:
                 await task_log.close()
 
-    async def _execute(self, assignment: TaskAssignment) -> TaskResult | None:
+    async def _execute(self, job: _Job) -> TaskResult | None:
         """The executor's result, an error result if it raised, or None if the engine cancelled the task."""
-        task_run_id = assignment.task_run_id
-        if task_run_id in self._cancel_requested:
+        if job.cancel_requested:
             return None
-        work = asyncio.create_task(self._run_executor(assignment))
-        self._work[task_run_id] = work
+        job.work = asyncio.create_task(self._run_executor(job.delivery.assignment))
         try:
-            result = await work
+            result = await job.work
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if task_run_id in self._cancel_requested and not (current and current.cancelling()):
+            if job.cancel_requested and not (current and current.cancelling()):
                 return None
             raise
         except Exception as exc:
-            log.info("executor for %s raised %r", task_run_id, exc)
+            log.info("executor for %s raised %r", job.task_run_id, exc)
             return TaskResult(code=ResultCode.ERROR, message=str(exc) or type(exc).__name__)
-        return None if task_run_id in self._cancel_requested else result
+        return None if job.cancel_requested else result
 
     async def _run_executor(self, assignment: TaskAssignment) -> TaskResult:
         """The executor between downloading its input artifacts and uploading what it produced; an executor
@@ -458,11 +475,11 @@ class WorkerPool:
         """
         while True:
             await asyncio.sleep(self._heartbeat)
-            for delivery in list(self._in_flight.values()):
+            for job in list(self._held):
                 try:
-                    await delivery.in_progress()
+                    await job.delivery.in_progress()
                 except Exception as exc:
-                    log.debug("in-progress signal for %s failed: %r", delivery.assignment.task_run_id, exc)
+                    log.debug("in-progress signal for %s failed: %r", job.task_run_id, exc)
 
     def _report(
         self,
