@@ -26,7 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import APIError, KeyNotFoundError
 
 from aether_es.adapters.background import catch_up_then_cancel
-from aether_es.adapters.nats.connection import LogThrottle
+from aether_es.adapters.nats.connection import LogThrottle, NatsConnection
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.retry import drop_subscription, follow_pull, publish_idempotent, retrying
 from aether_es.events.codec import CodecError, event_records
@@ -53,7 +53,7 @@ class FeedProjector:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        connection: NatsConnection,
         layout: Layout,
         *,
         batch: int = 500,
@@ -64,8 +64,8 @@ class FeedProjector:
     ) -> None:
         if not 1 <= chunk <= 1000:
             raise ValueError(f"chunk {chunk} must be between 1 and 1000 (the server's atomic batch limit)")
-        self._js = js
-        self._nc = js._nc  # the atomic batch protocol is raw; nats-py does not wrap it
+        self._js = connection.js
+        self._nc = connection.nc  # the atomic batch protocol is raw; nats-py does not wrap it
         self._layout = layout
         self._batch = batch
         self._chunk = chunk

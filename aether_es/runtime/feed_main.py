@@ -35,7 +35,7 @@ async def project(url: str, prefix: str) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    feed = FeedProjector(connection.js, Layout(prefix=prefix))
+    feed = FeedProjector(connection, Layout(prefix=prefix))
     try:
         await feed.start()
         tune_for_engine()

@@ -310,7 +310,7 @@ async def open_stack(options: StackOptions) -> Stack:
         if configure_tracing():
             engine.finished.append(run_finished)
         await engine.start()  # after the workers registered, so first dispatches find them
-        feed = FeedProjector(connection.js, layout) if options.feed and not options.feed_process else None
+        feed = FeedProjector(connection, layout) if options.feed and not options.feed_process else None
         feed_process = FeedProcess(url, options.prefix, auth) if options.feed and options.feed_process else None
         singletons = [Singleton("watcher", deadlines.start, deadlines.stop)]
         if feed is not None:

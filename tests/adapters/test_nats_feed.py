@@ -184,10 +184,9 @@ async def test_a_restarted_projector_resumes_from_its_checkpoint_without_gaps_or
     nats_server: EmbeddedNatsServer, plain: Client, tmp_path: Path
 ) -> None:
     stack, _, expected = await fill_history(nats_server.url, tmp_path, 60)
-    js = stack.connection.js
     try:
         last = expected[-1]["seq"]
-        first = FeedProjector(js, stack.layout, batch=4, chunk=7)
+        first = FeedProjector(stack.connection, stack.layout, batch=4, chunk=7)
         await first.start()
         await first.wait_for(last // 2, 10)
         await first.stop()
@@ -197,7 +196,7 @@ async def test_a_restarted_projector_resumes_from_its_checkpoint_without_gaps_or
         # As if it had crashed after publishing but before writing its checkpoint: resume from earlier.
         await kv.put(CHECKPOINT_KEY, str(checkpoint // 2).encode())
 
-        second = FeedProjector(js, stack.layout, batch=4, chunk=7)
+        second = FeedProjector(stack.connection, stack.layout, batch=4, chunk=7)
         await second.start()
         await second.caught_up(20)
         await second.stop()
@@ -239,7 +238,7 @@ async def test_replay_from_an_earlier_point_gets_the_same_events(
 ) -> None:
     stack, run_id, expected = await fill_history(nats_server.url, tmp_path, 10)
     try:
-        projector = FeedProjector(stack.connection.js, stack.layout)
+        projector = FeedProjector(stack.connection, stack.layout)
         await projector.start()
         await projector.caught_up(10)
         await projector.stop()

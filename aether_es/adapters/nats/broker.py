@@ -118,6 +118,7 @@ async def publish_reports(
     values: NatsValueStore,
     reports: Sequence[Report],
     *,
+    max_payload: int,
     timeout: float,
     budget: float,
 ) -> None:
@@ -129,7 +130,6 @@ async def publish_reports(
     bodies: dict[str, bytes] = {}
     for report in reports:
         body = bodies[report.dedup_key()] = await values.shrink_bytes(report.model_dump_json(by_alias=True).encode())
-        max_payload = js._nc.max_payload
         if max_payload and len(body) > max_payload:
             raise PayloadTooLarge(
                 f"report of {report.task_run_id or report.run_id} is {len(body):,} bytes with its big values by "
@@ -161,7 +161,15 @@ class _Reporter:
         self._values = values or NatsValueStore(js, layout)
 
     async def report(self, reports: Sequence[Report]) -> None:
-        await publish_reports(self._js, self._layout, self._values, reports, timeout=self._timeout, budget=self._budget)
+        await publish_reports(
+            self._js,
+            self._layout,
+            self._values,
+            reports,
+            max_payload=self._nc.max_payload,
+            timeout=self._timeout,
+            budget=self._budget,
+        )
 
 
 class NatsBroker(_Reporter):
