@@ -158,17 +158,32 @@ class Client:
     # --- runs ----------------------------------------------------------------------------------------
 
     async def submit(
-        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None, *, reason: str = ""
+        self,
+        document: Mapping[str, Any] | str | bytes,
+        idempotency_key: str | None = None,
+        *,
+        reason: str = "",
+        strict: bool = False,
     ) -> str:
-        """Start a workflow run; returns its id. With a key, repeating the call returns the same id."""
-        return (await self.submit_info(document, idempotency_key, reason=reason)).run_id
+        """Start a workflow run; returns its id. With a key, repeating the call returns the same id. With
+        `strict`, a document with warnings is refused (ValidationError naming each one's path)."""
+        return (await self.submit_info(document, idempotency_key, reason=reason, strict=strict)).run_id
 
     async def submit_info(
-        self, document: Mapping[str, Any] | str | bytes, idempotency_key: str | None = None, *, reason: str = ""
+        self,
+        document: Mapping[str, Any] | str | bytes,
+        idempotency_key: str | None = None,
+        *,
+        reason: str = "",
+        strict: bool = False,
     ) -> Submitted:
-        """`submit`, also saying whether this call created the run."""
+        """`submit`, also saying whether this call created the run, and the document's warnings."""
         request = m.SubmitRunRequest.model_construct(
-            document=_document(document), idempotency_key=idempotency_key, actor=self.actor, reason=reason
+            document=_document(document),
+            idempotency_key=idempotency_key,
+            actor=self.actor,
+            reason=reason,
+            strict=strict,
         )
         reply: Submitted = await self.call("runs.submit", request)
         return reply
@@ -295,10 +310,21 @@ class Client:
 
     # --- cron workflows ------------------------------------------------------------------------------
 
-    async def cron_submit(self, document: Mapping[str, Any] | str | bytes, *, reason: str = "") -> str:
-        request = m.SubmitCronRequest.model_construct(document=_document(document), actor=self.actor, reason=reason)
+    async def cron_submit(
+        self, document: Mapping[str, Any] | str | bytes, *, reason: str = "", strict: bool = False
+    ) -> str:
+        """Create a CronWorkflow; returns its id. With `strict`, a document with warnings is refused."""
+        return (await self.cron_submit_info(document, reason=reason, strict=strict)).cron_workflow_id
+
+    async def cron_submit_info(
+        self, document: Mapping[str, Any] | str | bytes, *, reason: str = "", strict: bool = False
+    ) -> m.SubmitCronReply:
+        """`cron_submit`, also giving the document's warnings."""
+        request = m.SubmitCronRequest.model_construct(
+            document=_document(document), actor=self.actor, reason=reason, strict=strict
+        )
         reply: m.SubmitCronReply = await self.call("crons.submit", request)
-        return reply.cron_workflow_id
+        return reply
 
     async def cron_get(self, cron_id: str) -> dict[str, Any]:
         """The CronWorkflow's view, with the views of its runs."""

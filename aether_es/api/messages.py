@@ -9,11 +9,11 @@ are ignored, so replies can grow without breaking older clients.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+
+from aether_es.spelling import wire_name
 
 ErrorCode = Literal[
     "invalid_argument", "not_found", "invalid_state", "conflict", "not_supported", "unavailable", "internal"
@@ -24,14 +24,6 @@ DEFAULT_LIST_LIMIT = 100
 MAX_TASK_LIMIT = 10_000
 """Most task records in one page; `runs.get` carries up to this many, as many as its reply has room for."""
 DEFAULT_TASK_LIMIT = 1000
-
-
-_ID = re.compile(r"Id(s?)(?=[A-Z]|$)")
-
-
-def wire_name(field: str) -> str:
-    """A field's JSON key: camelCase with Aether's `ID` (`run_id` -> `runID`, `task_run_ids` -> `taskRunIDs`)."""
-    return _ID.sub(r"ID\1", to_camel(field))
 
 
 class Message(BaseModel):
@@ -65,6 +57,12 @@ class Audited(Message):
     reason: str = Field(default="", max_length=4096, description="why, recorded with the command's events")
 
 
+STRICT = (
+    "refuse a document with warnings (invalid_argument naming each one's JSON path) instead of accepting it and "
+    "listing them in the reply's `warnings`"
+)
+
+
 class SubmitRunRequest(Audited):
     """Start a workflow run. With an idempotency key, repeating the request never starts a second run; the key
     given with another document is a `conflict` naming the run it started."""
@@ -76,6 +74,7 @@ class SubmitRunRequest(Audited):
         max_length=1024,
         description="the same key with the same document always gives the same run id and never a second run",
     )
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class DocumentWarning(Reply):
@@ -85,14 +84,16 @@ class DocumentWarning(Reply):
     message: str = Field(description="what Aether does with it, and what to write instead")
 
 
+WARNINGS = (
+    "unknown fields, fields Aether ignores where they are, {{...}} left literal in argument values, loop "
+    "iterations that lose their values (docs/warnings.md)"
+)
+
+
 class SubmitRunReply(Reply):
     run_id: str
     created: bool = Field(description="false when the idempotency key had already started this run")
-    warnings: list[DocumentWarning] = Field(
-        default_factory=list,
-        description="unknown fields, fields Aether ignores where they are, {{...}} left literal in argument "
-        "values, loop iterations that lose their values (docs/warnings.md)",
-    )
+    warnings: list[DocumentWarning] = Field(default_factory=list, description=WARNINGS)
 
 
 class GetRunRequest(Message):
@@ -206,10 +207,12 @@ class Empty(Message):
 
 class SubmitCronRequest(Audited):
     document: Document = Field(description="the aether/v1 CronWorkflow document")
+    strict: bool = Field(default=False, description=STRICT)
 
 
 class SubmitCronReply(Reply):
     cron_workflow_id: str
+    warnings: list[DocumentWarning] = Field(default_factory=list, description=WARNINGS)
 
 
 class CronIdRequest(Message):

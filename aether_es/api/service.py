@@ -455,17 +455,26 @@ class ApiService:
 
     # --- runs ----------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _warnings(document: m.Document, strict: bool) -> list[m.DocumentWarning]:
+        """A valid document's warnings for the reply; with `strict`, a refusal naming each one instead."""
+        warnings = [m.DocumentWarning(path=w.path, message=w.message) for w in document_warnings(document)]
+        if strict and warnings:
+            count = "1 warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+            listed = "; ".join(f"{w.path}: {w.message}" for w in warnings)
+            raise invalid("document", f"refused by strict, the document has {count}: {listed}")
+        return warnings
+
     async def _submit(self, request: m.SubmitRunRequest) -> m.SubmitRunReply:
         try:
             check_document(request.document)  # before any key is claimed
+            warnings = self._warnings(request.document, request.strict)
             if request.idempotency_key is None:
                 run_id = await self.engine.submit(request.document, actor=_who(request), reason=request.reason)
                 reply = m.SubmitRunReply(run_id=run_id, created=True)
             else:
                 reply = await self._submit_once(request, request.idempotency_key)
-            reply.warnings = [
-                m.DocumentWarning(path=w.path, message=w.message) for w in document_warnings(request.document)
-            ]
+            reply.warnings = warnings
             return reply
         except ValidationError as exc:
             exc.field = exc.field or "document"
@@ -596,8 +605,11 @@ class ApiService:
     async def _cron_submit(self, request: m.SubmitCronRequest) -> m.SubmitCronReply:
         crons = self.engine.cron()
         try:
+            check_document(request.document)
+            warnings = self._warnings(request.document, request.strict)
             return m.SubmitCronReply(
-                cron_workflow_id=await crons.submit(request.document, actor=_who(request), reason=request.reason)
+                cron_workflow_id=await crons.submit(request.document, actor=_who(request), reason=request.reason),
+                warnings=warnings,
             )
         except ValidationError as exc:
             exc.field = exc.field or "document"

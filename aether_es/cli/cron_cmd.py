@@ -16,6 +16,7 @@ from aether_es.cli import exits
 from aether_es.cli.commands import summary
 from aether_es.cli.io import print_json
 from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_remote_options, fail, remote
+from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
 from aether_es.cli.validate_cmd import read_valid
@@ -28,6 +29,7 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     submit = actions.add_parser("submit", help="submit a CronWorkflow document")
     submit.add_argument("file")
+    add_strict_option(submit)
     actions.add_parser("list", help="list cron workflows")
     get = actions.add_parser("get", help="show a cron workflow and its runs")
     get.add_argument("cron_id")
@@ -75,8 +77,10 @@ async def _act(args: argparse.Namespace, client: Client, document: bytes | None)
     cron_id = getattr(args, "cron_id", "")
     if args.action == "submit":
         assert document is not None
-        cron_id = await client.cron_submit(document, reason=args.reason)
-        _print(args, {"cronWorkflowID": cron_id}, [cron_id])
+        # The engine judges --strict: the warnings printed above are the ones it refuses the document for.
+        submitted = await client.cron_submit_info(document, reason=args.reason, strict=args.strict)
+        warnings = [w.model_dump(by_alias=True) for w in submitted.warnings]
+        _print(args, {"cronWorkflowID": submitted.cron_workflow_id, "warnings": warnings}, [submitted.cron_workflow_id])
     elif args.action == "list":
         views = await client.cron_list()
         _print(args, views, _table(views))

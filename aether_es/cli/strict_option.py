@@ -1,4 +1,5 @@
-"""`--strict`: refuse a document that has warnings (validate, run, submit), rather than run it as Aether would."""
+"""`--strict`: refuse a document that has warnings (validate, run, submit, cron submit), rather than run it as Aether
+would."""
 
 from __future__ import annotations
 

@@ -196,6 +196,32 @@ async def test_invalid_document_gets_aethers_message_and_writes_nothing(client: 
     assert (await client.submit_info(workflow(), idempotency_key="k-invalid")).created is True
 
 
+async def test_strict_refuses_a_document_with_warnings_naming_each_path(client: Client, plain: Nats) -> None:
+    document = workflow()
+    document["spec"]["templates"][0]["task"]["retries"] = 2  # Aether ignores it: a warning
+    cron = cron_document()
+    cron["spec"]["workflowSpec"]["entrypont"] = "main"
+    submitted = await client.submit_info(document)
+    assert [(w.path, w.message) for w in submitted.warnings] == [
+        ("spec.templates[0].task.retries", 'unknown field, ignored; did you mean "retry"?')
+    ]
+    cron_submitted = await client.cron_submit_info(cron)
+    assert [w.path for w in cron_submitted.warnings] == ["spec.workflowSpec.entrypont"]
+    with pytest.raises(ValidationError) as refused:
+        await client.submit(document, idempotency_key="k-strict", strict=True)
+    assert str(refused.value) == (
+        "aether: validation error: refused by strict, the document has 1 warning: "
+        'spec.templates[0].task.retries: unknown field, ignored; did you mean "retry"?'
+    )
+    assert refused.value.field == "document"
+    body, headers = await raw(plain, "crons.submit", json.dumps({"document": cron, "strict": True}).encode())
+    assert body["error"]["code"] == "invalid_argument" and headers["Nats-Service-Error-Code"] == "400"
+    assert "spec.workflowSpec.entrypont: unknown field" in body["error"]["message"]
+    assert [r.run_id for r in (await client.list()).runs] == [submitted.run_id]  # strict started nothing
+    assert [c["cronWorkflowID"] for c in await client.cron_list()] == [cron_submitted.cron_workflow_id]
+    assert (await client.submit_info(workflow(), idempotency_key="k-strict", strict=True)).warnings == []
+
+
 async def test_unknown_run_is_not_found(client: Client) -> None:
     with pytest.raises(NotFoundError) as missing:
         await client.get("no-such-run")

@@ -1,5 +1,5 @@
-"""Warnings about what Aether will not do, from `validate`, `run` and `submit` (and the API's submit reply), and
-`--strict`, which refuses such a document with exit 2."""
+"""Warnings about what Aether will not do, from `validate`, `run`, `submit` and `cron submit` (and the API's submit
+replies), and `--strict`, which refuses such a document with exit 2."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from support.cli import EXAMPLE, Served, aether, write
+from support.cli import EXAMPLE, ROOT, Served, aether, write
 
 TYPO = "spec.templates[0].dag.tasks[1].dependancies"
 
@@ -66,3 +66,24 @@ def test_submit_strict_refuses_and_starts_nothing(served: Served, tmp_path: Path
     assert result.returncode == 2
     assert result.stderr.splitlines() == [*WARNINGS, "aether: submit: refused by --strict: 2 warnings above"]
     assert json.loads(served.run("list", "--json").stdout)["runs"] == before
+
+
+def test_cron_submit_carries_the_warnings_and_strict_is_judged_by_the_engine(served: Served, tmp_path: Path) -> None:
+    cron = json.loads((ROOT / "examples" / "disk-report.json").read_text())
+    cron["metadata"]["name"] = "warned"
+    cron["spec"]["shedule"] = cron["spec"]["schedule"]
+    path = write(tmp_path, "cron.json", cron)
+    warning = 'aether: warning: spec.shedule: unknown field, ignored; did you mean "schedule"?'
+    refused = served.run("cron", "submit", "--strict", str(path))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        warning,
+        "aether: validation error: refused by strict, the document has 1 warning: "
+        'spec.shedule: unknown field, ignored; did you mean "schedule"?',
+    ]
+    assert json.loads(served.run("cron", "list", "--json").stdout) == []
+    submitted = served.run("cron", "submit", str(path), "--json")
+    assert submitted.returncode == 0 and submitted.stderr.splitlines() == [warning]
+    reply = json.loads(submitted.stdout)
+    assert [w["path"] for w in reply["warnings"]] == ["spec.shedule"] and reply["cronWorkflowID"]
+    assert served.run("cron", "delete", reply["cronWorkflowID"]).returncode == 0
