@@ -60,7 +60,7 @@ class Waiting:
     on_unrecorded: dict[str, list[Task]] = field(default_factory=dict)
     """Parked under a dependency with no record yet (it cannot be satisfied)."""
     held: deque[Task] = field(default_factory=deque)
-    """Ready, in document order, but over the room the scope had (`Limits.active_per_scope`) or the
+    """Ready, in document order, but over the room the container had (`Limits.active_per_scope`) or the
     decision's budget: taken first, without examining them again."""
 
     @staticmethod

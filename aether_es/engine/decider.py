@@ -77,7 +77,7 @@ def handle(decision: Decision, trigger: Trigger, run_id: str) -> AetherError | N
         elif isinstance(trigger, Continue):
             _continue(decision, trigger)
     except BudgetExhausted as exhausted:
-        decision.resume_points.append(exhausted.scope)
+        decision.resume_points.append(exhausted.container)
     except LimitExceeded as exc:
         over_limit(decision, exc)
     except AetherError as exc:
@@ -266,9 +266,9 @@ def _retry_run(decision: Decision, trigger: RetryRun) -> None:
         decision.emit(ev.TaskReset(task_id=leaf.id, phase=ph.CREATED, retry_count=leaf.retry_count + 1))
     if deadline:
         decision.effect(SetDeadline(Deadline(run_id=state.run_id, at=deadline)))
-    for scope in dict.fromkeys(leaf.parent_id for leaf in reversed(to_retry)):
+    for parent_id in dict.fromkeys(leaf.parent_id for leaf in reversed(to_retry)):
         if not state.terminal:
-            scheduler.advance(decision, scope)
+            scheduler.advance(decision, parent_id)
 
 
 def _retry_from(decision: Decision, task_id: str, superseded: list[TaskRunView]) -> TaskRunView:
@@ -325,25 +325,25 @@ def _failed_leaves(decision: Decision, task_ids: tuple[str, ...]) -> list[TaskRu
 
 
 def _continue(decision: Decision, trigger: Continue) -> None:
-    """Advance the scopes a budget-limited decision left (and their ancestors), or every open container."""
+    """Advance the containers a budget-limited decision left (and their ancestors), or every open container."""
     state = decision.state
-    if trigger.scopes is None:
-        scopes = [i for i in reversed(state.order) if state.tasks[i].template_type != TemplateType.TASK] + [""]
+    if trigger.containers is None:
+        containers = [i for i in reversed(state.order) if state.tasks[i].template_type != TemplateType.TASK] + [""]
     else:
-        scopes = []
-        for scope in trigger.scopes:
-            while scope:
-                scopes.append(scope)
-                scope = state.tasks[scope].parent_id if scope in state.tasks else ""
-            scopes.append("")
+        containers = []
+        for container in trigger.containers:
+            while container:
+                containers.append(container)
+                container = state.tasks[container].parent_id if container in state.tasks else ""
+            containers.append("")
     seen: set[str] = set()
-    for scope in scopes:
-        if scope in seen or state.terminal:
+    for container in containers:
+        if container in seen or state.terminal:
             continue
-        seen.add(scope)
-        if scope and state.tasks[scope].phase in ph.TERMINAL:
+        seen.add(container)
+        if container and state.tasks[container].phase in ph.TERMINAL:
             continue
-        scheduler.advance(decision, scope)
+        scheduler.advance(decision, container)
 
 
 def pending_effects(decision: Decision) -> list[Effect]:

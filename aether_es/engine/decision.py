@@ -65,11 +65,12 @@ class _Metered:
 
 
 class BudgetExhausted(Exception):
-    """The decision has emitted its share; `scope` is where scheduling should carry on."""
+    """The decision has emitted its share; `container` is the id of the container (or "" for the run's root)
+    whose scheduling should carry on."""
 
-    def __init__(self, scope: str) -> None:
-        super().__init__(scope)
-        self.scope = scope
+    def __init__(self, container: str) -> None:
+        super().__init__(container)
+        self.container = container
 
 
 class Decision:
@@ -129,9 +130,9 @@ class Decision:
         """Whether the decision has done its share, counting `planned` events it is about to emit."""
         return len(self.envelopes) + self.spent + planned >= self.context.budget
 
-    def check_budget(self, scope: str) -> None:
+    def check_budget(self, container: str) -> None:
         if self.over_budget():
-            raise BudgetExhausted(scope)
+            raise BudgetExhausted(container)
 
     def report(self, operation: str, message: str, severity: Severity = Severity.WARNING, task_id: str = "") -> None:
         self.effect(

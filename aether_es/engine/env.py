@@ -1,7 +1,7 @@
 """Evaluation envs: the flat maps of dotted names that expressions and valueFrom lookups read.
 
 An env is lazy. It answers `key in env` and `env[key]` from its layers on demand instead of materialising
-every sibling's outputs, so building one costs nothing however wide the scope is. Layers are searched from
+every sibling's outputs, so building one costs nothing however many children a container has. Layers are searched from
 the highest priority down, which reproduces Aether's "later sources overwrite earlier keys".
 """
 

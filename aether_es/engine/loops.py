@@ -17,7 +17,7 @@ from aether_es.engine.decision import Decision
 from aether_es.engine.env import Env, TaskVars, as_condition, parameters_map
 from aether_es.engine.failures import fail_run, mark_run_error
 from aether_es.engine.outcomes import empty_aggregate, finish_metrics
-from aether_es.engine.run_env import scope_vars, workflow_args
+from aether_es.engine.run_env import children_vars, workflow_args
 from aether_es.events import catalogue as ev
 from aether_es.limits import LimitExceeded, check
 from aether_es.model import phases as ph
@@ -72,7 +72,7 @@ def _items_from(decision: Decision, task: TaskRunView, source: str) -> list[Any]
         decision.context.vars,
         workflow_args(decision),
         parameters_map("inputs.parameters.", task.inputs),
-        scope_vars(decision, decision.state.scope(task.parent_id)),
+        children_vars(decision, decision.state.children_of(task.parent_id)),
     )
     key = single_placeholder(source)
     if key is not None and key in env:

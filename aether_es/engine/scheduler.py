@@ -1,9 +1,10 @@
-"""Scope scheduling: Aether's advanceScope on the in-memory run state.
+"""Scheduling a container's children: Aether's advanceScope on the in-memory run state.
 
-A scope is the set of children of one container (or the run's root). Advancing a scope activates its Created
-children, discovers DAG nodes that became ready, refills loops, and finalizes the container when everything
-in it is terminal, then carries on with the container's own scope. Each step reads the state produced by the
-events emitted before it, so the loop converges exactly as Aether's store-backed loop does.
+Advancing a container (or the run's root, id "") activates its Created children, discovers DAG nodes that
+became ready, refills loops, and finalizes the container when all its children are terminal, then carries on
+with the container's parent. Each step reads the state produced by the events emitted before it, so the
+loop converges exactly as Aether's store-backed loop does. Leaves and loops return what must be advanced
+next; this module, which drives them, advances it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aether_es.engine.outcomes import (
     finish_metrics,
     tolerated,
 )
-from aether_es.engine.run_env import bind_parameters, binding_env, scope_vars, workflow_args
+from aether_es.engine.run_env import bind_parameters, binding_env, children_vars, workflow_args
 from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
@@ -31,13 +32,13 @@ from aether_es.model.gofmt import go_quote
 from aether_es.model.phases import TemplateType
 from aether_es.ports.deadlines import run_key
 from aether_es.ports.evaluator import ExpressionError
-from aether_es.projections.run_state import ScopeIndex, TaskRunView
+from aether_es.projections.run_state import Children, TaskRunView
 
-# --- advancing scopes ----------------------------------------------------------------------------------
+# --- advancing containers ------------------------------------------------------------------------------
 
 
 def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None:
-    """Advance `parent_id`'s scope and, as containers finish, their parents, up to (not into) `stop`."""
+    """Advance `parent_id`'s children and, as containers finish, their parents, up to (not into) `stop`."""
     state = decision.state
     parent = parent_id
     while True:
@@ -45,15 +46,15 @@ def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None
             return
         if state.terminal:
             return
-        scope = state.scope(parent)
-        for task_id in list(scope.created):
+        children = state.children_of(parent)
+        for task_id in list(children.created):
             decision.check_budget(parent)
             activate(decision, task_id)
             if state.terminal:
                 return
         container = state.tasks[parent] if parent else None
         if container is None:
-            if scope.all_terminal:
+            if children.all_terminal:
                 finalize_workflow(decision)
             return
         if container.phase in ph.TERMINAL:
@@ -62,12 +63,12 @@ def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None
         if container.template_type == TemplateType.DAG:
             if create_eligible(decision, container):
                 continue
-            if not scope.all_terminal:
+            if not children.all_terminal:
                 return
         else:
             if loops.spawn_next(decision, container):
                 continue
-            if not scope.all_terminal:
+            if not children.all_terminal:
                 return
             if loops.advance_repeat(decision, container):
                 continue
@@ -81,7 +82,7 @@ def advance(decision: Decision, parent_id: str, stop: str | None = None) -> None
 def activate(decision: Decision, task_id: str) -> None:
     task = decision.state.tasks[task_id]
     if task.phase != ph.CREATED or task.retry_at:
-        return  # a retry waiting for its backoff is dispatched by its retry deadline, not by its scope
+        return  # a retry waiting for its backoff is dispatched by its retry deadline, not by its container
     kind = task.template_type
     if kind == TemplateType.TASK:
         container = leaves.dispatch_leaf(decision, task)
@@ -124,15 +125,15 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
     if dag is None:
         return False
     tasks = decision.state.tasks
-    scope = container.kids
+    children = container.kids
     index = decision.dag_index(container.template_name, dag)
     all_waiting = decision.index.waiting
     waiting = all_waiting.get(container.id)
     if waiting is None:
-        waiting = all_waiting[container.id] = Waiting.of(dag, index, scope.by_name)
+        waiting = all_waiting[container.id] = Waiting.of(dag, index, children.by_name)
 
     def satisfied(dep: str) -> bool:
-        task_id = scope.by_name.get(dep)
+        task_id = children.by_name.get(dep)
         if task_id is None:
             return False
         phase = tasks[task_id].phase
@@ -140,10 +141,10 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
             return True
         return tolerated(phase, effective_continue_on(index.nodes.get(dep), dag))
 
-    room = decision.context.limits.active_per_scope - scope.active
+    room = decision.context.limits.active_per_scope - children.active
     if room <= 0:
         return False  # the nodes ready wait for running ones to finish
-    ready = waiting.ready(index, scope.by_name, satisfied, room)
+    ready = waiting.ready(index, children.by_name, satisfied, room)
     if not ready:
         return False
     if decision.over_budget():
@@ -157,7 +158,7 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
         if position and decision.over_budget(planned=position):
             waiting.requeue(ready[position:])
             break
-        (runnable if _when_allows(decision, node, scope) else skipped).append(node)
+        (runnable if _when_allows(decision, node, children) else skipped).append(node)
     for node in skipped:
         message = f"when condition {go_quote(node.when)} evaluated to false"
         _create_node(decision, container, dag, node, ph.SKIPPED, message)
@@ -168,12 +169,12 @@ def create_eligible(decision: Decision, container: TaskRunView) -> bool:
     return True
 
 
-def _when_allows(decision: Decision, node: Task, scope: ScopeIndex) -> bool:
+def _when_allows(decision: Decision, node: Task, children: Children) -> bool:
     evaluator = decision.context.evaluator
     if not node.when or evaluator is None:
         return True
     try:
-        result = evaluator.evaluate(node.when, Env(scope_vars(decision, scope)))
+        result = evaluator.evaluate(node.when, Env(children_vars(decision, children)))
     except ExpressionError as exc:
         decision.warn("createEligibleTasks.whenCondition", f"task {node.name!r}: {exc}")
         return False
@@ -216,7 +217,7 @@ def finalize_container(decision: Decision, container: TaskRunView) -> bool:
         if phase != ph.CANCELLED and dag.phase_conditions is not None:
             env = Env(
                 {"phase": phase, "msg": message, **_outputs_map(outputs)},
-                scope_vars(decision, container.kids),
+                children_vars(decision, container.kids),
             )
             phase = evaluate_phase_conditions(
                 dag.phase_conditions,
@@ -252,7 +253,7 @@ def _collect_dag_outputs(decision: Decision, container: TaskRunView, dag: Dag) -
     decls = dag.outputs.parameters if dag.outputs is not None else []
     if not decls:
         return None
-    env = Env(decision.context.vars, workflow_args(decision), scope_vars(decision, container.kids))
+    env = Env(decision.context.vars, workflow_args(decision), children_vars(decision, container.kids))
     params: list[Parameter] = []
     for decl in decls:
         if decl.value_from is not None and decl.value_from.is_set():

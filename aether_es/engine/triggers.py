@@ -93,6 +93,7 @@ class RetryRun(Trigger):
 
 @dataclass(frozen=True, slots=True)
 class Continue(Trigger):
-    """Carry on with work a previous decision left for later (no scopes: the whole run)."""
+    """Carry on with work a previous decision left for later: in these containers ("" the run's root) and
+    their ancestors, or (None) in the whole run."""
 
-    scopes: tuple[str, ...] | None = None
+    containers: tuple[str, ...] | None = None

@@ -2,7 +2,8 @@
 
 `apply` is the only place where events change state, used alike by live decisions, rehydration and replay,
 which is why replayed views equal live ones. Besides Aether's records the state keeps small derived indexes
-(children per scope, terminal counts, last child per name) so the decider never scans a whole scope.
+(each container's children, terminal counts, last child per name) so the decider never scans all of a
+container's children.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ProjectionError(Exception):
 
 
 @dataclass(slots=True)
-class ScopeIndex:
+class Children:
     """The children of one container (or of the run's root), in creation order."""
 
     children: list[str] = field(default_factory=list)
@@ -39,7 +40,7 @@ class ScopeIndex:
 
     @property
     def all_terminal(self) -> bool:
-        """Aether's allTerminal: an empty scope is never all terminal."""
+        """Aether's allTerminal: no children is never all terminal."""
         return bool(self.children) and self.terminal == len(self.children)
 
     @property
@@ -106,17 +107,17 @@ class TaskRunView:
     """While a retry backoff runs: when the next attempt may be dispatched ("" otherwise)."""
     resumed_with: tuple[str, ...] | None = None
     """The payload keys of the resume that made the current attempt; None when a dispatch made it."""
-    index: ScopeIndex | None = field(default=None, repr=False, compare=False)
+    index: Children | None = field(default=None, repr=False, compare=False)
 
     inputs = _Packed[list[Parameter]]("packed_inputs", TypeAdapter(list[Parameter]), exclude_defaults=True)
     outputs = _Packed[ResultOutputs]("packed_outputs", TypeAdapter(ResultOutputs))
     metrics = _Packed[Metrics]("packed_metrics", TypeAdapter(Metrics))
 
     @property
-    def kids(self) -> ScopeIndex:
+    def kids(self) -> Children:
         """The index of its children, made on first use: most task runs are leaves and never need one."""
         if self.index is None:
-            self.index = ScopeIndex()
+            self.index = Children()
         return self.index
 
     def _inputs_view(self) -> dict[str, Any] | None:
@@ -176,7 +177,7 @@ class RunState:
     updated_at: str = ""
     tasks: dict[str, TaskRunView] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
-    root: ScopeIndex = field(default_factory=ScopeIndex)
+    root: Children = field(default_factory=Children)
     events: int = 0
     seq: int = 0
     suspended: int = 0
@@ -198,7 +199,7 @@ class RunState:
     def terminal(self) -> bool:
         return self.phase in ph.TERMINAL
 
-    def scope(self, parent_id: str) -> ScopeIndex:
+    def children_of(self, parent_id: str) -> Children:
         return self.tasks[parent_id].kids if parent_id else self.root
 
     def progress(self) -> str:
@@ -280,19 +281,19 @@ def _task(state: RunState, task_id: str) -> TaskRunView:
 
 
 def _set_phase(state: RunState, task: TaskRunView, phase: str, time: str) -> None:
-    """Change a task's phase and keep its scope's terminal count and Created set in step."""
+    """Change a task's phase and keep its siblings' terminal count and Created set in step."""
     old = task.phase
     task.phase = phase
     task.updated_at = time
-    scope = state.scope(task.parent_id)
+    siblings = state.children_of(task.parent_id)
     was_terminal, is_terminal = old in ph.TERMINAL, phase in ph.TERMINAL
     if was_terminal != is_terminal:
-        scope.terminal += 1 if is_terminal else -1
+        siblings.terminal += 1 if is_terminal else -1
     state.suspended += (phase == ph.SUSPENDED) - (old == ph.SUSPENDED)
     if phase == ph.CREATED:
-        scope.created[task.id] = None
+        siblings.created[task.id] = None
     elif old == ph.CREATED:
-        scope.created.pop(task.id, None)
+        siblings.created.pop(task.id, None)
 
 
 def _run_ready(state: RunState, event: ev.RunReady, time: str) -> None:
@@ -339,15 +340,15 @@ def _task_created(state: RunState, event: ev.TaskCreated, time: str) -> None:
         updated_at=time,
     )
     task.inputs = event.inputs
-    scope = state.scope(event.parent_id)
+    siblings = state.children_of(event.parent_id)
     state.tasks[task.id] = task
     state.order.append(task.id)
-    scope.children.append(task.id)
-    scope.by_name[task.task_name] = task.id
+    siblings.children.append(task.id)
+    siblings.by_name[task.task_name] = task.id
     if task.phase in ph.TERMINAL:
-        scope.terminal += 1
+        siblings.terminal += 1
     elif task.phase == ph.CREATED:
-        scope.created[task.id] = None
+        siblings.created[task.id] = None
 
 
 def _inputs_bound(state: RunState, event: ev.TaskInputsBound, time: str) -> None:
@@ -458,13 +459,13 @@ def _task_reset(state: RunState, event: ev.TaskReset, time: str) -> None:
 
 def _task_superseded(state: RunState, event: ev.TaskSuperseded, time: str) -> None:
     task = _task(state, event.task_id)
-    scope = state.scope(task.parent_id)
-    scope.children.remove(task.id)
+    siblings = state.children_of(task.parent_id)
+    siblings.children.remove(task.id)
     if task.phase in ph.TERMINAL:
-        scope.terminal -= 1
-    scope.created.pop(task.id, None)
-    if scope.by_name.get(task.task_name) == task.id:
-        del scope.by_name[task.task_name]
+        siblings.terminal -= 1
+    siblings.created.pop(task.id, None)
+    if siblings.by_name.get(task.task_name) == task.id:
+        del siblings.by_name[task.task_name]
     task.message = "superseded by a retry"
     task.updated_at = time
 

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from aether_es.events.values import Metrics, ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.documents import Artifact, Parameter
-from aether_es.projections.run_state import RunState, ScopeIndex, TaskRunView
+from aether_es.projections.run_state import Children, RunState, TaskRunView
 
 _PARAMETERS = TypeAdapter(list[Parameter])
 _ARTIFACTS = TypeAdapter(list[Artifact])
@@ -33,14 +33,14 @@ _SKIPPED = {"derived", "parsed"}
 
 
 def _shape() -> str:
-    names = [f"{cls.__name__}:{f.name}" for cls in (RunState, TaskRunView, ScopeIndex) for f in dataclasses.fields(cls)]
+    names = [f"{cls.__name__}:{f.name}" for cls in (RunState, TaskRunView, Children) for f in dataclasses.fields(cls)]
     return hashlib.blake2b("|".join(names).encode(), digest_size=8).hexdigest()
 
 
 SHAPE = _shape()
 
 
-def _scope(index: ScopeIndex) -> dict[str, Any]:
+def _children(index: Children) -> dict[str, Any]:
     return {
         "children": index.children,
         "terminal": index.terminal,
@@ -49,8 +49,8 @@ def _scope(index: ScopeIndex) -> dict[str, Any]:
     }
 
 
-def _scope_of(raw: dict[str, Any]) -> ScopeIndex:
-    return ScopeIndex(raw["children"], raw["terminal"], dict.fromkeys(raw["created"]), raw["by_name"])
+def _children_of(raw: dict[str, Any]) -> Children:
+    return Children(raw["children"], raw["terminal"], dict.fromkeys(raw["created"]), raw["by_name"])
 
 
 def _value(name: str, value: Any) -> Any:
@@ -79,7 +79,7 @@ def _task(task: TaskRunView) -> dict[str, Any]:
         if f.name in _VALUES or f.name == "input_artifacts":
             out[f.name] = _value(f.name, value)
         elif f.name == "index":
-            out[f.name] = None if value is None else _scope(value)
+            out[f.name] = None if value is None else _children(value)
         else:
             out[f.name] = value
     return out
@@ -91,7 +91,7 @@ def _task_of(raw: dict[str, Any]) -> TaskRunView:
         if name in _VALUES or name == "input_artifacts":
             values[name] = _value_of(name, value)
         elif name == "index":
-            values[name] = None if value is None else _scope_of(value)
+            values[name] = None if value is None else _children_of(value)
         elif name == "resumed_with":
             values[name] = None if value is None else tuple(value)
         else:
@@ -113,7 +113,7 @@ def encode_snapshot(state: RunState) -> bytes:
         "deadline": state.deadline,
         "updated_at": state.updated_at,
         "tasks": [_task(state.tasks[task_id]) for task_id in state.order],
-        "root": _scope(state.root),
+        "root": _children(state.root),
         "events": state.events,
         "seq": state.seq,
     }
@@ -139,7 +139,7 @@ def decode_snapshot(data: bytes) -> RunState | None:
         updated_at=raw["updated_at"],
         tasks={task.id: task for task in tasks},
         order=[task.id for task in tasks],
-        root=_scope_of(raw["root"]),
+        root=_children_of(raw["root"]),
         events=raw["events"],
         seq=raw["seq"],
         suspended=sum(task.phase == ph.SUSPENDED for task in tasks),

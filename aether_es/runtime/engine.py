@@ -781,7 +781,7 @@ class Engine:
         if decision.resume_points:
             run.mailbox.append(
                 _Pending(
-                    Continue(actor="engine", cause="continue", at=clock.now(), scopes=tuple(decision.resume_points))
+                    Continue(actor="engine", cause="continue", at=clock.now(), containers=tuple(decision.resume_points))
                 )
             )
         changed, run.changed = run.changed, asyncio.Event()

@@ -11,7 +11,7 @@ from aether_es.model import phases as ph
 from aether_es.model.documents import Dag
 
 ROOM = 1_000_000
-"""Room for every ready node (the scope's limit on unfinished children does not bind)."""
+"""Room for every ready node (the container's limit on unfinished children does not bind)."""
 
 
 def _dag(nodes: list[dict[str, Any]], entrypoints: list[str] | None = None) -> Dag:

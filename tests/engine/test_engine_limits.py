@@ -87,7 +87,7 @@ def test_a_wide_scope_keeps_at_most_its_room_unfinished(document: dict[str, Any]
 
     def watch(assignment: Any, state: Any) -> None:
         nonlocal widest
-        widest = max(widest, state.scope(state.tasks[assignment.task_run_id].parent_id).active)
+        widest = max(widest, state.children_of(state.tasks[assignment.task_run_id].parent_id).active)
 
     limited.on_dispatch = watch
     state = _finish(limited, document)

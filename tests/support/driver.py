@@ -116,7 +116,7 @@ class Driver:
                 self.errors.append(effect.report)
         if decision.resume_points:
             self.deliver(
-                Continue(actor="engine", cause="continue", at=self.now(), scopes=tuple(decision.resume_points))
+                Continue(actor="engine", cause="continue", at=self.now(), containers=tuple(decision.resume_points))
             )
         return error
 

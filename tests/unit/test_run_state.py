@@ -66,7 +66,7 @@ def test_only_containers_get_a_scope_index() -> None:
     assert state.tasks["leaf"].index is None
     assert state.tasks["dag"].index is not None
     assert state.tasks["dag"].kids.children == ["leaf"]
-    assert state.scope("dag") is state.tasks["dag"].kids
+    assert state.children_of("dag") is state.tasks["dag"].kids
 
 
 def test_a_leaf_keeps_its_values_as_json_and_reads_them_back_equal() -> None:
