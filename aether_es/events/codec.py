@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
 import orjson
@@ -115,15 +116,26 @@ EVENT_FIELD_NAMES = {"task_id": "taskRunID", "parent_id": "parentRunID", "cron_i
 Aether's own shapes inside events (outputs, metrics, parameters, artifacts) keep Aether's names."""
 
 
+class _Renaming:
+    """One way of one model's spelling: each key's new name, and the renaming of the keys that hold models (the
+    others hold scalars or the user's values, never renamed); a key no field has is spelt by `other`."""
+
+    __slots__ = ("names", "nested", "other")
+
+    def __init__(self, other: Callable[[str], str]) -> None:
+        self.names: dict[str, str] = {}
+        self.nested: dict[str, tuple[str, _Renaming]] = {}
+        self.other = other
+
+
 class _Spelling:
-    """How one model's stored fields are spelt in a public record, both ways, with the spelling of each field
-    that holds models (None for the others: scalars, and the user's values, which are never renamed)."""
+    """How one model's stored fields are spelt in a public record (`out`), and back (`back`)."""
 
     __slots__ = ("back", "out")
 
     def __init__(self) -> None:
-        self.out: dict[str, tuple[str, _Spelling | None]] = {}
-        self.back: dict[str, tuple[str, _Spelling | None]] = {}
+        self.out = _Renaming(wire_name)
+        self.back = _Renaming(stored_name)
 
 
 _SPELLINGS: dict[type[BaseModel], _Spelling] = {}
@@ -135,10 +147,12 @@ def _spelling(model: type[BaseModel]) -> _Spelling:
         found = _SPELLINGS[model] = _Spelling()
         for name, info in model.model_fields.items():
             public = info.alias or EVENT_FIELD_NAMES.get(name) or wire_name(name)
+            found.out.names[name], found.back.names[public] = public, name
             nested = _model_in(info.annotation)
-            spelling = None if nested is None else _spelling(nested)
-            found.out[name], found.back[public] = (public, spelling), (name, spelling)
-        if len(found.back) != len(found.out):
+            if nested is not None:
+                inner = _spelling(nested)
+                found.out.nested[name], found.back.nested[public] = (public, inner.out), (name, inner.back)
+        if len(found.back.names) != len(found.out.names):
             raise ValueError(f"{model.__name__}: two fields have one public name")
     return found
 
@@ -156,35 +170,34 @@ _EVENT_SPELLINGS = {name: _spelling(cls) for name, cls in _CLASSES.items()}
 
 def record_names(model: type[BaseModel]) -> dict[str, str]:
     """A model's field names and how a public record spells each (the event schemas are renamed with it)."""
-    return {name: public for name, (public, _) in _spelling(model).out.items()}
+    return dict(_spelling(model).out.names)
 
 
-def _respell(value: Any, spelling: _Spelling, public: bool) -> Any:
-    """`value` with the keys of `spelling`'s model renamed, into the public spelling or back. A key no field
-    has (one of an older schema version) is spelt by `wire_name`, or back by `stored_name`; a value by
-    reference is left as it is."""
+def _respell(value: Any, renaming: _Renaming) -> Any:
+    """`value` with its keys renamed; a value by reference is left as it is. The feed renames every event, so
+    this is one dict comprehension per object, and a call only for the fields that hold models."""
     if isinstance(value, list):
-        return [_respell(item, spelling, public) for item in value]
+        return [_respell(item, renaming) for item in value]
     if not isinstance(value, dict) or MARKER in value:
         return value
-    names, other = (spelling.out, wire_name) if public else (spelling.back, stored_name)
-    renamed = {}
-    for key, item in value.items():
-        name, nested = names.get(key) or (other(key), None)
-        renamed[name] = item if nested is None else _respell(item, nested, public)
+    name_of, other = renaming.names.get, renaming.other
+    renamed = {name_of(key) or other(key): item for key, item in value.items()}
+    for key, (name, inner) in renaming.nested.items():
+        if key in value:
+            renamed[name] = _respell(value[key], inner)
     return renamed
 
 
 def public_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's stored `data` in the public spelling."""
     spelling = _EVENT_SPELLINGS.get(data.get("type", ""))
-    return data if spelling is None else _respell(data, spelling, public=True)
+    return data if spelling is None else _respell(data, spelling.out)
 
 
 def stored_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's `data` in the public spelling, back as it is stored: the exact inverse of `public_data`."""
     spelling = _EVENT_SPELLINGS.get(data.get("type", ""))
-    return data if spelling is None else _respell(data, spelling, public=False)
+    return data if spelling is None else _respell(data, spelling.back)
 
 
 def event_records(data: bytes, seq: int) -> tuple[str, list[dict[str, Any]]]:
