@@ -205,9 +205,7 @@ def _resume(decision: Decision, trigger: Resume) -> None:
     decision.effect(leaves.dispatch_effect(decision, task))
     if task.deadline:
         # The original deadline still applies; it now guards the resumed attempt.
-        decision.effect(
-            SetDeadline(Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt))
-        )
+        decision.effect(SetDeadline(leaves.timeout_deadline(task, task.deadline)))
     hooks.task_hooks(decision, task, key="onResume")
 
 
@@ -366,7 +364,5 @@ def pending_effects(decision: Decision) -> list[Effect]:
             dispatch: DispatchTask = leaves.dispatch_effect(decision, task)
             effects.append(dispatch)
         if task.deadline and task.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED):
-            effects.append(
-                SetDeadline(Deadline(run_id=state.run_id, at=task.deadline, task_run_id=task.id, attempt=task.attempt))
-            )
+            effects.append(SetDeadline(leaves.timeout_deadline(task, task.deadline)))
     return effects

@@ -103,12 +103,15 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
         return to_advance
     decision.effect(dispatch_effect(decision, task))
     if deadline:
-        decision.effect(
-            SetDeadline(Deadline(run_id=task.workflow_run_id, at=deadline, task_run_id=task.id, attempt=task.attempt))
-        )
+        decision.effect(SetDeadline(timeout_deadline(task, deadline)))
     elif previous_deadline:
         decision.effect(ClearDeadlines((task_key(task.id),)))
     return None
+
+
+def timeout_deadline(task: TaskRunView, at: str) -> Deadline:
+    """The deadline of the leaf's current attempt: past `at`, the watcher reports its timeout."""
+    return Deadline(run_id=task.workflow_run_id, at=at, task_run_id=task.id, attempt=task.attempt)
 
 
 def _reject_inputs(decision: Decision, task: TaskRunView, message: str) -> ToAdvance:
