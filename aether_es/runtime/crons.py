@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -36,17 +36,40 @@ from aether_es.events.cron_catalogue import CronDeleted, CronSubmitted, CronUpda
 from aether_es.events.envelope import commit_of, make_envelopes
 from aether_es.model import clock
 from aether_es.model.defaults import fill_cron_defaults
-from aether_es.model.documents import CronWorkflow
+from aether_es.model.documents import CronWorkflow, Workflow
 from aether_es.model.loading import load_cron_workflow, parse_object
 from aether_es.model.validation import validate_cron_workflow
 from aether_es.ports.cron_scheduler import CronScheduler
-from aether_es.ports.event_store import ConcurrencyConflict
-from aether_es.ports.idgen import IdContext
+from aether_es.ports.event_store import ConcurrencyConflict, EventStore
+from aether_es.ports.idgen import IdContext, IdGenerator
 from aether_es.ports.leases import Leases
 from aether_es.projections.cron_state import CronState, apply_cron, fold_cron
+from aether_es.projections.run_state import RunState
 
-if TYPE_CHECKING:
-    from aether_es.runtime.engine import Engine
+
+class Runs(Protocol):
+    """What the cron service needs of the engine: its store and ids, and the run commands."""
+
+    store: EventStore
+    ids: IdGenerator
+    actor: str
+
+    async def submit(
+        self,
+        document: Workflow | dict[str, Any] | str | bytes,
+        *,
+        cron_id: str = "",
+        run_id: str = "",
+        actor: str = "",
+        reason: str = "",
+    ) -> str: ...
+
+    async def get(self, run_id: str) -> dict[str, Any]: ...
+
+    async def state(self, run_id: str) -> RunState: ...
+
+    async def cancel(self, run_id: str, *, actor: str = "", reason: str = "") -> None: ...
+
 
 log = logging.getLogger("aether_es.cron")
 
@@ -59,7 +82,7 @@ def aggregate_id(cron_id: str) -> str:
 
 class CronService:
     def __init__(
-        self, engine: Engine, scheduler: CronScheduler, leases: Leases | None = None, refresh_interval: float = 5.0
+        self, engine: Runs, scheduler: CronScheduler, leases: Leases | None = None, refresh_interval: float = 5.0
     ) -> None:
         self.engine = engine
         self.scheduler = scheduler

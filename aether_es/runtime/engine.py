@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from aether_es.adapters.background import cancel_and_wait
 from aether_es.cluster.partitions import partition_of
@@ -982,23 +982,27 @@ def _trigger_of(report: Report) -> Trigger:
     actor = f"worker:{report.worker_id}" if report.worker_id else "watcher"
     at = report.at or clock.now()
     cause = report.dedup_key()
-    if report.kind == "started":
-        return Started(actor=actor, cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
-    if report.kind == "completed":
-        return Completed(
-            actor=actor,
-            cause=cause,
-            at=at,
-            task_id=report.task_run_id,
-            attempt=report.attempt,
-            result=report.result or TaskResult(),
-            started_at=report.started_at,
-        )
-    if report.kind == "task-timeout":
-        return TaskTimeout(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
-    if report.kind == "retry-due":
-        return RetryDue(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
-    return WorkflowTimeout(actor="watcher", cause=cause, at=at)
+    match report.kind:
+        case "started":
+            return Started(actor=actor, cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+        case "completed":
+            return Completed(
+                actor=actor,
+                cause=cause,
+                at=at,
+                task_id=report.task_run_id,
+                attempt=report.attempt,
+                result=report.result or TaskResult(),
+                started_at=report.started_at,
+            )
+        case "task-timeout":
+            return TaskTimeout(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+        case "retry-due":
+            return RetryDue(actor="watcher", cause=cause, at=at, task_id=report.task_run_id, attempt=report.attempt)
+        case "workflow-timeout":
+            return WorkflowTimeout(actor="watcher", cause=cause, at=at)
+        case other:
+            assert_never(other)
 
 
 def _document_dict(document: Workflow | dict[str, Any] | str | bytes) -> dict[str, Any]:
