@@ -19,7 +19,9 @@ from aether_es.engine.triggers import Trigger
 from aether_es.events.catalogue import Event, TaskCreated
 from aether_es.events.envelope import Envelope, make_envelopes
 from aether_es.limits import DEFAULT, Limits, check
+from aether_es.model.clock import add_seconds
 from aether_es.model.documents import Dag, Loop, Parameter, Task, Template, Workflow
+from aether_es.model.durations import parse_duration
 from aether_es.model.phases import Phase, TemplateType
 from aether_es.ports.error_sink import ErrorReport, Severity
 from aether_es.ports.evaluator import Evaluator
@@ -122,6 +124,11 @@ class Decision:
         else:
             apply(self._state, envelope)
         self.envelopes.append(envelope)
+
+    def deadline_after(self, timeout: str) -> str:
+        """When a timeout (a duration) starting now passes; "" when there is none."""
+        seconds = parse_duration(timeout)
+        return add_seconds(self.now, seconds) if seconds is not None and seconds > 0 else ""
 
     def effect(self, effect: Effect) -> None:
         self.effects.append(effect)

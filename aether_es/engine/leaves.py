@@ -25,7 +25,6 @@ from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds
 from aether_es.model.documents import Artifact, ArtifactArchive, Outputs, Parameter, PhaseConditions, Retry, Task
-from aether_es.model.durations import parse_duration
 from aether_es.model.phases import ResultCode, TemplateType
 from aether_es.ports.deadlines import Deadline, task_key
 from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
@@ -77,8 +76,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
         env,
         decision.warn,
     )
-    seconds = parse_duration(timeout)
-    deadline = add_seconds(decision.now, seconds) if seconds is not None and seconds > 0 else ""
+    deadline = decision.deadline_after(timeout)
     previous_deadline = task.deadline
     schema = decision.context.schemas.get(decl.executor.type)
     problem = input_problem(schema, inputs if inputs is not None else task.inputs or ()) if schema else ""
