@@ -7,7 +7,7 @@ reordered report finds the state already past it and emits nothing.
 
 from __future__ import annotations
 
-from aether_es.engine import hooks, leaves, run_retry, scheduler
+from aether_es.engine import assignments, hooks, leaves, run_retry, scheduler
 from aether_es.engine.binding import merge_parameters
 from aether_es.engine.decision import BudgetExhausted, Decision
 from aether_es.engine.effects import CancelTasks, ClearDeadlines, DispatchTask, Effect, SetDeadline
@@ -200,7 +200,7 @@ def _resume(decision: Decision, trigger: Resume) -> None:
             payload_keys=list(trigger.payload),
         )
     )
-    decision.effect(leaves.dispatch_effect(decision, task))
+    decision.effect(assignments.dispatch_effect(decision, task))
     if task.deadline:
         # The original deadline still applies; it now guards the resumed attempt.
         decision.effect(SetDeadline(leaves.timeout_deadline(task, task.deadline)))
@@ -263,7 +263,7 @@ def pending_effects(decision: Decision) -> list[Effect]:
             continue
         awaiting = task.phase == ph.READY or (task.phase == ph.SUSPENDED and task.attempt > task.completed_attempt)
         if awaiting:
-            dispatch: DispatchTask = leaves.dispatch_effect(decision, task)
+            dispatch: DispatchTask = assignments.dispatch_effect(decision, task)
             effects.append(dispatch)
         if task.deadline and task.phase in (ph.READY, ph.RUNNING, ph.SUSPENDED):
             effects.append(SetDeadline(leaves.timeout_deadline(task, task.deadline)))

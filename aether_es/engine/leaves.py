@@ -8,13 +8,11 @@ which drives this module, advances it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from aether_es.engine import hooks
-from aether_es.engine.binding import bind_artifacts, interpolate, merge_parameters, placeholder_keys
+from aether_es.engine import assignments, hooks
+from aether_es.engine.binding import bind_artifacts, merge_parameters
 from aether_es.engine.decision import Decision
-from aether_es.engine.effects import ClearDeadlines, DispatchTask, SetDeadline
-from aether_es.engine.env import param_value, parameters_map
+from aether_es.engine.effects import ClearDeadlines, SetDeadline
 from aether_es.engine.failures import fail_run
 from aether_es.engine.input_schema import input_problem
 from aether_es.engine.outcomes import evaluate_phase_conditions, finish_metrics, merge_with_declaration, result_env
@@ -24,10 +22,10 @@ from aether_es.events import catalogue as ev
 from aether_es.events.values import ResultOutputs
 from aether_es.model import phases as ph
 from aether_es.model.clock import add_seconds
-from aether_es.model.documents import Artifact, ArtifactArchive, Outputs, Parameter, PhaseConditions, Retry, Task
+from aether_es.model.documents import Artifact, ArtifactArchive, Outputs, Parameter, PhaseConditions, Retry
 from aether_es.model.phases import ResultCode, TemplateType
 from aether_es.ports.deadlines import Deadline, task_key
-from aether_es.ports.wire import TaskAssignment, TaskResult, WireArtifact, WireParameter
+from aether_es.ports.wire import TaskResult
 from aether_es.projections.run_state import TaskRunView
 
 ToAdvance = str | None
@@ -35,21 +33,10 @@ ToAdvance = str | None
 root), or None when nothing finished."""
 
 
-def definition(decision: Decision, task: TaskRunView) -> Task | None:
-    """The task template named by the record, else the inline-executor DAG node it came from."""
-    tpl = decision.template(task.template_name)
-    if tpl is not None and tpl.task is not None:
-        return tpl.task
-    node = decision.node(decision.parent(task), task.task_name)
-    if node is not None and node.executor is not None:
-        return node
-    return None
-
-
 def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
     """Claim a leaf (Ready), bind its inputs, and hand its assignment to the broker; inputs its executor
     refuses end the attempt at once."""
-    decl = definition(decision, task)
+    decl = assignments.definition(decision, task)
     if decl is None:
         fail_run(decision, task, f'template "{task.template_name}" not found for task "{task.task_name}"')
         return None
@@ -99,7 +86,7 @@ def dispatch_leaf(decision: Decision, task: TaskRunView) -> ToAdvance:
         if previous_deadline:
             decision.effect(ClearDeadlines((task_key(task.id),)))
         return to_advance
-    decision.effect(dispatch_effect(decision, task))
+    decision.effect(assignments.dispatch_effect(decision, task))
     if deadline:
         decision.effect(SetDeadline(timeout_deadline(task, deadline)))
     elif previous_deadline:
@@ -118,87 +105,6 @@ def _reject_inputs(decision: Decision, task: TaskRunView, message: str) -> ToAdv
     return complete_leaf(decision, task, TaskResult(code=ResultCode.FAILED, message=message), decision.now)
 
 
-def dispatch_effect(decision: Decision, task: TaskRunView) -> DispatchTask:
-    """The fat assignment for the task's current attempt, built from recorded state only."""
-    decl = definition(decision, task)
-    resources = decl.resources.dump() if decl is not None and decl.resources is not None else None
-    params: list[WireParameter] = []
-    secret_refs: list[tuple[str, str, str]] = []
-    for param in task.inputs or ():
-        ref = param.value_from.secret_key_ref if param.value_from is not None else None
-        if ref is not None and param.value is None:
-            secret_refs.append((param.name, ref.name, ref.key))
-        params.append(WireParameter(name=param.name, type=param.type, value=param_value(param)))
-    config, templates = _executor_config(decl, task)
-    assignment = TaskAssignment(
-        task_run_id=task.id,
-        workflow_run_id=task.workflow_run_id,
-        task_name=task.task_name,
-        template_name=task.template_name,
-        executor_type=task.executor_type,
-        attempt=task.attempt,
-        inputs=params,
-        timeout=task.timeout,
-        resources=resources,
-        priority=decision.workflow.spec.priority,
-        retry_count=task.retry_count,
-        artifacts=[_wire_artifact(a) for a in task.input_artifacts or ()],
-        output_artifacts=[
-            _wire_artifact(a) for a in (decl.outputs.artifacts if decl is not None and decl.outputs is not None else ())
-        ],
-        config=config,
-        templates=templates,
-        resumed_with=list(task.resumed_with) if task.resumed_with is not None else None,
-    )
-    return DispatchTask(assignment=assignment, secret_refs=tuple(secret_refs))
-
-
-AS_WRITTEN: dict[str, str] = {"python": "callable", "shell": "command"}
-"""Per executor type, the config key that chooses the code that runs: never interpolated by the engine, so a
-value cannot choose it; the executor reads it as written (docs/security.md)."""
-
-ConfigPath = list[str | int]
-
-
-def _executor_config(decl: Task | None, task: TaskRunView) -> tuple[dict[str, Any] | None, list[ConfigPath]]:
-    """`executor.config` with its strings interpolated from the task's recorded inputs, and the paths of the
-    strings left as written for the worker.
-
-    A string naming a secret input is left whole (a secret has no recorded value) and its path listed: the
-    worker fills exactly those strings, in one pass, so a value's text is never interpolated a second time.
-    The key that chooses the code (`AS_WRITTEN`) is left as written and not listed. Unknown keys stay, as in
-    any other interpolation.
-    """
-    config = decl.executor.config if decl is not None and decl.executor is not None else None
-    if not isinstance(config, dict):
-        return None, []
-    secret = {
-        f"inputs.parameters.{p.name}"
-        for p in task.inputs or ()
-        if p.value_from is not None and p.value_from.secret_key_ref is not None
-    }
-    env = parameters_map(
-        "inputs.parameters.", [p for p in task.inputs or () if f"inputs.parameters.{p.name}" not in secret]
-    )
-    templates: list[ConfigPath] = []
-
-    def fill(value: Any, path: ConfigPath) -> Any:
-        if isinstance(value, str):
-            if secret.intersection(placeholder_keys(value)):
-                templates.append(path)
-                return value
-            return interpolate(value, env)
-        if isinstance(value, list):
-            return [fill(item, [*path, index]) for index, item in enumerate(value)]
-        if isinstance(value, dict):
-            return {key: fill(item, [*path, key]) for key, item in value.items()}
-        return value
-
-    code_key = AS_WRITTEN.get(decl.executor.type) if decl is not None and decl.executor is not None else None
-    filled = {key: item if key == code_key else fill(item, [key]) for key, item in config.items()}
-    return filled, templates
-
-
 def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event: Callable[[str], ev.Event]) -> None:
     """Emit `event(ancestor id)` for each ancestor in `phase`, from the parent up to the first that is not."""
     parent_id = task.parent_id
@@ -208,18 +114,6 @@ def _promote_ancestors(decision: Decision, task: TaskRunView, phase: str, event:
             break
         decision.emit(event(parent_id))
         parent_id = ancestor.parent_id
-
-
-def _wire_artifact(artifact: Artifact) -> WireArtifact:
-    source = artifact.source.dump() if artifact.source is not None else None
-    return WireArtifact(
-        name=artifact.name,
-        source=source,
-        path=artifact.path,
-        archive=artifact.archive.type if artifact.archive is not None else "",
-        optional=artifact.optional,
-        digest=artifact.digest,
-    )
 
 
 def mark_ancestors_ready(decision: Decision, task: TaskRunView) -> None:
@@ -270,7 +164,7 @@ def _phase_conditions(decision: Decision, task: TaskRunView) -> PhaseConditions 
 
 
 def _declared_outputs(decision: Decision, task: TaskRunView) -> Outputs | None:
-    declared = definition(decision, task)
+    declared = assignments.definition(decision, task)
     return declared.outputs if declared is not None else None
 
 
