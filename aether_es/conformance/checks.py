@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aether_es.conformance.compare import subset_failures
+from aether_es.model import phases as ph
 
 
 def _given(assertion: dict[str, Any], key: str) -> bool:
@@ -68,7 +69,7 @@ def check_cron(assertion: dict[str, Any], runs: list[dict[str, Any]]) -> list[st
     if _given(assertion, "expectRunCount") and len(runs) != assertion["expectRunCount"]:
         failures.append(f"run count is {len(runs)}, expected {assertion['expectRunCount']}")
     if _given(assertion, "expectCancelledCount"):
-        cancelled = sum(1 for run in runs if run["status"] == "Cancelled")
+        cancelled = sum(1 for run in runs if run["status"] == ph.CANCELLED)
         if cancelled != assertion["expectCancelledCount"]:
             failures.append(f"cancelled runs: {cancelled}, expected {assertion['expectCancelledCount']}")
     if runs and _given(assertion, "expectRunPhase") and runs[-1]["status"] != assertion["expectRunPhase"]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aether_es.model.documents import Dag, Task, Template, Workflow
+from aether_es.model.phases import TemplateType
 from aether_es.projections.run_state import RunState
 
 NODE_HEIGHT = 40
@@ -167,11 +168,11 @@ class _Builder:
         node_id = f"{prefix}{task.name}"
         template = self.templates.get(task.template) if task.template else None
         if template is None:
-            return self.node(node_id, task.name, "task", task.template, parent)
+            return self.node(node_id, task.name, TemplateType.TASK, task.template, parent)
         dag = template.dag
         if dag is None or dag.name in self.expanding or len(self.nodes) + len(dag.tasks) > MAX_NODES:
             return self.node(node_id, task.name, template.type, template.name, parent)
-        node = self.node(node_id, task.name, "dag", template.name, parent)
+        node = self.node(node_id, task.name, TemplateType.DAG, template.name, parent)
         node.group = True
         self.expanding.add(dag.name)
         width, height, inside = self.dag(dag, f"{node_id}/", node_id)

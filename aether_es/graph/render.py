@@ -11,18 +11,19 @@ from collections.abc import Iterator
 from xml.sax.saxutils import escape, quoteattr
 
 from aether_es.graph.layout import Graph, Node
+from aether_es.model.phases import Phase, TemplateType
 
 PHASE_COLORS: dict[str, str] = {
-    "Created": "#e5e7eb",
-    "Ready": "#dbeafe",
-    "Running": "#93c5fd",
-    "Suspended": "#fde68a",
-    "Succeeded": "#86efac",
-    "Failed": "#fca5a5",
-    "Error": "#f87171",
-    "Timeout": "#fdba74",
-    "Skipped": "#d1d5db",
-    "Cancelled": "#c4b5fd",
+    Phase.CREATED: "#e5e7eb",
+    Phase.READY: "#dbeafe",
+    Phase.RUNNING: "#93c5fd",
+    Phase.SUSPENDED: "#fde68a",
+    Phase.SUCCEEDED: "#86efac",
+    Phase.FAILED: "#fca5a5",
+    Phase.ERROR: "#f87171",
+    Phase.TIMEOUT: "#fdba74",
+    Phase.SKIPPED: "#d1d5db",
+    Phase.CANCELLED: "#c4b5fd",
 }
 """Fill colour of a node by its phase; a node without a phase is white."""
 NO_PHASE = "#ffffff"
@@ -66,9 +67,9 @@ def to_mermaid(graph: Graph) -> str:
                 yield f"{indent}subgraph {ids[node.id]} [{label(node)}]"
                 yield from lines(node.id, indent + "  ")
                 yield f"{indent}end"
-            elif node.kind == "loop":
+            elif node.kind == TemplateType.LOOP:
                 yield f"{indent}{ids[node.id]}{{{{{label(node)}}}}}"
-            elif node.kind == "dag":
+            elif node.kind == TemplateType.DAG:
                 yield f"{indent}{ids[node.id]}[[{label(node)}]]"
             else:
                 yield f"{indent}{ids[node.id]}[{label(node)}]"
@@ -101,7 +102,7 @@ def to_dot(graph: Graph) -> str:
                 yield from lines(node.id, indent + "  ")
                 yield f"{indent}}}"
             else:
-                style = '"rounded,filled"' if node.kind == "loop" else "filled"
+                style = '"rounded,filled"' if node.kind == TemplateType.LOOP else "filled"
                 yield (
                     f"{indent}{ids[node.id]} [label={_dot_string(node.label)}, shape=box, style={style}, "
                     f"fillcolor={fill(node)}];"
@@ -168,8 +169,8 @@ def _svg_group(node: Node) -> str:
 
 def _svg_node(node: Node) -> str:
     fill = PHASE_COLORS.get(node.phase, NO_PHASE)
-    radius = node.height // 2 if node.kind == "loop" else 6
-    border = ' stroke-dasharray="6 2"' if node.kind == "dag" else ""
+    radius = node.height // 2 if node.kind == TemplateType.LOOP else 6
+    border = ' stroke-dasharray="6 2"' if node.kind == TemplateType.DAG else ""
     return (
         f'<g class="node {node.kind}" data-id={quoteattr(node.id)} data-phase={quoteattr(node.phase)}>'
         f"{_svg_title(node)}"
