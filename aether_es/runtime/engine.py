@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, assert_never
 
@@ -250,13 +250,13 @@ class Engine:
                 except Exception as exc:
                     log.warning("run %s: snapshot not stored at stop: %r", run_id, exc)
 
-    async def _recover(self, partition: int | None = None) -> None:
-        """Carry on with every run (of `partition`) whose summary says it is unfinished. A submission writes
+    async def _recover(self, partitions: frozenset[int] | None = None) -> None:
+        """Carry on with every run (of `partitions`) whose summary says it is unfinished. A submission writes
         its summary before its first commit, so a run is found even when its engine died right after that
         commit; a summary whose run never landed is removed, and one that lags its run's phase is brought up
         to date."""
         for summary in await self.repo.unfinished():
-            if partition is not None and self._partition(summary.run_id) != partition:
+            if partitions is not None and self._partition(summary.run_id) not in partitions:
                 continue
             run = self._run(summary.run_id)
             await self._ensure_loaded(run)
@@ -285,20 +285,24 @@ class Engine:
     def owned(self) -> frozenset[int]:
         return frozenset(self._owned or ())
 
-    async def gain(self, partition: int) -> None:
-        """Start deciding the partition's runs: take the commands forwarded to it, carry on with its
-        unfinished runs (their committed effects included: the outbox of a crashed owner), consume its reports."""
+    async def gain(self, partitions: Collection[int]) -> None:
+        """Start deciding these partitions' runs: take the commands forwarded to them, carry on with their
+        unfinished runs (their committed effects included: the outbox of a crashed owner), consume their
+        reports. The unfinished runs are listed once for all of them."""
         assert self._owned is not None, "gain() is for a partitioned engine"
-        if partition in self._owned:
+        new = sorted(set(partitions) - self._owned)
+        if not new:
             return
-        self._owned.add(partition)
-        if self.router is not None:
-            self._partition_commands[partition] = await self.router.serve(partition, self.carry_out)
-        await self._recover(partition)
-        self._partition_consumers[partition] = asyncio.create_task(
-            self.broker.consume_reports(self._on_reports, partition), name=f"reports-{partition}"
-        )
-        log.info("deciding partition %d", partition)
+        self._owned.update(new)
+        for partition in new:
+            if self.router is not None:
+                self._partition_commands[partition] = await self.router.serve(partition, self.carry_out)
+        await self._recover(frozenset(new))
+        for partition in new:
+            self._partition_consumers[partition] = asyncio.create_task(
+                self.broker.consume_reports(self._on_reports, partition), name=f"reports-{partition}"
+            )
+        log.info("deciding partitions %s", ",".join(map(str, new)))
 
     async def lose(self, partition: int, wait: float = 5.0) -> None:
         """Stop deciding the partition's runs: its reports go back to the stream for the next owner and no
@@ -342,6 +346,11 @@ class Engine:
                 await self.resume(run_id, command["taskRunID"], command.get("payload"), actor=actor, reason=reason)
             case "cancel":
                 await self.cancel(run_id, actor=actor, reason=reason)
+            case "forget":
+                run = self._runs.get(run_id)
+                if run is not None and not run.draining and not run.mailbox:
+                    del self._runs[run_id]
+                self._finished.pop(run_id, None)
             case "retry":
                 await self.retry(
                     run_id,
@@ -553,6 +562,13 @@ class Engine:
             await self.repo.remove(run.state)
             self._runs.pop(run.run_id, None)
             self._finished.pop(run.run_id, None)
+            if not self.owns(run.run_id):  # its owner may keep it in memory as a finished run
+                try:
+                    await self._forward(run.run_id, "forget")
+                except Exception as exc:
+                    log.info(
+                        "run %s: its owner was not told of its purge (%r); it is gone from the log", run.run_id, exc
+                    )
         return purge_id
 
     async def cancel(self, run_id: str, *, actor: str = "", reason: str = "") -> None:

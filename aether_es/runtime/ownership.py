@@ -110,21 +110,22 @@ class Ownership:
         for partition in sorted(self._engine.owned - share):
             await self._engine.lose(partition)
             await self._release(partition_key(partition))
+        held = []
         for partition in sorted(share):
-            key = partition_key(partition)
-            if await self._hold(key):
-                await self._engine.gain(partition)
+            if await self._hold(partition_key(partition)):
+                held.append(partition)
             elif partition in self._engine.owned:
                 log.warning("engine %s: lost partition %d to another engine", me, partition)
                 await self._engine.lose(partition)
+        await self._engine.gain(held)
         for name, singleton in self._singletons.items():
             key = singleton_key(name)
-            held = key in self._taken
+            running = key in self._taken
             if await self._hold(key):
-                if not held:
+                if not running:
                     log.info("engine %s: running the %s", me, name)
                     await singleton.start()
-            elif held:
+            elif running:
                 await singleton.stop()
         await self._membership.beat(self._taken)  # after the round, so the record says what it holds now
         self._renewed = time.monotonic()

@@ -86,6 +86,11 @@ async def test_two_engines_split_the_partitions_and_forward_commands_to_the_owne
             assert (await a.engine.wait_state(run_id, timeout=30)).phase == ph.SUCCEEDED
             assert (await b.engine.state(run_id)).phase == ph.SUCCEEDED  # any engine reads any run
         assert not [run_id for run_id in runs if run_id in a.engine._runs and not a.engine.owns(run_id)]
+        theirs = next(run_id for run_id in runs if b.engine.owns(run_id))
+        await b.engine.state(theirs)  # in its owner's memory
+        await a.engine.purge([theirs])  # through the other engine: the owner forgets it too
+        with pytest.raises(NotFoundError):
+            await b.engine.state(theirs)
 
         waiting = await _owned_by(a, b, SUSPENDING)
         state = await _until_suspended(a, waiting)
