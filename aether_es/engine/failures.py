@@ -33,6 +33,7 @@ def over_limit(decision: Decision, exc: LimitExceeded) -> None:
 
 
 def open_leaves(victims: list[TaskRunView]) -> tuple[str, ...]:
+    """The leaves among `victims` a worker may hold (dispatched, running or suspended): those to cancel."""
     return tuple(
         t.id
         for t in victims
