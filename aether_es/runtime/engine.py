@@ -206,6 +206,8 @@ class Engine:
         self._owned: set[int] | None = None if partitions is None else set()
         self._partition_consumers: dict[int, asyncio.Task[None]] = {}
         self._partition_commands: dict[int, Served] = {}
+        self.contested: Callable[[], None] | None = None
+        """Called when another writer appended to a run first (`runtime.ownership` renews its leases then)."""
         self.finished: list[Callable[[RunState], None]] = []
         """Called with the state of each run this engine's decision ends (after it is durable); `serve` logs
         the failed ones."""
@@ -769,6 +771,8 @@ class Engine:
             except ConcurrencyConflict:
                 self._forget_state(run)  # another writer decided first: decide again on what it committed
                 run.mailbox[:0] = batch
+                if self.contested is not None and self.partitions is not None:
+                    self.contested()  # another engine may own the run now: check the leases at once
                 return
             except (PayloadTooLarge, LimitExceeded) as exc:  # refused again however often it is appended
                 log.warning("run %s: decision not stored: %s", run.run_id, exc)

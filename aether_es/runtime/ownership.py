@@ -9,7 +9,8 @@ after the crash.
 
 A singleton (the timeout watcher, the event feed's projector) runs where its lease is held. An engine that
 cannot renew for most of a TTL (the server away) stops everything it holds rather than act on leases that may
-have lapsed; the runs' sequences fence any decision made meanwhile.
+have lapsed; the runs' sequences fence any decision made meanwhile, and an append they refuse starts a round
+at once, so an engine that lost a partition without noticing stops deciding it.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class Ownership:
         """The leases held, by key, and when each was taken (epoch seconds)."""
         self._renewed = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._early = asyncio.Event()
+        engine.contested = self._early.set
 
     async def start(self) -> None:
         """Take this engine's share of what is free now, then keep at it in the background."""
@@ -89,7 +92,9 @@ class Ownership:
 
     async def _keep(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            with contextlib.suppress(TimeoutError):  # a run another engine wrote to ends the wait early
+                await asyncio.wait_for(self._early.wait(), self.ttl / 3)
+            self._early.clear()
             try:
                 await self._round()
             except Exception as exc:
