@@ -30,3 +30,16 @@ async def test_independent_keys(js: JetStreamContext) -> None:
     first, second = NatsLeases(js, layout, "a"), NatsLeases(js, layout, "b")
     assert await first.hold("cron.one") and await second.hold("cron.two")
     await first.release("cron.unknown")  # releasing what one does not hold is nothing
+
+
+async def test_an_owner_restarted_under_its_name_takes_its_lease_back_at_once(js: JetStreamContext) -> None:
+    """A restarted `serve` keeps its engine id: the lease its previous life held is its own again without
+    waiting for the TTL, and nobody else's lease is taken that way."""
+    layout = Layout(prefix="lease3")
+    await ensure(js, layout)
+    assert await NatsLeases(js, layout, "engine-a", ttl=30).hold("partition.1")
+    again, other = NatsLeases(js, layout, "engine-a", ttl=30), NatsLeases(js, layout, "engine-b", ttl=30)
+    assert not await other.hold("partition.1")
+    assert await again.hold("partition.1")
+    assert await again.hold("partition.1")  # and renews it as its own
+    assert not await other.hold("partition.1")

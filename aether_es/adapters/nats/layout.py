@@ -11,6 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -603,6 +604,13 @@ async def system_partitions(js: JetStreamContext, layout: Layout) -> int:
     return layout.partitions
 
 
+async def _move_report(js: JetStreamContext, layout: Layout, msg: Msg) -> None:
+    run_id = msg.subject[len(layout.prefix) + len(".report.") :]
+    headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}  # a copy, not a repeat
+    await js.publish(layout.report_subject(run_id), msg.data, headers=headers or None)
+    await msg.ack_sync()
+
+
 async def _retire_legacy_consumer(js: JetStreamContext, layout: Layout) -> None:
     """A system made before reports were partitioned has one consumer of every report, which the partitions'
     consumers would overlap: its reports not yet decided are published again under their slot, then it goes."""
@@ -611,6 +619,7 @@ async def _retire_legacy_consumer(js: JetStreamContext, layout: Layout) -> None:
         await js.consumer_info(layout.reports_stream, name)
     except NotFoundError:
         return
+    last = (await js.stream_info(layout.reports_stream)).state.last_seq  # the copies come after it
     sub = await js.pull_subscribe_bind(consumer=name, stream=layout.reports_stream)
     moved = 0
     try:
@@ -619,12 +628,12 @@ async def _retire_legacy_consumer(js: JetStreamContext, layout: Layout) -> None:
                 msgs = await sub.fetch(256, timeout=0.5)
             except TimeoutError:
                 break
-            for msg in msgs:
-                run_id = msg.subject[len(layout.prefix) + len(".report.") :]
-                headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}  # not a repeat
-                await js.publish(layout.report_subject(run_id), msg.data, headers=headers or None)
-                await msg.ack_sync()
-                moved += 1
+            old = [msg for msg in msgs if msg.metadata.sequence.stream <= last]
+            for msg in old:
+                await _move_report(js, layout, msg)
+            moved += len(old)
+            if len(old) < len(msgs):
+                break
     finally:
         await sub.unsubscribe()
     await js.delete_consumer(layout.reports_stream, name)
