@@ -51,9 +51,25 @@ class FeedMessage(BaseModel):
     )
 
 
+def without_field_titles(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without its properties' titles, at any depth: pydantic derives them from the stored name
+    ("Task Id" under `taskRunID`), and a property's key is its public name already."""
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for value in (node.get("properties") or {}).values():
+                if isinstance(value, dict):
+                    value.pop("title", None)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return schema
+
+
 def feed_schema() -> dict[str, Any]:
     """One JSON Schema document for a feed message, every event type under `$defs`."""
-    schema = FeedMessage.model_json_schema(by_alias=True, mode="serialization")
+    schema = without_field_titles(FeedMessage.model_json_schema(by_alias=True, mode="serialization"))
     for cls in EVENT_CLASSES:
         event = schema["$defs"][cls.__name__]
         names = record_names(cls)

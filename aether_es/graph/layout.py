@@ -76,7 +76,7 @@ class Node:
             "group": self.group,
         }
         if self.phase:
-            out["phase"] = self.phase
+            out["status"] = self.phase
         if self.task_run_id:
             out["taskRunID"] = self.task_run_id
         return out
@@ -105,10 +105,11 @@ class Graph:
     """The run's phase, when laid out with a run's task records."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-ready picture: `{"name", "width", "height", "phase"?, "nodes": [...], "edges": [...]}`."""
+        """The JSON-ready picture, spelt as the API spells its fields (a phase is a `status`): `{"name", "width",
+        "height", "status"?, "nodes": [...], "edges": [...]}`."""
         out: dict[str, Any] = {"name": self.name, "width": self.width, "height": self.height}
         if self.phase:
-            out["phase"] = self.phase
+            out["status"] = self.phase
         out["nodes"] = [n.to_json() for n in self.nodes]
         out["edges"] = [e.to_json() for e in self.edges]
         return out

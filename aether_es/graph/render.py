@@ -126,7 +126,8 @@ def to_dot(graph: Graph) -> str:
 
 def to_svg(graph: Graph) -> str:
     """A standalone svg of the layout: one `<g class="node">` per task (groups are `class="group"`), with
-    `data-id` (the node's path) and `data-phase`, edges as curves with arrow heads."""
+    `data-id` (the node's path) and `data-status` (its phase, as the JSON spells it), edges as curves with
+    arrow heads."""
     width, height = graph.width + 2 * MARGIN, graph.height + 2 * MARGIN
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -160,7 +161,7 @@ def _svg_title(node: Node) -> str:
 def _svg_group(node: Node) -> str:
     fill = PHASE_COLORS.get(node.phase, "#f9fafb")
     return (
-        f'<g class="group" data-id={quoteattr(node.id)} data-phase={quoteattr(node.phase)}>{_svg_title(node)}'
+        f'<g class="group" data-id={quoteattr(node.id)} data-status={quoteattr(node.phase)}>{_svg_title(node)}'
         f'<rect x="{node.x}" y="{node.y}" width="{node.width}" height="{node.height}" rx="8" fill="{fill}" '
         'fill-opacity="0.35" stroke="#6b7280" stroke-dasharray="4 3"/>'
         f'<text x="{node.x + 10}" y="{node.y + 19}" font-weight="bold">{escape(node.label)}</text></g>'
@@ -172,7 +173,7 @@ def _svg_node(node: Node) -> str:
     radius = node.height // 2 if node.kind == TemplateType.LOOP else 6
     border = ' stroke-dasharray="6 2"' if node.kind == TemplateType.DAG else ""
     return (
-        f'<g class="node {node.kind}" data-id={quoteattr(node.id)} data-phase={quoteattr(node.phase)}>'
+        f'<g class="node {node.kind}" data-id={quoteattr(node.id)} data-status={quoteattr(node.phase)}>'
         f"{_svg_title(node)}"
         f'<rect x="{node.x}" y="{node.y}" width="{node.width}" height="{node.height}" rx="{radius}" '
         f'fill="{fill}" stroke="#374151"{border}/>'

@@ -1,7 +1,7 @@
 """Server-Sent Events: a run as it moves, and the runs list's changes.
 
 A run page's stream follows the run's history as `watch` does (`run_follower`): its first message is the
-painted graph, then the phases of the drawn task runs as they change, a new graph (at most once a second)
+painted graph, then the `status` of the drawn task runs as they change, a new graph (at most once a second)
 when task runs appear, and `end` once the run has ended. The runs list's stream hears the event feed's
 run-level events and says which run changed; the page reads its list again.
 """
@@ -24,7 +24,7 @@ from aether_es.adapters.nats.layout import Layout, check_id
 from aether_es.adapters.nats.run_follower import follow_run
 from aether_es.adapters.nats.task_logs import read_logs
 from aether_es.errors import AetherError
-from aether_es.http.run_views import graph_of
+from aether_es.http.run_views import graph_of, run_summary
 from aether_es.projections.run_progress import RunProgress, Transition
 from aether_es.projections.run_state import RunState
 
@@ -184,7 +184,7 @@ async def _ticking(items: AsyncIterator[T], wait: Callable[[], float]) -> AsyncG
 
 
 async def _follow(response: web.StreamResponse, steps: AsyncIterator[_Step]) -> None:
-    """Relay a run's steps: `graph`, `phases` and, when it has ended, `end` (or `failure` saying why not)."""
+    """Relay a run's steps: `graph`, `status` and, when it has ended, `end` (or `failure` saying why not)."""
     painter = _Painter()
     try:
         async with contextlib.aclosing(_ticking(steps, lambda: GRAPH_EVERY if painter.owed else HEARTBEAT)) as ticks:
@@ -216,9 +216,8 @@ class _Painter:
         self.last = 0.0
 
     def run(self) -> dict[str, Any]:
-        state = self.state
-        assert state is not None
-        return {"status": state.phase, "message": state.message, "progress": str(state.progress())}
+        assert self.state is not None
+        return run_summary(self.state)
 
     async def step(self, response: web.StreamResponse, progress: RunProgress, transitions: list[Transition]) -> None:
         self.state = progress.state
@@ -231,7 +230,7 @@ class _Painter:
         if self.owed:
             await self.flush(response)
         if self.changes:
-            await _send(response, "phases", {"tasks": self.changes, "run": self.run()})
+            await _send(response, "status", {"tasks": self.changes, "run": self.run()})
             self.changes = {}
 
     async def flush(self, response: web.StreamResponse, *, force: bool = False) -> None:

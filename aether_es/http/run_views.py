@@ -21,11 +21,15 @@ from aether_es.projections.run_state import RunState
 from aether_es.runtime.engine import Engine
 
 
+def run_summary(state: RunState) -> dict[str, Any]:
+    """What a run page shows of the run itself: its `status` (phase), message and progress."""
+    return {"status": state.phase, "message": state.message, "progress": str(state.progress())}
+
+
 def graph_of(state: RunState) -> dict[str, Any]:
-    """The run's picture (`aether_es.graph`) with each node's phase, and the run's own phase, message and
-    progress."""
+    """The run's picture (`aether_es.graph`) with each node's `status`, and the run's `run_summary`."""
     graph = layout_run(state).to_json()
-    graph["run"] = {"status": state.phase, "message": state.message, "progress": str(state.progress())}
+    graph["run"] = run_summary(state)
     return graph
 
 

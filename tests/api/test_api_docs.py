@@ -17,7 +17,7 @@ def test_every_operation_has_request_and_reply_schemas_in_the_docs() -> None:
     assert set(spec["operations"]) == set(OPERATIONS)
     submit = spec["operations"]["runs.submit"]
     assert submit["subject"] == "aether.api.v1.runs.submit"
-    assert set(submit["request"]["properties"]) == {"document", "idempotencyKey", "actor", "reason"}
+    assert set(submit["request"]["properties"]) == {"document", "idempotencyKey", "actor", "reason", "strict"}
     assert submit["request"]["required"] == ["document"]
     assert set(spec["error"]["$defs"]["ErrorDetail"]["properties"]) == {"code", "message", "field"}
     current = schema.DOC.read_text()

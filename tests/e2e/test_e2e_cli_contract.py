@@ -65,7 +65,9 @@ def test_every_json_output_spells_each_concept_one_way(served: Served, tmp_path:
         _json(served.run("retention", "--keep", "1000", "--discard", "--dry-run", "--json")),
         history := _json(served.run("history", submitted["runID"], "--json")),
         [json.loads(line) for line in served.run("events", "--json").stdout.splitlines()],
+        graph := _json(served.run("graph", submitted["runID"], "--format", "json")),
     ]
+    assert {"status", "taskRunID"} <= set(graph["nodes"][0])
     assert set(listed["runs"][0]) >= {"runID", "status", "suspendedTasks", "cronWorkflowID", "createdAt"}
     assert {"taskRunID", "status", "startedAt"} <= {key for event in history for key in event["data"]}
     assert spelling_problems(key for output in outputs for key in keys_of(output)) == []

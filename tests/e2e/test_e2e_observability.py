@@ -105,9 +105,13 @@ def test_graph_draws_a_file_in_each_format_and_a_run_with_its_phases(served: Ser
     run_id = json.loads(done.stdout)["runID"]
     svg = aether("graph", run_id, "--format", "svg", "--nats", served.url)
     phases = {
-        g.get("data-id"): g.get("data-phase") for g in ET.fromstring(svg.stdout).iter(f"{SVG}g") if g.get("data-id")
+        g.get("data-id"): g.get("data-status") for g in ET.fromstring(svg.stdout).iter(f"{SVG}g") if g.get("data-id")
     }
     assert phases == dict.fromkeys(["write", "count", "top", "report"], "Succeeded")
+    painted = aether("graph", run_id, "--format", "json", "--nats", served.url)
+    assert painted.returncode == 0, painted.stderr
+    graph = json.loads(painted.stdout)
+    assert graph["status"] == "Succeeded" and all(n["status"] == "Succeeded" and n["taskRunID"] for n in graph["nodes"])
     assert aether("graph", "no-such-run", "--nats", served.url).returncode == 3
     bad = aether("graph", str(write(tmp_path, "bad.json", {"kind": "Workflow"})))
     assert bad.returncode == 2 and bad.stderr

@@ -82,7 +82,7 @@ def test_a_run_paints_each_node_with_its_latest_task_run() -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["nodes"][0] == {
         "id": "write", "label": "write", "x": 0, "y": 30, "width": 96, "height": 40, "kind": "task",
-        "template": "write-file", "parent": "", "group": False, "phase": "Succeeded", "taskRunID": "r-3",
+        "template": "write-file", "parent": "", "group": False, "status": "Succeeded", "taskRunID": "r-3",
     }  # fmt: skip
 
 
@@ -158,7 +158,7 @@ def test_svg_is_xml_with_a_node_per_task_at_the_layout_positions() -> None:
     count = next(n for n in graph.nodes if n.id == "count")
     rect = drawn["count"].find(f"{SVG}rect")
     assert rect is not None and (rect.get("x"), rect.get("y")) == (str(count.x), str(count.y))
-    assert rect.get("fill") == PHASE_COLORS["Failed"] and drawn["count"].get("data-phase") == "Failed"
+    assert rect.get("fill") == PHASE_COLORS["Failed"] and drawn["count"].get("data-status") == "Failed"
     assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]) == 4
 
 

@@ -1,13 +1,20 @@
-"""Every field of the API's requests and replies, and of every event type's public record, follows one naming
-convention (`support/naming.py`)."""
+"""Every field of the API's requests and replies, of every event type's public record, of the graph JSON and of the
+web UI's run views follows one naming convention (`support/naming.py`)."""
 
 from __future__ import annotations
 
-from support.naming import schema_keys, spelling_problems
+import json
+from typing import Any
+
+from support.cli import EXAMPLE
+from support.driver import Driver
+from support.naming import keys_of, schema_keys, spelling_problems
 
 from aether_es.api.messages import OPERATIONS, wire_name
 from aether_es.api.schema import schemas
 from aether_es.events.schema import EVENT_CLASSES, feed_schema
+from aether_es.history.timeline import Entry
+from aether_es.http.run_views import graph_of, timeline_of
 
 
 def test_the_api_spells_each_concept_one_way() -> None:
@@ -29,6 +36,37 @@ def test_the_event_records_spell_each_concept_as_the_api_does() -> None:
     assert spelling_problems([*keys, *schema_keys(schemas())]) == []
     stored = [name for cls in EVENT_CLASSES for name in cls.model_fields]  # how the history spells them
     assert "task_id: not camelCase with ID" in spelling_problems([*keys, *stored])
+
+
+def test_the_graph_and_the_run_page_spell_each_concept_as_the_api_does() -> None:
+    """`graph --format json` (the layout), the run page's graph, live `status` and history."""
+    driver = Driver()
+    driver.submit(json.loads(EXAMPLE.read_text()))
+    state = driver.run()
+    graph = graph_of(state)
+    timeline = timeline_of([Entry(n, "c", envelope) for n, envelope in enumerate(driver.history, 1)], {})
+    keys = list(keys_of([graph, timeline]))
+    assert {"status", "taskRunID", "startedAt", "run", "nodes"} <= set(keys)
+    assert spelling_problems([*keys, *event_record_keys(), *schema_keys(schemas())]) == []
+
+
+def titles(schema: Any) -> list[str]:
+    """Every title a JSON Schema gives a property, at any depth."""
+    found, stack = [], [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found += [value["title"] for value in (node.get("properties") or {}).values() if "title" in value]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def test_no_schema_titles_a_field_by_its_stored_name() -> None:
+    """Pydantic titles a property after the field ("Task Id" under `taskRunID`): the schemas leave titles out."""
+    assert titles(schemas()) == titles(feed_schema()) == []
+    assert schemas()["operations"]["runs.submit"]["request"]["title"] == "SubmitRunRequest"
 
 
 def test_a_request_takes_the_fields_a_reply_gives() -> None:

@@ -41,7 +41,7 @@ function groupBox(node) {
   group.dataset.label = node.label;
   group.append(svgElement("rect", { x: node.x, y: node.y, width: node.width, height: node.height, rx: 8 }));
   group.append(svgElement("text", { x: node.x + 10, y: node.y + 18 }));
-  setPhase(group, node.phase || "");
+  setPhase(group, node.status || "");
   return group;
 }
 
@@ -54,7 +54,7 @@ function taskBox(node, onPick) {
   const label = svgElement("text", { x: node.x + node.width / 2, y: node.y + node.height / 2 + 4, "text-anchor": "middle" });
   label.textContent = node.kind === "loop" ? `↻ ${node.label}` : node.label;
   box.append(label);
-  setPhase(box, node.phase || "");
+  setPhase(box, node.status || "");
   box.addEventListener("click", () => onPick(node));
   return box;
 }

@@ -64,9 +64,9 @@ function follow() {
       if (page.at === null) draw(graph);
       reread();
     },
-    phases: (change) => {
+    status: (change) => {
       for (const graphNode of page.graph ? page.graph.nodes : []) {
-        if (graphNode.taskRunID in change.tasks) graphNode.phase = change.tasks[graphNode.taskRunID];
+        if (graphNode.taskRunID in change.tasks) graphNode.status = change.tasks[graphNode.taskRunID];
       }
       if (page.graph) page.graph.run = change.run;
       if (page.at === null) {
@@ -196,7 +196,7 @@ function attempts(events) {
 function showTask(graphNode) {
   const box = node(graphNode.id);
   const taskRunID = (box && box.dataset.task) || graphNode.taskRunID || "";
-  const phase = box ? box.dataset.phase : graphNode.phase;
+  const phase = box ? box.dataset.phase : graphNode.status;
   const task = page.tasks.get(taskRunID);
   document.getElementById("retry-from").disabled = !taskRunID || !actionsOn();
   document.getElementById("resume").disabled = phase !== "Suspended" || !actionsOn();
