@@ -19,7 +19,7 @@ from aether_es.cli.remote import RemoteError, actor_of, add_actor_options, add_r
 from aether_es.cli.strict_option import add_strict_option
 from aether_es.cli.tables import table
 from aether_es.cli.terminal import say
-from aether_es.cli.validate_cmd import read_valid
+from aether_es.cli.validate_cmd import print_warnings, read_checked, read_valid
 from aether_es.client import Client
 from aether_es.errors import AetherError
 
@@ -58,7 +58,8 @@ def register(commands: Any) -> None:
 async def handle(args: argparse.Namespace) -> int:
     document = None
     if args.action in ("submit", "update"):
-        document = read_valid(args.file)
+        # submit prints the warnings of the engine's reply (or its refusal under --strict) instead
+        document = read_checked(args.file) if args.action == "submit" else read_valid(args.file)
         if document is None:
             return exits.INVALID
     try:
@@ -77,8 +78,8 @@ async def _act(args: argparse.Namespace, client: Client, document: bytes | None)
     cron_id = getattr(args, "cron_id", "")
     if args.action == "submit":
         assert document is not None
-        # The engine judges --strict: the warnings printed above are the ones it refuses the document for.
         submitted = await client.cron_submit_info(document, reason=args.reason, strict=args.strict)
+        print_warnings(submitted.warnings)
         warnings = [w.model_dump(by_alias=True) for w in submitted.warnings]
         _print(args, {"cronWorkflowID": submitted.cron_workflow_id, "warnings": warnings}, [submitted.cron_workflow_id])
     elif args.action == "list":

@@ -128,9 +128,9 @@ def _handler(command: str, action: Action) -> Callable[[argparse.Namespace], Awa
 
 
 async def _submit(args: argparse.Namespace, client: Client) -> int:
-    from aether_es.cli.validate_cmd import read_valid
+    from aether_es.cli.validate_cmd import print_warnings, read_checked
 
-    document = read_valid(args.file, strict=args.strict, command="submit")
+    document = read_checked(args.file)
     if document is None:
         return exits.INVALID
     if args.timeout is not None and (not args.wait or args.timeout <= 0):
@@ -141,7 +141,11 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
     except ValueError as exc:
         say(f"aether: submit: {exc}", file=sys.stderr)
         return exits.INVALID
-    submitted = await client.submit_info(document, idempotency_key=args.idempotency_key, reason=args.reason)
+    # The engine judges the document it stores, with its arguments: its warnings, or its refusal under --strict.
+    submitted = await client.submit_info(
+        document, idempotency_key=args.idempotency_key, reason=args.reason, strict=args.strict
+    )
+    print_warnings(submitted.warnings)
     run_id = submitted.run_id
     if not args.wait:
         if args.json:

@@ -1,14 +1,17 @@
 """`aether-es validate FILE [--strict]`: `ok`, or the validation error and exit code 2.
 
 A valid document may still say what Aether will not do (`model.traps`): each such warning is printed on
-stderr, and `--strict` (of `validate`, `run` and `submit`) refuses the document for it.
+stderr, and `--strict` (of `validate` and `run`) refuses the document for it. `submit` and `cron submit` print
+the warnings of their reply instead, and pass `--strict` on: the engine judges the document it stores (with its
+`-p` arguments), and its refusal names each warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from aether_es.cli.commands import summary
 from aether_es.cli.io import read_document
@@ -38,9 +41,8 @@ def check(data: bytes) -> None:
         validate_workflow(fill_defaults(document))
 
 
-def read_valid(path: str, *, strict: bool = False, command: str = "validate") -> bytes | None:
-    """The document's bytes when it is valid; otherwise None, with the reason printed on stderr. Its warnings
-    are printed on stderr too, and refuse it when `strict`."""
+def read_checked(path: str) -> bytes | None:
+    """The document's bytes when it is valid; otherwise None, with the reason printed on stderr."""
     try:
         data = read_document(path)
         check(data)
@@ -50,8 +52,32 @@ def read_valid(path: str, *, strict: bool = False, command: str = "validate") ->
     except OSError as exc:
         say(f"aether: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return None
+    return data
+
+
+class AnyWarning(Protocol):
+    """A document's warning, as `model.traps` finds it or as a submit reply gives it."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def print_warnings(warnings: Iterable[AnyWarning]) -> None:
+    """Each warning on stderr, one line: `aether: warning: <path>: <message>`."""
+    say(*(f"aether: warning: {w.path}: {w.message}" for w in warnings), file=sys.stderr)
+
+
+def read_valid(path: str, *, strict: bool = False, command: str = "validate") -> bytes | None:
+    """`read_checked`, printing the document's warnings on stderr too, and refusing it for them when
+    `strict`."""
+    data = read_checked(path)
+    if data is None:
+        return None
     warnings = document_warnings(data)
-    say(*(f"aether: warning: {warning}" for warning in warnings), file=sys.stderr)
+    print_warnings(warnings)
     if strict and warnings:
         say(f"aether: {command}: refused by --strict: {_count(warnings)} above", file=sys.stderr)
         return None

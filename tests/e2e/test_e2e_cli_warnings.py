@@ -1,5 +1,6 @@
 """Warnings about what Aether will not do, from `validate`, `run`, `submit` and `cron submit` (and the API's submit
-replies), and `--strict`, which refuses such a document with exit 2."""
+replies), and `--strict`, which refuses such a document with exit 2: `submit` and `cron submit` leave judging to
+the engine, which judges the document it stores, and print its warnings or its refusal, once."""
 
 from __future__ import annotations
 
@@ -60,12 +61,35 @@ def test_submit_runs_a_document_with_warnings_and_the_reply_carries_them(served:
     assert json.loads(served.run("submit", str(EXAMPLE), "--json").stdout)["warnings"] == []
 
 
-def test_submit_strict_refuses_and_starts_nothing(served: Served, tmp_path: Path) -> None:
+def refusal(warnings: list[str]) -> str:
+    """The engine's refusal under strict, as the command prints it: every warning, on one line."""
+    listed = "; ".join(w.removeprefix("aether: warning: ") for w in warnings)
+    count = "1 warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+    return f"aether: validation error: refused by strict, the document has {count}: {listed}"
+
+
+def test_submit_strict_refuses_once_and_starts_nothing(served: Served, tmp_path: Path) -> None:
     before = json.loads(served.run("list", "--json").stdout)["runs"]
-    result = served.run("submit", "--strict", str(write(tmp_path, "w.json", _with_traps())))
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [*WARNINGS, "aether: submit: refused by --strict: 2 warnings above"]
+    result = served.run("submit", "--strict", "--json", str(write(tmp_path, "w.json", _with_traps())))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [refusal(WARNINGS)]
     assert json.loads(served.run("list", "--json").stdout)["runs"] == before
+    clean = served.run("submit", "--strict", "--json", str(EXAMPLE))
+    assert clean.returncode == 0 and clean.stderr == "" and json.loads(clean.stdout)["warnings"] == []
+
+
+def test_submit_strict_judges_the_document_with_its_arguments(served: Served) -> None:
+    """A clean file whose `-p` value leaves `{{...}}` literal: the document the engine would store is refused."""
+    literal = served.run("submit", "--strict", str(EXAMPLE), "-p", "greeting={{workflow.name}}")
+    assert literal.returncode == 2 and literal.stdout == ""
+    assert literal.stderr.startswith(
+        "aether: validation error: refused by strict, the document has 1 warning: spec.arguments.parameters[0].value: "
+    )
+    warned = served.run("submit", str(EXAMPLE), "-p", "greeting={{workflow.name}}", "--json")
+    assert warned.returncode == 0 and warned.stderr == literal.stderr.replace(
+        "aether: validation error: refused by strict, the document has 1 warning: ", "aether: warning: "
+    )
+    assert [w["path"] for w in json.loads(warned.stdout)["warnings"]] == ["spec.arguments.parameters[0].value"]
 
 
 def test_cron_submit_carries_the_warnings_and_strict_is_judged_by_the_engine(served: Served, tmp_path: Path) -> None:
@@ -76,11 +100,7 @@ def test_cron_submit_carries_the_warnings_and_strict_is_judged_by_the_engine(ser
     warning = 'aether: warning: spec.shedule: unknown field, ignored; did you mean "schedule"?'
     refused = served.run("cron", "submit", "--strict", str(path))
     assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.splitlines() == [
-        warning,
-        "aether: validation error: refused by strict, the document has 1 warning: "
-        'spec.shedule: unknown field, ignored; did you mean "schedule"?',
-    ]
+    assert refused.stderr.splitlines() == [refusal([warning])]
     assert json.loads(served.run("cron", "list", "--json").stdout) == []
     submitted = served.run("cron", "submit", str(path), "--json")
     assert submitted.returncode == 0 and submitted.stderr.splitlines() == [warning]
