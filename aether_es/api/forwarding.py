@@ -20,7 +20,7 @@ from nats.aio.subscription import Subscription
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.api import messages as m
-from aether_es.api.service import error_reply
+from aether_es.api.errors import error_reply
 from aether_es.client import raise_error
 from aether_es.errors import ApiError
 from aether_es.ports.routing import Command, CommandHandler

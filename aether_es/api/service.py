@@ -39,15 +39,13 @@ from nats.micro.request import Request
 from nats.micro.service import Service
 
 from aether_es.adapters.nats.layout import Layout, check_id, ensure_bucket
-from aether_es.adapters.nats.retry import TRANSIENT
 from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.adapters.nats.worker_registry import info_to_dict
 from aether_es.api import messages as m
 from aether_es.api.engines import read_engines
+from aether_es.api.errors import STATUS, describe, error_reply, invalid
 from aether_es.errors import (
-    AetherError,
     ConflictError,
-    InvalidStateError,
     NotFoundError,
     NotSupportedError,
     ValidationError,
@@ -74,63 +72,12 @@ Page = TypeVar("Page", bound=m.Message)
 SERVICE_NAME = "aether-es"
 QUEUE_GROUP = "aether-es"
 
-STATUS = {
-    "invalid_argument": "400",
-    "not_found": "404",
-    "invalid_state": "409",
-    "conflict": "409",
-    "not_supported": "501",
-    "unavailable": "503",
-    "internal": "500",
-}
-"""The `Nats-Service-Error-Code` header of each error code (HTTP-like, as NATS micro services use)."""
-
 
 def _package_version() -> str:
     try:
         return version("aether-es")
     except PackageNotFoundError:
         return "0.0.0"
-
-
-def invalid(field: str | None, detail: str) -> ValidationError:
-    """A ValidationError naming the request field at fault."""
-    error = ValidationError(detail)
-    error.field = field
-    return error
-
-
-def error_reply(exc: BaseException) -> m.ErrorReply:
-    """The structured reply for an exception: Aether's errors by kind, NATS trouble as unavailable, the rest
-    as internal (with the exception's type and text, never a traceback)."""
-    code: m.ErrorCode
-    if isinstance(exc, ValidationError):
-        code = "invalid_argument"
-    elif isinstance(exc, NotFoundError):
-        code = "not_found"
-    elif isinstance(exc, ConflictError):
-        code = "conflict"
-    elif isinstance(exc, InvalidStateError):
-        code = "invalid_state"
-    elif isinstance(exc, NotSupportedError):
-        code = "not_supported"
-    elif isinstance(exc, TRANSIENT):
-        return m.ErrorReply(
-            error=m.ErrorDetail(
-                code="unavailable", message=f"aether: unavailable: {_describe(exc)}; try again", field=None
-            )
-        )
-    else:
-        return m.ErrorReply(
-            error=m.ErrorDetail(code="internal", message=f"aether: internal error: {_describe(exc)}", field=None)
-        )
-    assert isinstance(exc, AetherError)
-    return m.ErrorReply(error=m.ErrorDetail(code=code, message=str(exc), field=exc.field))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def parse_request(model: type[m.Message], body: bytes) -> Any:
@@ -498,7 +445,7 @@ class ApiService:
             # Free the key whatever the failure, unless the run was stored after all: a key left naming no run
             # would give the next submit with it `created: false` and run that submit's document.
             if created and not await self._stored(run_id):
-                log.warning("submit with an idempotency key failed (%s); the key is free again", _describe(exc))
+                log.warning("submit with an idempotency key failed (%s); the key is free again", describe(exc))
                 await self._keys.delete(slot, last=revision)
             raise
         return m.SubmitRunReply(run_id=run_id, created=created)
@@ -511,7 +458,7 @@ class ApiService:
         except NotFoundError:
             return False
         except Exception as exc:
-            log.warning("run %s: cannot tell whether its submit was stored (%s)", run_id, _describe(exc))
+            log.warning("run %s: cannot tell whether its submit was stored (%s)", run_id, describe(exc))
         return True
 
     async def _claim(self, slot: str, candidate: str, digest: str) -> tuple[str, str, int]:
