@@ -63,6 +63,7 @@ from aether_es.model.defaults import fill_defaults
 from aether_es.model.documents import Workflow
 from aether_es.model.json_values import number_problem
 from aether_es.model.loading import load_workflow, parse_object
+from aether_es.model.phases import ResultCode
 from aether_es.model.validation import validate_workflow
 from aether_es.observability.metrics import observe_decision
 from aether_es.ports.artifacts import ArtifactRemover
@@ -225,7 +226,7 @@ class Engine:
             self._consumer = asyncio.create_task(self.broker.consume_reports(self._on_reports))
         if self.watcher is not None:
             await self.watcher.start()
-        if self.crons is not None:
+        if self.crons is not None and self._owned is None:  # a partitioned engine's crons are a singleton
             await self.crons.start()
 
     async def stop(self) -> None:
@@ -904,7 +905,7 @@ class Engine:
         await self.effects.report(ErrorReport("decide", cause, Severity.ERROR, run.run_id, task_id))
         attempt: int | None = getattr(trigger, "attempt", None)
         if pending.ack is not None and task_id and attempt is not None and not trigger.cause.endswith(_REJECTED):
-            result = TaskResult(code=3, message=f"report rejected: {cause}")  # 3: Error
+            result = TaskResult(code=ResultCode.ERROR, message=f"report rejected: {cause}")
             replacement = Completed(
                 actor="engine",
                 cause=trigger.cause + _REJECTED,
@@ -994,7 +995,7 @@ def _failed_unsent(attempt: Undispatched) -> Completed:
         at=clock.now(),
         task_id=attempt.task_run_id,
         attempt=attempt.attempt,
-        result=TaskResult(code=3, message=attempt.message),  # 3: Error
+        result=TaskResult(code=ResultCode.ERROR, message=attempt.message),
     )
 
 

@@ -315,6 +315,8 @@ async def open_stack(options: StackOptions) -> Stack:
         feed = FeedProjector(connection, layout) if options.feed and not options.feed_process else None
         feed_process = FeedProcess(url, options.prefix, auth) if options.feed and options.feed_process else None
         singletons = [Singleton("watcher", deadlines.start, deadlines.stop)]
+        if engine.crons is not None:
+            singletons.append(Singleton("crons", engine.crons.start, engine.crons.stop))
         if feed is not None:
             singletons.append(Singleton("feed", feed.start, functools.partial(feed.stop, drain=2.0)))
         if feed_process is not None:
