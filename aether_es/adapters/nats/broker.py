@@ -39,6 +39,7 @@ from aether_es.adapters.nats.retry import (
 )
 from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.events.references import PayloadTooLarge, UnresolvedReference
+from aether_es.model.phases import ResultCode
 from aether_es.ports.broker import Delivery, ReportHandler, TaskDelivery
 from aether_es.ports.wire import Report, TaskAssignment, TaskResult
 
@@ -418,7 +419,7 @@ def refused_reports(data: bytes, refusal: str = "") -> list[Report]:
                 task_run_id=task_run_id,
                 attempt=attempt,
                 worker_id=worker,
-                result=TaskResult(code=3, message=f"report refused: {cause}"),  # 3: Error
+                result=TaskResult(code=ResultCode.ERROR, message=f"report refused: {cause}"),
             )
         )
     return salvaged
@@ -629,7 +630,7 @@ class NatsWorkerChannel(_Reporter):
                 run_id=raw["workflowRunID"],
                 task_run_id=raw["taskRunID"],
                 attempt=raw["attempt"],
-                result=TaskResult(code=3, message=f"an input cannot be read: {cause}"),  # 3: Error
+                result=TaskResult(code=ResultCode.ERROR, message=f"an input cannot be read: {cause}"),
             )
             await self.report([report])
         except Exception as exc:
