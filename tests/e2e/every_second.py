@@ -10,7 +10,11 @@ from aether_es.ports.cron_scheduler import CronCallback
 
 
 class EverySecond:
-    def __init__(self) -> None:
+    """Fires at each whole second, or with `period` at each multiple of that many seconds since the epoch, so
+    every process using it has the same scheduled times."""
+
+    def __init__(self, period: int = 1) -> None:
+        self.period = period
         self.callbacks: dict[str, CronCallback] = {}
         self.task: asyncio.Task[None] | None = None
         self.fires: set[asyncio.Task[None]] = set()
@@ -30,9 +34,9 @@ class EverySecond:
 
     async def _tick(self) -> None:
         while True:
-            now = datetime.now(UTC)
-            await asyncio.sleep(1 - now.microsecond / 1e6)
-            due = datetime.now(UTC).replace(microsecond=0)
+            now = datetime.now(UTC).timestamp()
+            await asyncio.sleep(self.period - now % self.period)
+            due = datetime.fromtimestamp(round(now - now % self.period) + self.period, UTC)
             for callback in list(self.callbacks.values()):
                 fire = asyncio.create_task(callback(due))
                 self.fires.add(fire)

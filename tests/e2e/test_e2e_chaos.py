@@ -28,17 +28,16 @@ from typing import Any
 import orjson
 import pytest
 from nats.aio.msg import Msg
-from nats.js.errors import NotFoundError
 from support.attempts import count_attempts
 from support.cli import aether
 from support.processes import Child
+from support.steering import HookKey, hook_counts, hook_key, settle, stored_hooks, submit_for_good
 
 from aether_es import Client
 from aether_es.adapters.nats.connection import NatsConnection, connect
 from aether_es.adapters.nats.event_store import NatsEventStore
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.server import EmbeddedNatsServer
-from aether_es.errors import AetherError
 from aether_es.events.codec import event_records
 from aether_es.model import phases as ph
 from aether_es.ports.event_store import StoredCommit
@@ -160,13 +159,13 @@ class Hooks:
     """Hook notifications seen live on core NATS, by run: what a fault-free run fires."""
 
     def __init__(self) -> None:
-        self.by_run: dict[str, Counter[tuple[str, str, str]]] = {}
+        self.by_run: dict[str, Counter[HookKey]] = {}
 
     async def on_hook(self, msg: Msg) -> None:
         hook = orjson.loads(msg.data)
-        self.by_run.setdefault(hook["workflowRunID"], Counter())[_hook_key(hook)] += 1
+        self.by_run.setdefault(hook["workflowRunID"], Counter())[hook_key(hook)] += 1
 
-    async def of(self, run_id: str, at_least: int) -> Counter[tuple[str, str, str]]:
+    async def of(self, run_id: str, at_least: int) -> Counter[HookKey]:
         """The run's notifications once `at_least` came (or HOOKS_TIMEOUT passed), and a second more for any
         extra: hooks follow the commit that fires them, so they may still be on their way when the run ends."""
         deadline = time.monotonic() + HOOKS_TIMEOUT
@@ -174,10 +173,6 @@ class Hooks:
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
         return Counter(self.by_run.get(run_id, Counter()))
-
-
-def _hook_key(hook: dict[str, Any]) -> tuple[str, str, str]:
-    return hook["scope"], hook["taskName"], hook["hookType"]
 
 
 @dataclass
@@ -236,34 +231,6 @@ class System:
         return "\n".join(child.tail() for child in self.children())
 
 
-async def _submit(client: Client, document: dict[str, Any], key: str, timeout: float = 60) -> str:
-    """Submit once for good (the idempotency key makes a retry after a lost reply find the same run)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await client.submit(document, key)
-        except AetherError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
-async def _settle(client: Client, run_ids: list[str], timeout: float) -> dict[str, str]:
-    """Each run's phase once all are terminal, or as they are when `timeout` runs out."""
-    deadline = time.monotonic() + timeout
-    phases: dict[str, str] = {}
-    error = ""
-    while True:
-        try:
-            phases = {info.run_id: info.status async for info in client.runs(page_size=100)}
-            error = ""
-        except AetherError as exc:
-            error = str(exc)  # the API is back in a moment, unless the engine is gone for good
-        if all(phases.get(r) in ph.TERMINAL for r in run_ids) or time.monotonic() > deadline:
-            return {r: phases.get(r, f"not listed ({error})" if error else "not listed") for r in run_ids}
-        await asyncio.sleep(0.5)
-
-
 def _outcome(view: dict[str, Any]) -> tuple[Any, ...]:
     """What a run ended with, without ids and times: the run's phase and outputs, each task's (no metrics)."""
 
@@ -278,29 +245,6 @@ def _outcome(view: dict[str, Any]) -> tuple[Any, ...]:
 def _last_events(history: list[StoredCommit]) -> list[str]:
     """The event types of a history's last commit: where a run that did not finish stopped."""
     return [envelope.type for envelope in history[-1].commit.envelopes] if history else []
-
-
-async def _stored_hooks(connection: NatsConnection, expected: int) -> dict[str, Counter[tuple[str, str, str]]]:
-    """Every notification the hooks stream keeps, by run, once it holds `expected` (or HOOKS_TIMEOUT passed)."""
-    deadline = time.monotonic() + HOOKS_TIMEOUT
-    while True:
-        try:
-            info = await connection.js.stream_info(LAYOUT.hooks_stream)
-        except NotFoundError:
-            raise AssertionError(f"no {LAYOUT.hooks_stream} stream: hook notifications are not kept") from None
-        if info.state.messages >= expected or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    by_run: dict[str, Counter[tuple[str, str, str]]] = {}
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        try:
-            msg = await connection.js.get_msg(LAYOUT.hooks_stream, seq)
-        except NotFoundError:
-            continue
-        assert msg.data is not None
-        hook = orjson.loads(msg.data)
-        by_run.setdefault(hook["workflowRunID"], Counter())[_hook_key(hook)] += 1
-    return by_run
 
 
 @pytest.fixture
@@ -350,9 +294,9 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
 
         # The fault-free twins: how each document ends, and which hooks it fires.
         began = time.monotonic()
-        twins = {"loop": await _submit(client, LOOP, "twin-loop")}
-        twins["small"] = await _submit(client, SMALL_DAG, "twin-small")
-        twin_phases = await _settle(client, list(twins.values()), 60)
+        twins = {"loop": await submit_for_good(client, LOOP, "twin-loop")}
+        twins["small"] = await submit_for_good(client, SMALL_DAG, "twin-small")
+        twin_phases = await settle(client, list(twins.values()), 60)
         fault_free = time.monotonic() - began
         assert set(twin_phases.values()) == {ph.SUCCEEDED}, f"seed {seed}: {twin_phases}\n{system.diagnostics()}"
         expected_hooks = {"small": await live_hooks.of(twins["small"], HOOKS_PER_SMALL_RUN)}
@@ -364,19 +308,19 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         kinds = list(FAULT_KINDS) * FAULTS_PER_KIND
         system.rng.shuffle(kinds)
         moments = sorted(system.rng.sample(range(*MOMENTS), len(kinds)))
-        loop = await _submit(client, LOOP, "loop")
+        loop = await submit_for_good(client, LOOP, "loop")
         runs = {loop: "loop"}
         first_small = SMALL_RUNS - len(kinds)
         for i in range(first_small):
-            runs[await _submit(client, SMALL_DAG, f"small-{i}")] = "small"
+            runs[await submit_for_good(client, SMALL_DAG, f"small-{i}")] = "small"
         submitted = dict.fromkeys(runs, began)
         faults_deadline = time.monotonic() + FAULTS_TIMEOUT
         for i, (kind, moment) in enumerate(zip(kinds, moments, strict=True)):
             await system.progress.reached(loop, moment, faults_deadline)
             await system.inject(kind, submitted, loop)
-            run_id = await _submit(client, SMALL_DAG, f"small-{first_small + i}")
+            run_id = await submit_for_good(client, SMALL_DAG, f"small-{first_small + i}")
             runs[run_id], submitted[run_id] = "small", time.monotonic()
-        phases = await _settle(client, list(runs), SETTLE_TIMEOUT)
+        phases = await settle(client, list(runs), SETTLE_TIMEOUT)
         settled = time.monotonic()
 
         attempts = {run_id: await count_attempts(store, run_id) for run_id in [*runs, *twins.values()]}
@@ -410,9 +354,10 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         assert replay.returncode == 0, f"seed {seed}: {replay.stdout}{replay.stderr}"
 
         everyone = [*runs.items(), *((r, k) for k, r in twins.items())]
-        stored = await _stored_hooks(connection, sum(expected_hooks[kind].total() for _, kind in everyone))
+        total = sum(expected_hooks[kind].total() for _, kind in everyone)
+        stored = await stored_hooks(connection, LAYOUT, total, HOOKS_TIMEOUT)
         for run_id, kind in everyone:
-            found, expected = stored.get(run_id, Counter()), expected_hooks[kind]
+            found, expected = hook_counts(stored.get(run_id, [])), expected_hooks[kind]
             assert found == expected, (
                 f"seed {seed}: {run_id} kept {found.total()} of {expected.total()} hook notifications: "
                 f"missing {dict(expected - found)}, extra {dict(found - expected)}"

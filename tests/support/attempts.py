@@ -11,15 +11,21 @@ Attempt = tuple[str, int]
 """A task run id and an attempt number."""
 
 
+STARTS = frozenset({"TaskDispatched", "TaskResumed"})
+"""What sends an attempt to a worker: a dispatch, or the resume of a suspended task (its next attempt)."""
+ENDINGS = frozenset({"TaskFinished", "TaskRetried", "TaskSuspended"})
+"""What ends an attempt: its task's end, a retry after it failed, or a suspension awaiting a resume."""
+
+
 async def count_attempts(store: EventStore, run_id: str) -> tuple[Counter[Attempt], Counter[Attempt]]:
-    """The `TaskDispatched` and `TaskFinished` events of the run's history, counted by attempt."""
+    """The run history's starts (`STARTS`) and ends (`ENDINGS`) of attempts, counted by attempt."""
     dispatched: Counter[Attempt] = Counter()
     finished: Counter[Attempt] = Counter()
     for stored in await store.load(run_id):
         for envelope in stored.commit.envelopes:
             event: Any = envelope.event
-            if event.type == "TaskDispatched":
+            if event.type in STARTS:
                 dispatched[event.task_id, event.attempt] += 1
-            elif event.type == "TaskFinished":
+            elif event.type in ENDINGS:
                 finished[event.task_id, event.attempt] += 1
     return dispatched, finished

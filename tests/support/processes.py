@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+COMMAND = ("-m", "aether_es.cli.main")
+"""What a child runs by default (after the interpreter): `aether-es`; a test may run a script of its own."""
 
 
 def alive(pid: int) -> bool:
@@ -38,10 +40,11 @@ def until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 class Child:
     """One role (`serve`, a worker) played by successive `aether-es` processes with the same arguments."""
 
-    def __init__(self, name: str, args: Sequence[str], logs: Path) -> None:
+    def __init__(self, name: str, args: Sequence[str], logs: Path, program: Sequence[str] = COMMAND) -> None:
         self.name = name
         self.args = list(args)
         self.logs = logs
+        self.program = list(program)
         self.starts = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +63,7 @@ class Child:
         self.logs.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aether_es.cli.main", *self.args],
+                [sys.executable, *self.program, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
