@@ -224,7 +224,7 @@ class Client:
         per batch of commits read, the first with everything so far, the last once the run has ended."""
         from aether_es.adapters.nats.run_follower import follow_run  # the codec, for callers that follow
 
-        async with contextlib.aclosing(follow_run(self.nc.jetstream(), self.layout, run_id)) as steps:
+        async with contextlib.aclosing(follow_run(self.nc, self.layout, run_id)) as steps:
             async for progress, transitions in steps:
                 state = progress.state
                 assert state is not None
@@ -235,7 +235,7 @@ class Client:
         """Follow the run to its end and return its whole view (on timeout, the view as it is then)."""
         from aether_es.adapters.nats.run_follower import follow_until  # the codec, for callers that follow
 
-        progress = await follow_until(self.nc.jetstream(), self.layout, run_id, timeout)
+        progress = await follow_until(self.nc, self.layout, run_id, timeout)
         assert progress.state is not None
         return progress.state.to_dict()
 

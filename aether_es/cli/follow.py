@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import orjson
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.adapters.nats.run_follower import follow_until
@@ -31,9 +31,7 @@ LIVE_FRAME = 0.1
 LINES, LIVE, QUIET = "lines", "live", "quiet"
 
 
-async def follow(
-    js: JetStreamContext, layout: Layout, run_id: str, *, show: str, timeout: float | None = None
-) -> RunState:
+async def follow(nc: Client, layout: Layout, run_id: str, *, show: str, timeout: float | None = None) -> RunState:
     """Show the run's progress as `show` says until it ends (or `timeout` passes); its state then."""
     drawn = 0.0
 
@@ -45,7 +43,7 @@ async def follow(
             _draw(progress)
             drawn = time.monotonic()
 
-    progress = await follow_until(js, layout, run_id, timeout, on_step)
+    progress = await follow_until(nc, layout, run_id, timeout, on_step)
     if show == LIVE:
         _draw(progress)
     assert progress.state is not None

@@ -17,7 +17,7 @@ from typing import Any
 
 import nats.errors
 import orjson
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 from nats.js.errors import NotFoundError as JsNotFoundError
 
 from aether_es.adapters.nats.layout import Layout, check_id
@@ -50,7 +50,7 @@ async def handle(args: argparse.Namespace) -> int:
                 say(f"aether: logs: {exc}", file=sys.stderr)
                 return exits.INVALID
             try:
-                return await _print(connection.js, layout, args, run_id, task_run_id)
+                return await _print(connection.nc, layout, args, run_id, task_run_id)
             except AetherError as exc:
                 say(exc, file=sys.stderr)
                 return exits.of_error(exc)
@@ -61,7 +61,8 @@ async def handle(args: argparse.Namespace) -> int:
         return fail(error)
 
 
-async def _print(js: JetStreamContext, layout: Layout, args: argparse.Namespace, run_id: str, task_run_id: str) -> int:
+async def _print(nc: Client, layout: Layout, args: argparse.Namespace, run_id: str, task_run_id: str) -> int:
+    js = nc.jetstream()
     try:
         await js.get_last_msg(layout.runs_stream, layout.run_subject(run_id))
     except JsNotFoundError:
@@ -74,7 +75,7 @@ async def _print(js: JetStreamContext, layout: Layout, args: argparse.Namespace,
         return exits.FAILED
     name = "" if task_run_id else args.task
     ended = asyncio.Event()
-    watcher = asyncio.create_task(_until_ended(js, layout, run_id, ended)) if args.follow else None
+    watcher = asyncio.create_task(_until_ended(nc, layout, run_id, ended)) if args.follow else None
     try:
         async for record in read_logs(js, layout, run_id, task_run_id, follow=args.follow, stop=ended):
             if name and record.get("taskName") != name:
@@ -89,11 +90,11 @@ async def _print(js: JetStreamContext, layout: Layout, args: argparse.Namespace,
     return exits.OK
 
 
-async def _until_ended(js: JetStreamContext, layout: Layout, run_id: str, ended: asyncio.Event) -> None:
+async def _until_ended(nc: Client, layout: Layout, run_id: str, ended: asyncio.Event) -> None:
     """Set `ended` once the run is over (its history says so); a run that cannot be followed is followed
     until interrupted."""
     try:
-        await follow_until(js, layout, run_id, None)
+        await follow_until(nc, layout, run_id, None)
     except AetherError as exc:
         say(f"aether: logs: {exc}; following until interrupted", file=sys.stderr)
         return

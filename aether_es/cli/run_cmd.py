@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nats.errors
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NatsClient
 
 from aether_es.adapters.nats.layout import Layout
 from aether_es.cli import exits
@@ -113,7 +113,7 @@ async def handle(args: argparse.Namespace) -> int:
         return 1
     supervisor = Supervisor(stack.connection, stack.server, reconnect_timeout=args.reconnect_timeout)
     try:
-        return await supervised(supervisor, _run(args, data, stack.engine.submit, stack.connection.js, stack.layout))
+        return await supervised(supervisor, _run(args, data, stack.engine.submit, stack.connection.nc, stack.layout))
     except SupervisionFailed as failure:
         log.warning("run: %s; giving up", failure)
         return exits.FAILED
@@ -130,7 +130,7 @@ async def _run_served(args: argparse.Namespace, data: bytes, url: str) -> int:
     try:
         async with remote("run", url, "aether", args) as (connection, layout):
             client = await Client.connect(connection, prefix=layout.prefix, actor=actor_of(args))
-            return await _run(args, data, client.submit, connection.js, layout)
+            return await _run(args, data, client.submit, connection.nc, layout)
     except RemoteError as error:
         return fail(error)
     except AetherError as exc:
@@ -142,7 +142,7 @@ async def _run(
     args: argparse.Namespace,
     data: bytes,
     submit: Callable[[bytes], Awaitable[str]],
-    js: JetStreamContext,
+    nc: NatsClient,
     layout: Layout,
 ) -> int:
     """Submit, print the run's progress until it ends (or `--timeout`), then its phase and outputs."""
@@ -151,7 +151,7 @@ async def _run(
         run_id = await submit(data)
         if not args.json:
             say(f"run {run_id} submitted", flush=True)
-        state = await follow(js, layout, run_id, show=QUIET if args.json else LINES, timeout=args.timeout)
+        state = await follow(nc, layout, run_id, show=QUIET if args.json else LINES, timeout=args.timeout)
     except AetherError as exc:
         say(exc, file=sys.stderr)
         return exits.of_error(exc)

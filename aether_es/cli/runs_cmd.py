@@ -289,7 +289,7 @@ async def _follow(args: argparse.Namespace, client: Client, run_id: str, since: 
     show = QUIET if args.json else LIVE if sys.stdout.isatty() else LINES
     began = time.monotonic()
     timeout = getattr(args, "timeout", None)
-    state = await follow(client.nc.jetstream(), client.layout, run_id, show=show, timeout=timeout)
+    state = await follow(client.nc, client.layout, run_id, show=show, timeout=timeout)
     finished = state.metrics.finished_at if state.terminal and state.metrics is not None else None
     ended_before = since is not None and finished is not None and clock.seconds_between(finished, since) > 0
     seconds = None if show == LIVE and state.terminal else time.monotonic() - began

@@ -84,7 +84,7 @@ class Streams:
             except ValueError as exc:
                 await _send(response, "failure", {"message": str(exc)})
                 return response
-            async with contextlib.aclosing(follow_run(self.nc.jetstream(), self.layout, run_id)) as steps:
+            async with contextlib.aclosing(follow_run(self.nc, self.layout, run_id)) as steps:
                 await _follow(response, steps)
         return response
 

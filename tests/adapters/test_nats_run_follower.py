@@ -8,6 +8,7 @@ import dataclasses
 import logging
 
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -27,12 +28,13 @@ async def _append(js: JetStreamContext, layout: Layout, number: int, event: ev.E
     await js.publish(layout.run_subject("r1"), encode_commit(commit_of("r1", envelopes)))
 
 
-async def _follow_while_it_finishes(js: JetStreamContext, layout: Layout) -> list[str]:
+async def _follow_while_it_finishes(nc: Client, layout: Layout) -> list[str]:
     """Follow r1 from its submission; its end lands while it is followed. The phases each step saw."""
+    js = nc.jetstream()
     await _append(js, layout, 1, ev.RunSubmitted(workflow={"metadata": {"name": "followed"}}, created_at=MOMENT))
     seen: list[str] = []
     following = asyncio.create_task(
-        follow_until(js, layout, "r1", timeout=20, on_step=lambda progress, _: seen.append(progress.state.phase))  # type: ignore[union-attr]
+        follow_until(nc, layout, "r1", timeout=20, on_step=lambda progress, _: seen.append(progress.state.phase))  # type: ignore[union-attr]
     )
     while not seen:
         await asyncio.sleep(0.01)
@@ -44,15 +46,15 @@ async def _follow_while_it_finishes(js: JetStreamContext, layout: Layout) -> lis
     return seen
 
 
-async def test_a_follower_is_pushed_each_commit(js: JetStreamContext) -> None:
+async def test_a_follower_is_pushed_each_commit(js: JetStreamContext, nc: Client) -> None:
     layout = Layout()
     await js.add_stream(layout.runs_stream_config())
-    seen = await _follow_while_it_finishes(js, layout)
+    seen = await _follow_while_it_finishes(nc, layout)
     assert seen[0] == ph.CREATED and seen[-1] == ph.SUCCEEDED and ph.RUNNING in seen
 
 
 async def test_a_follower_polls_when_the_stream_has_no_room_for_its_consumer(
-    js: JetStreamContext, caplog: pytest.LogCaptureFixture
+    js: JetStreamContext, nc: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="aether_es.adapters.nats.run_follower")
     layout = Layout()
@@ -63,7 +65,7 @@ async def test_a_follower_polls_when_the_stream_has_no_room_for_its_consumer(
 
     taken = await js.subscribe(layout.run_subjects, stream=layout.runs_stream, cb=ignore, ordered_consumer=True)
     try:
-        seen = await _follow_while_it_finishes(js, layout)
+        seen = await _follow_while_it_finishes(nc, layout)
     finally:
         await taken.unsubscribe()
     assert seen[0] == ph.CREATED and seen[-1] == ph.SUCCEEDED and ph.RUNNING in seen

@@ -368,7 +368,7 @@ async def test_a_reader_follows_a_run_and_a_producer_is_told_it_may_not(
     await engine.js.publish(layout.run_subject("r1"), encode_commit(commit))
     reader, refusals = await connect_as(secured, READER)
     try:
-        progress = await follow_until(reader.js, layout, "r1", timeout=10)
+        progress = await follow_until(reader.nc, layout, "r1", timeout=10)
         assert progress.state is not None and progress.state.phase == ph.SUCCEEDED
     finally:
         await reader.close()
@@ -376,6 +376,6 @@ async def test_a_reader_follows_a_run_and_a_producer_is_told_it_may_not(
     producer, _ = await connect_as(secured, PRODUCER)
     try:
         with pytest.raises(ApiError, match="cannot read the history of run r1 from AETHER_RUNS"):
-            await follow_until(producer.js, layout, "r1", timeout=30)
+            await follow_until(producer.nc, layout, "r1", timeout=30)
     finally:
         await producer.close()

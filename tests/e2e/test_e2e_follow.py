@@ -145,7 +145,7 @@ def test_watch_on_a_terminal_draws_only_the_task_runs_still_going(
     async def scenario() -> RunState:
         async with await Client.connect(served.url) as client:
             run_id = await client.submit(loop_workflow(30))
-            return await cli_follow.follow(client.nc.jetstream(), client.layout, run_id, show=cli_follow.LIVE)
+            return await cli_follow.follow(client.nc, client.layout, run_id, show=cli_follow.LIVE)
 
     state = asyncio.run(scenario())
     assert state.phase == "Succeeded" and frames and frames[-1].endswith("31/31 active=0")

@@ -15,8 +15,8 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from aether_es.adapters.nats.event_store import NatsEventStore
@@ -43,13 +43,14 @@ log = logging.getLogger(__name__)
 
 
 async def follow_run(
-    js: JetStreamContext, layout: Layout, run_id: str
+    nc: Client, layout: Layout, run_id: str
 ) -> AsyncGenerator[tuple[RunProgress, list[Transition]], None]:
     """The run's progress after each batch of commits read, with the phase changes that batch made.
 
     The first step holds the whole history so far; the iteration ends after the step in which the run is
     terminal with nothing more stored. Raises NotFoundError for a run with no history.
     """
+    js = nc.jetstream()
     store = NatsEventStore(js, layout, retry_budget=LOAD_BUDGET)
     stored = await _load(store, layout, run_id, 0)
     if not stored:
@@ -58,7 +59,7 @@ async def follow_run(
     yield progress, _changes(progress, (s.commit for s in stored))
     if progress.state is not None and progress.state.terminal:
         return
-    async with contextlib.aclosing(_later_commits(js, layout, store, run_id, stored[-1].seq)) as batches:
+    async with contextlib.aclosing(_later_commits(nc, layout, store, run_id, stored[-1].seq)) as batches:
         async for commits, caught_up in batches:
             yield progress, _changes(progress, commits)
             if caught_up and progress.state is not None and progress.state.terminal:
@@ -73,7 +74,7 @@ async def _load(store: NatsEventStore, layout: Layout, run_id: str, after_seq: i
 
 
 async def _later_commits(
-    js: JetStreamContext, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
+    nc: Client, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
 ) -> AsyncGenerator[tuple[list[Commit], bool], None]:
     """The commits after `after_seq` in batches as they land, each saying whether it reaches the end of what
     is stored: pushed by an ordered consumer, or polled when the server will not make one more consumer (a
@@ -86,7 +87,7 @@ async def _later_commits(
         arrived.set()
 
     try:
-        sub = await js.subscribe(
+        sub = await nc.jetstream().subscribe(
             layout.run_subject(check_id("run id", run_id)),
             stream=layout.runs_stream,
             cb=on_msg,
@@ -98,7 +99,7 @@ async def _later_commits(
         )
     except nats.js.errors.BadRequestError as exc:
         log.info("run %s: followed by polling its history (%s)", run_id, exc.description)
-        async with contextlib.aclosing(_polled(js, layout, store, run_id, after_seq)) as polled:
+        async with contextlib.aclosing(_polled(nc, layout, store, run_id, after_seq)) as polled:
             async for step in polled:
                 yield step
         return
@@ -106,7 +107,7 @@ async def _later_commits(
         raise _unreadable(run_id, layout, exc) from None
     try:
         while True:
-            await _arrival(arrived, js, run_id)
+            await _arrival(arrived, nc, run_id)
             arrived.clear()
             batch, pending[:] = pending[:], []
             yield [await store.decode(msg.data) for msg in batch], batch[-1].metadata.num_pending == 0
@@ -116,12 +117,12 @@ async def _later_commits(
 
 
 async def _polled(
-    js: JetStreamContext, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
+    nc: Client, layout: Layout, store: NatsEventStore, run_id: str, after_seq: int
 ) -> AsyncGenerator[tuple[list[Commit], bool], None]:
     """The commits after `after_seq`, read again after a pause that grows while nothing comes."""
     pause = POLL_FIRST
     while True:
-        _check_open(js, run_id)
+        _check_open(nc, run_id)
         stored = await _load(store, layout, run_id, after_seq)
         if stored:
             after_seq, pause = stored[-1].seq, POLL_FIRST
@@ -139,24 +140,24 @@ def _unreadable(run_id: str, layout: Layout, exc: BaseException) -> ApiError:
     )
 
 
-def _check_open(js: JetStreamContext, run_id: str) -> None:
+def _check_open(nc: Client, run_id: str) -> None:
     """A connection that closed (a one-shot command does not reconnect) is an error, not a wait for ever."""
-    if js._nc.is_closed:
+    if nc.is_closed:
         raise ApiError(
             "unavailable", f"aether: unavailable: the connection to NATS closed while following run {run_id}"
         )
 
 
-async def _arrival(arrived: asyncio.Event, js: JetStreamContext, run_id: str) -> None:
+async def _arrival(arrived: asyncio.Event, nc: Client, run_id: str) -> None:
     """Wait for the next commit, checking meanwhile that the connection is still open."""
     while not arrived.is_set():
-        _check_open(js, run_id)
+        _check_open(nc, run_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrived.wait(), CLOSED_CHECK)
 
 
 async def follow_until(
-    js: JetStreamContext,
+    nc: Client,
     layout: Layout,
     run_id: str,
     timeout: float | None,
@@ -167,7 +168,7 @@ async def follow_until(
     with contextlib.suppress(TimeoutError):
         async with (
             asyncio.timeout(timeout),
-            contextlib.aclosing(follow_run(js, layout, run_id)) as steps,
+            contextlib.aclosing(follow_run(nc, layout, run_id)) as steps,
         ):
             async for progress, transitions in steps:
                 on_step(progress, transitions)
