@@ -1,7 +1,9 @@
 """`aether-es` commands as child processes a test can crash and start again.
 
 Output goes to a log file per start, not a pipe: a chatty process (reconnect warnings after a fault) would
-block on a pipe nobody reads, and the file is there to read when a test fails.
+block on a pipe nobody reads, and the file is there to read when a test fails. A child runs in that log
+folder, the test's own: a role started without `--state-dir` keeps its default `.aether` there, never in the
+checkout, where tests running beside it would find and share it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMAND = ("-m", "aether_es.cli.main")
 """What a child runs by default (after the interpreter): `aether-es`; a test may run a script of its own."""
 
@@ -67,7 +68,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd=self.logs,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
