@@ -297,10 +297,19 @@ class Engine:
         if not new:
             return
         self._owned.update(new)
-        for partition in new:
-            if self.router is not None:
-                self._partition_commands[partition] = await self.router.serve(partition, self.carry_out)
-        await self._recover(frozenset(new))
+        try:
+            for partition in new:
+                if self.router is not None:
+                    self._partition_commands[partition] = await self.router.serve(partition, self.carry_out)
+            await self._recover(frozenset(new))
+        except BaseException:  # not taken: the next round tries again
+            self._owned.difference_update(new)
+            for partition in new:
+                served = self._partition_commands.pop(partition, None)
+                if served is not None:
+                    with contextlib.suppress(Exception):
+                        await served.stop()
+            raise
         for partition in new:
             self._partition_consumers[partition] = asyncio.create_task(
                 self.broker.consume_reports(self._on_reports, partition), name=f"reports-{partition}"

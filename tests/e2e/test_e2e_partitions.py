@@ -16,6 +16,7 @@ from support.processes import Child
 
 from aether_es.adapters.nats.membership import list_engines
 from aether_es.adapters.nats.server import EmbeddedNatsServer
+from aether_es.cluster.partitions import partition_of
 from aether_es.errors import InvalidStateError, NotFoundError
 from aether_es.model import phases as ph
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
@@ -161,5 +162,42 @@ async def test_a_run_nobody_has_is_not_found_through_any_engine(
                 continue
             raise AssertionError(run_id)
         assert not a.engine._runs
+    finally:
+        await a.close()
+
+
+class _RefusingRouter:
+    """A router whose subscriptions fail once, as a connection that drops at that moment would."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+        self.refused = 0
+
+    async def forward(self, partition: int, command: Any) -> None:
+        await self.router.forward(partition, command)
+
+    async def serve(self, partition: int, handler: Any) -> Any:
+        if not self.refused:
+            self.refused += 1
+            raise ConnectionError("connection lost")
+        return await self.router.serve(partition, handler)
+
+
+async def test_a_partition_that_could_not_be_taken_whole_is_taken_at_the_next_try(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    a = await _stack(nats_server.url, tmp_path / "a", workers=1)
+    try:
+        refusing = _RefusingRouter(a.engine.router)
+        a.engine.router = refusing
+        await a.engine.lose(0)  # its next round takes it again, and the subscription fails that time
+        await _eventually(lambda: refusing.refused == 1, 3 * TTL, "a failed try")
+        assert 0 not in a.engine.owned  # not half taken: its reports would have no consumer
+        await _eventually(lambda: 0 in a.engine.owned, 3 * TTL, "the next try")
+        for _ in range(40):
+            run_id = await a.engine.submit(paced_loop(1))
+            if partition_of(run_id, PARTITIONS) == 0:
+                break
+        assert (await a.engine.wait_state(run_id, timeout=20)).phase == ph.SUCCEEDED
     finally:
         await a.close()
