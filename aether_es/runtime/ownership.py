@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aether_es.adapters.background import cancel_and_wait
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.cluster.partitions import assign
 from aether_es.ports.leases import Leases
 from aether_es.ports.membership import Membership
@@ -73,6 +74,7 @@ class Ownership:
         self._renewed = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._early = asyncio.Event()
+        self._failures = LogThrottle(log, interval=10.0)
         engine.contested = self._early.set
 
     async def start(self) -> None:
@@ -99,14 +101,19 @@ class Ownership:
                 await self._round()
             except Exception as exc:
                 lapsed = time.monotonic() - self._renewed > self.ttl * 2 / 3
-                log.warning(
-                    "engine %s: leases not renewed (%r)%s",
-                    self._membership.engine_id,
-                    exc,
-                    "; stopping what it held, as the leases may have lapsed" if lapsed else "",
-                )
-                if lapsed:
+                if lapsed and (self._engine.owned or self._taken):
+                    log.warning(
+                        "engine %s: leases not renewed for %.1fs (%r); stopping what it held, as they may have "
+                        "lapsed (it takes its share again once NATS answers)",
+                        self._membership.engine_id,
+                        time.monotonic() - self._renewed,
+                        exc,
+                    )
                     await self._drop_all(release=False)
+                else:
+                    self._failures.warning(
+                        "round", "engine %s: leases not renewed (%r)", self._membership.engine_id, exc
+                    )
 
     async def _round(self) -> None:
         members = await self._membership.members()

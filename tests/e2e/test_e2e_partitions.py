@@ -5,6 +5,7 @@ runs reach their owner, and the partitions of an engine that dies (kill -9) or s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,23 @@ async def test_a_partition_that_could_not_be_taken_whole_is_taken_at_the_next_tr
             run_id = await a.engine.submit(paced_loop(1))
             if partition_of(run_id, PARTITIONS) == 0:
                 break
+        assert (await a.engine.wait_state(run_id, timeout=20)).phase == ph.SUCCEEDED
+    finally:
+        await a.close()
+
+
+async def test_an_engine_cut_off_from_nats_stops_deciding_and_takes_its_share_again_when_it_is_back(
+    nats_server: EmbeddedNatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await _stack(nats_server.url, tmp_path / "a", workers=1)
+    try:
+        nats_server.kill()
+        with caplog.at_level(logging.WARNING, logger="aether_es.ownership"):
+            await _eventually(lambda: not a.engine.owned, 3 * TTL, "it gives up what it can no longer renew")
+        assert any("stopping what it held" in r.getMessage() for r in caplog.records)
+        nats_server.start()
+        await _eventually(lambda: len(a.engine.owned) == PARTITIONS, 10 * TTL, "it takes its share again")
+        run_id = await a.engine.submit(paced_loop(2))
         assert (await a.engine.wait_state(run_id, timeout=20)).phase == ph.SUCCEEDED
     finally:
         await a.close()
