@@ -85,6 +85,9 @@ def table(floor: TaskFloor, results: list[ScenarioResult]) -> str:
             rate += f" ({r.extra['ms_per_task']:.2f} ms/task)"
         if r.name == "api runs":
             rate = f"{r.workflows_per_s:,.0f} runs/s"
+        if "vs_one_engine" in r.extra:
+            busy = ", ".join(f"{role} {cpu / r.seconds:.2f}" for role, cpu in r.extra["cpu_seconds"].items())
+            rate += f" ({r.extra['vs_one_engine']:.2f} x 1 engine; cores busy: {busy})"
         user_path = r.extra.get("user_path", False)  # whole processes: no history or latency figures
         mark = "" if r.target_met is None else (" [met]" if r.target_met else " [missed]")
         rows.append(

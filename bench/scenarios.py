@@ -86,14 +86,18 @@ class Sizes:
     run_chain: int = 1_000
     served_loop: int = 10_000
     small_runs: int = 1_000
+    engine_runs: int = 200
+    """Runs of a 10-task DAG the `engines` scenario puts through each engine count."""
+    engine_settle: float = 12.0
+    """Seconds the `engines` scenario lets the partitions' handover settle before it times anything."""
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(1_000, 100, 100, 100, 10_000, 100_000, 100, 2_000, 200, 1_000, 100, 1_000, 100)
+        return cls(1_000, 100, 100, 100, 10_000, 100_000, 100, 2_000, 200, 1_000, 100, 1_000, 100, 40, 0.0)
 
     @classmethod
     def tiny(cls) -> Sizes:
-        return cls(200, 50, 30, 30, 1_000, 20_000, 50, 500, 50, 200, 30, 200, 30)
+        return cls(200, 50, 30, 30, 1_000, 20_000, 50, 500, 50, 200, 30, 200, 30, 10, 0.0)
 
 
 # --- workflow documents ------------------------------------------------------------------------------

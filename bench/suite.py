@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bench import floor as fl
 from bench import user_paths as up
+from bench.engines import engines
 from bench.scenarios import ScenarioResult, Sizes, chain, fanout, many_runs, measure_floor, replay, scale, wide_dag
 
 SCENARIOS = (
@@ -19,6 +20,7 @@ SCENARIOS = (
     "run chain",
     "served loop",
     "api runs",
+    "engines",
 )
 
 
@@ -34,7 +36,7 @@ async def run_all(
     say(f"floor: {floor.tasks_per_s:,.0f} tasks/s, sequential cycle p50 {floor.cycle_p50_ms:.2f} ms")
     results: list[ScenarioResult] = []
     reference: ScenarioResult | None = None
-    steps: list[tuple[str, Callable[[], Awaitable[ScenarioResult]]]] = [
+    steps: list[tuple[str, Callable[[], Awaitable[ScenarioResult | list[ScenarioResult]]]]] = [
         ("fan-out", lambda: fanout(sizes, floor)),
         ("wide DAG", lambda: wide_dag(sizes, floor)),
         ("chain", lambda: chain(sizes, floor)),
@@ -45,14 +47,16 @@ async def run_all(
         ("run chain", lambda: up.run_chain(sizes, floor)),
         ("served loop", lambda: up.served_loop(sizes, floor)),
         ("api runs", lambda: up.small_runs(sizes, floor)),
+        ("engines", lambda: engines(sizes, floor)),
     ]
     for name, step in steps:
         if only and name not in only:
             continue
         say(f"{name} ...")
-        result = await step()
-        if name == "fan-out":
-            reference = result
-        say(f"{name}: {result.seconds:.1f}s, {result.tasks_per_s:,.0f} tasks/s, {result.status}")
-        results.append(result)
+        outcome = await step()
+        for result in outcome if isinstance(outcome, list) else [outcome]:
+            if name == "fan-out":
+                reference = result
+            say(f"{result.name}: {result.seconds:.1f}s, {result.tasks_per_s:,.0f} tasks/s, {result.status}")
+            results.append(result)
     return floor, results

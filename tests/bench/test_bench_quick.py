@@ -10,7 +10,8 @@ from pathlib import Path
 
 ENGINE = ("fan-out", "wide DAG", "chain", "many runs", "scale", "replay")
 USER_PATHS = ("run loop", "run chain", "served loop", "api runs")
-SCENARIOS = ENGINE + USER_PATHS
+ENGINE_COUNTS = ("1 engine", "2 engines", "3 engines")
+SCENARIOS = ENGINE + USER_PATHS + ENGINE_COUNTS
 REQUIRED = (
     "tasks",
     "seconds",
@@ -58,6 +59,10 @@ def test_bench_runs_and_reports_every_scenario(tmp_path: Path) -> None:
     for name in ("fan-out", "wide DAG", "chain", "many runs", "scale"):
         assert _numeric(data["scenarios"][name]["start_p50_ms"]), name
     assert _numeric(data["scenarios"]["chain"]["extra"]["median_overhead_ms"])
+    for name in ENGINE_COUNTS:
+        extra = data["scenarios"][name]["extra"]
+        assert _numeric(extra["vs_one_engine"]) and extra["vs_one_engine"] > 0, name
+        assert all(_numeric(seconds) for seconds in extra["cpu_seconds"].values()), name
     assert _numeric(data["scenarios"]["replay"]["extra"]["events_per_s"])
     assert _numeric(data["scenarios"]["run chain"]["extra"]["ms_per_task"])
     for name in USER_PATHS:
