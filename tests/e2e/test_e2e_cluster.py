@@ -36,6 +36,9 @@ FAULT_AT = {LAYOUT.runs_stream: ITEMS // 5, LAYOUT.tasks_stream: ITEMS // 2}
 """Which stream's leading node is killed once this many iterations have finished."""
 DOWN_FOR = 1.0
 RUN_TIMEOUT = 120.0
+WATCH_HEARTBEAT = 0.5
+"""Seconds between the watching consumer's heartbeats: one lost with a killed node is missed and made again
+within a few of them, not the default 5 s each, while the run goes on unseen and may end before the next fault."""
 
 
 class Watched:
@@ -99,7 +102,9 @@ async def test_losing_a_stream_leader_mid_run_loses_and_doubles_nothing(cluster:
         async with await Client.connect(url) as client:  # the three seeds, comma-separated
             run_id = await client.submit(document)
         watched = Watched()
-        await connection.js.subscribe(LAYOUT.run_subject(run_id), cb=watched.on_commit, ordered_consumer=True)
+        await connection.js.subscribe(
+            LAYOUT.run_subject(run_id), cb=watched.on_commit, ordered_consumer=True, idle_heartbeat=WATCH_HEARTBEAT
+        )
         deadline = time.monotonic() + RUN_TIMEOUT
         recoveries = []
         for stream, leaves in FAULT_AT.items():
