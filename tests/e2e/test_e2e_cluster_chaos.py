@@ -61,6 +61,7 @@ from bench.scenarios import loop_workflow
 HERE = Path(__file__).resolve().parent
 SEED_ENV = "AETHER_CHAOS_SEED"
 LAYOUT = Layout()
+RUN_SUBJECT = LAYOUT.run_subjects.removesuffix(">")
 ENGINES = 3
 PARTITIONS = 6
 LEASE_TTL = 6.0
@@ -203,19 +204,27 @@ TRICKLE = ("hooked", "suspend", "retry", "timeout", "hooked", "suspend")
 
 
 class Commits:
-    """When each run's commits were decided: their events' time, the deciding engine's clock (this machine's),
-    read from the histories afterwards, so an observer cut off by a node's loss misses none."""
+    """When the runs' commits were stored, as the history stream dates them, read back afterwards (an observer
+    cut off by a node's loss would miss some; an event's own time may be a worker's, not its decision's)."""
 
     def __init__(self, moments: list[tuple[float, str]]) -> None:
         self.moments = sorted(moments)
 
     @classmethod
-    async def of(cls, store: NatsEventStore, run_ids: list[str]) -> Commits:
+    async def of(cls, connection: NatsConnection, run_ids: set[str]) -> Commits:
+        last = (await connection.js.stream_info(LAYOUT.runs_stream)).state.last_seq
+        sub = await connection.js.subscribe(LAYOUT.run_subjects, ordered_consumer=True)
         moments = []
-        for run_id in run_ids:
-            for stored in await store.load(run_id):
-                moments.append((datetime.fromisoformat(stored.commit.envelopes[0].time).timestamp(), run_id))
-        return cls(moments)
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=10)
+                run_id = msg.subject.removeprefix(RUN_SUBJECT)
+                if run_id in run_ids:
+                    moments.append((msg.metadata.timestamp.timestamp(), run_id))
+                if msg.metadata.sequence.stream >= last:
+                    return cls(moments)
+        finally:
+            await sub.unsubscribe()
 
     def first_after(self, moment: float, partitions: set[int]) -> dict[int, float]:
         """Per partition, its first commit after `moment`: when a run of it progressed again."""
@@ -529,7 +538,7 @@ async def test_killing_engines_workers_and_nodes_changes_no_outcome(
         phases = await settle(client, list(runs), SETTLE_TIMEOUT)
         settled = time.time()
 
-        commits = await Commits.of(store, list(runs))
+        commits = await Commits.of(connection, set(runs))
         for fault in system.faults:
             fault.progressed = commits.first_after(fault.at, fault.partitions or set(range(PARTITIONS)))
         attempts = {run_id: await count_attempts(store, run_id) for run_id in runs}
@@ -545,7 +554,10 @@ async def test_killing_engines_workers_and_nodes_changes_no_outcome(
                 print(f"  fault {n}: {fault.describe(began)}")
 
         wrong = {r: (runs[r], p) for r, p in phases.items() if p != WORKLOAD[runs[r]][1]}
-        assert not wrong, f"seed {seed}: runs that ended otherwise: {wrong}\n{system.diagnostics()}"
+        assert not wrong, (
+            f"seed {seed}: runs that ended otherwise: {wrong}"
+            f"{''.join([await _trail(store, run_id) for run_id in wrong])}\n{system.diagnostics()}"
+        )
         for run_id, kind in runs.items():
             dispatched, finished = attempts[run_id]
             assert len(dispatched) == WORKLOAD[kind][2], f"seed {seed}: {kind} {run_id}: {await _trail(store, run_id)}"
