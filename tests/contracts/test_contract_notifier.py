@@ -14,7 +14,7 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from aether_es.adapters.nats.layout import Layout
+from aether_es.adapters.nats.layout import Layout, ensure_stream
 from aether_es.adapters.nats.notifier import NatsHookNotifier
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.adapters.notifiers import CompositeNotifier, NotifyErrors
@@ -139,7 +139,18 @@ def harness(request: pytest.FixtureRequest) -> Harness:
             assert msg.subject == f"hookc.hooks.{event.workflow_run_id}.{event.hook_type}"
         return [_event_of(orjson.loads(m.data)) for m in messages]
 
-    return Harness(NatsHookNotifier(nc, Layout(prefix="hookc")), received)
+    return Harness(_Stored(NatsHookNotifier(nc, Layout(prefix="hookc"))), received)
+
+
+class _Stored:
+    """The NATS notifier with the hooks stream it stores notifications in (a system's `ensure` makes it)."""
+
+    def __init__(self, notifier: NatsHookNotifier) -> None:
+        self.notifier = notifier
+
+    async def notify(self, event: HookEvent) -> None:
+        await ensure_stream(self.notifier.nc.jetstream(), self.notifier.layout.hooks_stream_config())
+        await self.notifier.notify(event)
 
 
 async def test_every_event_is_delivered_with_all_fields(harness: Harness) -> None:
