@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,8 +36,11 @@ class TaskBroker(Protocol):
         """Publish reports durably (used by workers and the timeout watcher)."""
         ...
 
-    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
-        """Deliver the reports of `partition` (default: of every run) in batches to `handler` until cancelled."""
+    async def consume_reports(
+        self, handler: ReportHandler, partition: int | None = None, stop: asyncio.Event | None = None
+    ) -> None:
+        """Deliver the reports of `partition` (default: of every run) in batches to `handler` until cancelled,
+        or until `stop` is set (handing back what it fetched but did not deliver)."""
         ...
 
 

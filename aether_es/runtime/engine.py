@@ -98,6 +98,9 @@ EFFECT_RETRY_MAX = 5.0
 two decisions of reports the store failed."""
 RETRY_FIRST = 0.1
 
+HAND_OVER_FETCH = 3.0
+"""Seconds a partition's report loop may take to end its fetch under way when the partition is handed over."""
+
 Ack = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
@@ -206,6 +209,7 @@ class Engine:
         self.router = router
         self._owned: set[int] | None = None if partitions is None else set()
         self._partition_consumers: dict[int, asyncio.Task[None]] = {}
+        self._partition_stops: dict[int, asyncio.Event] = {}
         self._partition_commands: dict[int, Served] = {}
         self.contested: Callable[[], None] | None = None
         """Called when another writer appended to a run first (`runtime.ownership` renews its leases then)."""
@@ -242,8 +246,7 @@ class Engine:
         if self._consumer is not None:
             await cancel_and_wait(self._consumer)
             self._consumer = None
-        for partition in list(self._partition_consumers):
-            await self.lose(partition)
+        await asyncio.gather(*(self.lose(partition) for partition in list(self._partition_consumers)))
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for run_id, run in list(self._runs.items()):  # the next start rehydrates long runs quickly
@@ -311,8 +314,9 @@ class Engine:
                         await served.stop()
             raise
         for partition in new:
+            stop = self._partition_stops[partition] = asyncio.Event()
             self._partition_consumers[partition] = asyncio.create_task(
-                self.broker.consume_reports(self._on_reports, partition), name=f"reports-{partition}"
+                self.broker.consume_reports(self._on_reports, partition, stop), name=f"reports-{partition}"
             )
         log.info("deciding partitions %s", ",".join(map(str, new)))
 
@@ -323,12 +327,19 @@ class Engine:
         if self._owned is None or partition not in self._owned:
             return
         self._owned.discard(partition)
-        served = self._partition_commands.pop(partition, None)
+        served = self._partition_commands.pop(partition, None)  # all taken at once: a `gain` may come next
+        consumer = self._partition_consumers.pop(partition, None)
+        stop = self._partition_stops.pop(partition, None)
+        if stop is not None:
+            stop.set()  # the fetch under way ends and hands back what it brings
         if served is not None:
             await served.stop()
-        consumer = self._partition_consumers.pop(partition, None)
         if consumer is not None:
-            await cancel_and_wait(consumer)
+            done, _ = await asyncio.wait({consumer}, timeout=HAND_OVER_FETCH)
+            if not done:
+                await cancel_and_wait(consumer)
+        if partition in self._owned:
+            return  # taken again meanwhile: its runs are this engine's still
         runs = [run for run_id, run in self._runs.items() if self._partition(run_id) == partition]
         give_up = time.monotonic() + wait
         for run in runs:

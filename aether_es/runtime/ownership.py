@@ -119,9 +119,7 @@ class Ownership:
         members = await self._membership.members()
         me = self._membership.engine_id
         share = assign(self._partitions, [*members, me]).get(me, frozenset())
-        for partition in sorted(self._engine.owned - share):
-            await self._engine.lose(partition)
-            await self._release(partition_key(partition))
+        await self._give_up(self._engine.owned - share, release=True)
         held = []
         for partition in sorted(share):
             if await self._hold(partition_key(partition)):
@@ -156,11 +154,15 @@ class Ownership:
         except Exception as exc:  # it lapses after its TTL anyway
             log.warning("lease %s not released (%r); it lapses in %.0fs", key, exc, self.ttl)
 
-    async def _drop_all(self, *, release: bool) -> None:
-        for partition in sorted(self._engine.owned):
-            await self._engine.lose(partition)
-            if release:
+    async def _give_up(self, partitions: frozenset[int], *, release: bool) -> None:
+        """Hand the partitions over together: each waits for its last fetch to end (about a second)."""
+        await asyncio.gather(*(self._engine.lose(partition) for partition in partitions))
+        if release:
+            for partition in sorted(partitions):
                 await self._release(partition_key(partition))
+
+    async def _drop_all(self, *, release: bool) -> None:
+        await self._give_up(self._engine.owned, release=release)
         for name, singleton in self._singletons.items():
             key = singleton_key(name)
             if key in self._taken:

@@ -5,6 +5,8 @@ runs reach their owner, and the partitions of an engine that dies (kill -9) or s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.cluster.partitions import partition_of
 from aether_es.errors import InvalidStateError, NotFoundError
 from aether_es.model import phases as ph
+from aether_es.ports.wire import Report
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
 PARTITIONS = 4
@@ -81,7 +84,7 @@ async def test_two_engines_split_the_partitions_and_forward_commands_to_the_owne
         await asyncio.sleep(TTL / 3 + 0.5)  # each engine's record says what it held at the end of its last round
         engines = await list_engines(a.connection.js, a.layout)
         assert sorted(len(engine.partitions) for engine in engines) == [2, 2]
-        assert sorted(name for engine in engines for name in engine.singletons) == ["watcher"]
+        assert sorted(name for engine in engines for name in engine.singletons) == ["crons", "watcher"]
         runs = [await a.engine.submit(paced_loop(3)) for _ in range(12)]
         assert {a.engine.owns(run_id) for run_id in runs} == {True, False}
         for run_id in runs:
@@ -130,14 +133,14 @@ async def test_a_killed_engines_partitions_move_to_the_survivor_and_its_runs_fin
     )
     try:
         await doomed.start("serving on")
-        await _eventually(lambda: len(a.engine.owned) == PARTITIONS // 2, 6 * TTL, "the served engine joins")
+        await _eventually(lambda: len(a.engine.owned) == PARTITIONS // 2, 30, "the served engine joins")
         theirs = set(range(PARTITIONS)) - a.engine.owned
         runs = [await a.engine.submit(paced_loop(30)) for _ in range(8)]
         assert any(not a.engine.owns(run_id) for run_id in runs)
         await asyncio.sleep(0.8)  # the runs are under way in both engines
         doomed.kill()
         killed = time.monotonic()
-        await _eventually(lambda: a.engine.owned == set(range(PARTITIONS)), 4 * TTL, "failover")
+        await _eventually(lambda: a.engine.owned == set(range(PARTITIONS)), 10 * TTL, "failover")
         failover = time.monotonic() - killed
         print(f"\nfailover of partitions {sorted(theirs)} after kill -9: {failover:.2f}s (lease TTL {TTL:g}s)")
         assert failover >= TTL * 0.5  # the leases lapsed; nothing handed them over
@@ -187,14 +190,19 @@ class _RefusingRouter:
 async def test_a_partition_that_could_not_be_taken_whole_is_taken_at_the_next_try(
     nats_server: EmbeddedNatsServer, tmp_path: Path
 ) -> None:
-    a = await _stack(nats_server.url, tmp_path / "a", workers=1)
+    options = StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=1, partitions=PARTITIONS, lease_ttl=30)
+    a = await open_stack(options)  # its rounds are 10 s apart: the test starts them
     try:
+        assert a.engine.contested is not None
         refusing = _RefusingRouter(a.engine.router)
         a.engine.router = refusing
-        await a.engine.lose(0)  # its next round takes it again, and the subscription fails that time
-        await _eventually(lambda: refusing.refused == 1, 3 * TTL, "a failed try")
+        await a.engine.lose(0)
+        a.engine.contested()  # a round at once: it takes partition 0 again, and the subscription fails
+        await _eventually(lambda: refusing.refused == 1, 5, "a failed try")
+        await asyncio.sleep(0.2)
         assert 0 not in a.engine.owned  # not half taken: its reports would have no consumer
-        await _eventually(lambda: 0 in a.engine.owned, 3 * TTL, "the next try")
+        a.engine.contested()
+        await _eventually(lambda: 0 in a.engine.owned, 5, "the next try")
         for _ in range(40):
             run_id = await a.engine.submit(paced_loop(1))
             if partition_of(run_id, PARTITIONS) == 0:
@@ -217,5 +225,39 @@ async def test_an_engine_cut_off_from_nats_stops_deciding_and_takes_its_share_ag
         await _eventually(lambda: len(a.engine.owned) == PARTITIONS, 10 * TTL, "it takes its share again")
         run_id = await a.engine.submit(paced_loop(2))
         assert (await a.engine.wait_state(run_id, timeout=20)).phase == ph.SUCCEEDED
+    finally:
+        await a.close()
+
+
+async def test_a_partition_handed_over_leaves_no_pull_behind_to_take_its_next_reports(
+    nats_server: EmbeddedNatsServer, tmp_path: Path
+) -> None:
+    """A pull still waiting when its owner lets go would take the next report to a subscription nobody reads,
+    where it would wait out the ack wait: the report loop ends its fetch before it goes."""
+    options = StackOptions(nats_url=nats_server.url, state_dir=tmp_path, workers=0, partitions=PARTITIONS, lease_ttl=30)
+    a = await open_stack(options)
+    try:
+        runs = [f"r{n}" for n in range(400) if partition_of(f"r{n}", PARTITIONS) == 1]
+
+        async def keep_reporting() -> None:
+            for attempt in itertools.count(1):  # each report new, none dropped as a repeat
+                fields = {"kind": "task-timeout", "taskRunID": "t", "attempt": attempt}
+                await a.broker.report([Report.model_validate({**fields, "runID": run_id}) for run_id in runs])
+
+        reporting = asyncio.create_task(keep_reporting())
+        await asyncio.sleep(0.5)  # the partition's loop is fetching and deciding them
+        await a.engine.lose(1)
+        reporting.cancel()
+        await asyncio.gather(reporting, return_exceptions=True)
+        consumer = a.layout.partition_consumer(1)
+        info = await a.connection.js.consumer_info(a.layout.reports_stream, consumer)
+        left = info.num_pending + info.num_ack_pending
+        sub = await a.connection.js.pull_subscribe_bind(consumer=consumer, stream=a.layout.reports_stream)
+        taken = 0
+        for _ in range(3):  # well within the ack wait: what was handed back comes at once
+            with contextlib.suppress(TimeoutError):
+                taken += len(await sub.fetch(left, timeout=0.5))
+        await sub.unsubscribe()
+        assert left > 0 and taken == left
     finally:
         await a.close()

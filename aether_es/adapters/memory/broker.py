@@ -220,10 +220,12 @@ class MemoryBroker(Faults):
         if lost_ack is not None:
             raise lost_ack
 
-    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
+    async def consume_reports(
+        self, handler: ReportHandler, partition: int | None = None, stop: asyncio.Event | None = None
+    ) -> None:
         """Hand reports in batches to `handler` until cancelled; a failing handler's unacked ones come back.
-        One process's broker has one partition: its engine decides every run."""
-        if partition is not None:
+        One process's broker has one partition: its engine decides every run, and never hands them over."""
+        if partition is not None or stop is not None:
             raise NotSupportedError("the in-memory broker is not partitioned")
         while True:
             handles = await self._reports.take_waiting(None, self._report_batch, 3600.0)

@@ -12,10 +12,12 @@ ignores the stale report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import nats.errors
@@ -226,9 +228,13 @@ class NatsBroker(_Reporter):
         except TRANSIENT as exc:  # best effort by contract
             log.warning("cancel of %d tasks may not have reached NATS: %r", len(task_run_ids), exc)
 
-    async def consume_reports(self, handler: ReportHandler, partition: int | None = None) -> None:
+    async def consume_reports(
+        self, handler: ReportHandler, partition: int | None = None, stop: asyncio.Event | None = None
+    ) -> None:
         """Fetch the reports of `partition` (default: of every partition) in batches and hand them to
-        `handler` until cancelled; survives server restarts.
+        `handler` until cancelled, or until `stop` is set: then the fetch under way ends first and what it
+        brings is handed back, since a pull still waiting when its subscription goes would take reports that
+        nobody reads until the ack wait runs out (a partition changing hands). Survives server restarts.
 
         Undecodable reports are logged and terminated. If `handler` raises, the error is logged and the
         reports it did not ack are redelivered a second later. The engine may hold a report in a run's
@@ -241,18 +247,20 @@ class NatsBroker(_Reporter):
         keeper = asyncio.create_task(self._keep_held(held), name="reports-in-progress")
         partitions = range(self._layout.partitions) if partition is None else [partition]
         try:
-            await asyncio.gather(*(self._consume(handler, held, p) for p in partitions))
+            await asyncio.gather(*(self._consume(handler, held, p, stop) for p in partitions))
         finally:
             await cancel_and_wait(keeper)
             await self._hand_back(held)
 
-    async def _consume(self, handler: ReportHandler, held: dict[int, Msg], partition: int) -> None:
+    async def _consume(
+        self, handler: ReportHandler, held: dict[int, Msg], partition: int, stop: asyncio.Event | None
+    ) -> None:
         """The fetch loop. Its subscription goes when it ends: the server would deliver what is handed back
         to a pull of it still waiting, where nothing reads it until the ack wait runs out."""
         layout = self._layout
         sub: JetStreamContext.PullSubscription | None = None
         try:
-            while True:
+            while stop is None or not stop.is_set():
                 try:
                     if sub is None:
                         await ensure_stream(self._js, layout.reports_stream_config())
@@ -276,14 +284,29 @@ class NatsBroker(_Reporter):
                     self._fetch_failures.warning(type(exc).__name__, "fetching reports failed (%r); retrying", exc)
                     await asyncio.sleep(0.25)
                     continue
+                if stop is not None and stop.is_set():
+                    held.update((next(self._serial), msg) for msg in msgs)  # handed back on the way out
+                    break
                 if not msgs:
                     await asyncio.sleep(0.05)
                     continue
                 decoded = [pair for pair in [await _decode_message(self._values, m) for m in msgs] if pair is not None]
                 if decoded:
                     await self._handle(handler, held, decoded)
+            if sub is not None:
+                await self._last_deliveries(sub, held)
         finally:
             await drop_subscription(sub)
+
+    async def _last_deliveries(self, sub: JetStreamContext.PullSubscription, held: dict[int, Msg]) -> None:
+        """Take what the last pulls still bring until they expire (a fetch's timeout), to be handed back: the
+        server may deliver to a pull whose subscription is gone, where the report would wait out the ack wait."""
+        expired = time.monotonic() + self._fetch_timeout
+        while time.monotonic() < expired:
+            if sub.pending_msgs:
+                with contextlib.suppress(Exception):
+                    held.update((next(self._serial), msg) for msg in await fetch(sub, sub.pending_msgs, timeout=0.2))
+            await asyncio.sleep(0.05)
 
     async def _handle(
         self, handler: ReportHandler, held: dict[int, Msg], decoded: list[tuple[Msg, list[Report]]]
