@@ -9,6 +9,7 @@ from aether_es.adapters.nats.retry import TRANSIENT
 from aether_es.api import messages as m
 from aether_es.errors import (
     AetherError,
+    ApiError,
     ConflictError,
     InvalidStateError,
     NotFoundError,
@@ -49,6 +50,10 @@ def error_reply(exc: BaseException) -> m.ErrorReply:
         code = "invalid_state"
     elif isinstance(exc, NotSupportedError):
         code = "not_supported"
+    elif isinstance(exc, ApiError) and exc.code in STATUS:  # another engine's answer, passed on as it came
+        return m.ErrorReply(
+            error=m.ErrorDetail.model_validate({"code": exc.code, "message": str(exc), "field": exc.field})
+        )
     elif isinstance(exc, TRANSIENT):
         return m.ErrorReply(
             error=m.ErrorDetail(

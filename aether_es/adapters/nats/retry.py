@@ -74,7 +74,7 @@ async def fetch(sub: JetStreamContext.PullSubscription, batch: int, **options: A
     When messages are already buffered, nats-py asks the server for more with a heartbeat but no expiry,
     which the server refuses ("heartbeat value too large"); no heartbeat is asked for then.
     """
-    if options.get("heartbeat") and not sub._sub._pending_queue.empty():
+    if options.get("heartbeat") and sub.pending_msgs:
         options = {key: value for key, value in options.items() if key != "heartbeat"}
     try:
         msgs: list[Msg] = await sub.fetch(batch, **options)
