@@ -38,6 +38,7 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
 
+from aether_es.adapters.nats.connection import LogThrottle
 from aether_es.adapters.nats.layout import Layout, check_id, ensure_bucket
 from aether_es.adapters.nats.value_store import NatsValueStore
 from aether_es.adapters.nats.worker_registry import info_to_dict
@@ -312,6 +313,7 @@ class ApiService:
         self.layout = layout
         self.js = js
         self._values = NatsValueStore(js, layout)
+        self._unavailable = LogThrottle(log, interval=10.0)
         self._service: Service | None = None
         self._keys: KeyValue | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -383,8 +385,10 @@ class ApiService:
                 raise ValueError(f"the reply is {len(data)} bytes, above the server's max payload of {limit} bytes")
         except Exception as exc:
             failure = error_reply(exc)
-            if failure.error.code in ("internal", "unavailable"):
+            if failure.error.code == "internal":
                 log.error("api %s failed: %s", operation, failure.error.message, exc_info=exc)
+            elif failure.error.code == "unavailable":  # NATS or the owner away for a moment: the caller may repeat
+                self._unavailable.warning(operation, "api %s: %s", operation, failure.error.message)
             await self._respond_error(request, failure)
             return
         try:
