@@ -81,7 +81,7 @@ async def main(events: int, rounds: int, rss: bool) -> None:
                     await conn.js.publish_async(layout.run_subject(run_id), data.replace(placeholder, run_id.encode()))
             await conn.js.publish_async_completed()
             tune_for_engine()
-            store = NatsEventStore(conn.js, layout)
+            store = NatsEventStore(conn.nc, layout)
             decode = event_store.decode_commit
             for _ in range(rounds):
                 began = time.process_time()

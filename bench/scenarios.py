@@ -406,7 +406,7 @@ async def replay(sizes: Sizes) -> ScenarioResult:
             load_seconds = time.perf_counter() - began
             events = runs * events_per_run
             floor = await fl.replay_floor(js, layout.runs_stream, layout.run_subjects, events)
-            store = NatsEventStore(js, layout)
+            store = NatsEventStore(conn.nc, layout)
             tune_for_engine()  # a replay keeps every view alive, as an engine does: the same collector settings
             states: dict[str, RunState] = {}
             folded = 0

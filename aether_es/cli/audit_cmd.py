@@ -38,7 +38,7 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     try:
         async with remote("audit", args.nats, args.prefix, args) as (connection, layout):
-            store = NatsEventStore(connection.js, layout)
+            store = NatsEventStore(connection.nc, layout)
             commits = store.load_all()
             if args.run:  # one run's history, not the whole log; a run without one is not found
                 try:

@@ -81,7 +81,7 @@ async def _of_run(args: argparse.Namespace) -> Graph:
         raise GraphError(f"{args.source!r} is neither a file nor a run id") from None
     async with remote("graph", args.nats, args.prefix, args) as (connection, layout):
         try:
-            stored = await NatsEventStore(connection.js, layout).load(run_id)
+            stored = await NatsEventStore(connection.nc, layout).load(run_id)
         except (nats.errors.Error, TimeoutError) as exc:
             raise RemoteError(
                 f"aether: graph: cannot read the history of run {run_id}: {str(exc) or type(exc).__name__}",

@@ -43,7 +43,7 @@ async def handle(args: argparse.Namespace) -> int:
         return exits.INVALID
     try:
         async with remote("history", args.nats, args.prefix, args) as (connection, layout):
-            store = NatsEventStore(connection.js, layout)
+            store = NatsEventStore(connection.nc, layout)
             if args.import_file is not None:
                 await ensure(connection.js, layout)
                 return await _import(store, args.import_file)

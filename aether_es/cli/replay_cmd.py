@@ -39,7 +39,7 @@ async def handle(args: argparse.Namespace) -> int:
     found: dict[str, list[Difference]] = {}
     try:
         async with remote("replay", args.nats, args.prefix, args) as (connection, layout):
-            store = NatsEventStore(connection.js, layout)
+            store = NatsEventStore(connection.nc, layout)
             client: Client | None = None
 
             async def check(state: RunState) -> None:

@@ -68,7 +68,7 @@ async def handle(args: argparse.Namespace) -> int:
                 purge_ids: list[str] = []
                 if chosen and not args.dry_run:
                     if args.archive is not None:
-                        await _archive(NatsEventStore(connection.js, layout), chosen, args.archive)
+                        await _archive(NatsEventStore(connection.nc, layout), chosen, args.archive)
                     archive = str(args.archive.resolve()) if args.archive is not None else ""
                     for start in range(0, len(chosen), PURGE_CHUNK):
                         part = chosen[start : start + PURGE_CHUNK]

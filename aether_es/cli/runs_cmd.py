@@ -174,7 +174,7 @@ async def _get_at(args: argparse.Namespace, client: Client) -> int:
     from aether_es.adapters.nats.event_store import NatsEventStore
     from aether_es.history.timeline import entries, state_at
 
-    store = NatsEventStore(client.nc.jetstream(), Layout(prefix=args.prefix))
+    store = NatsEventStore(client.nc, Layout(prefix=args.prefix))
     timeline = entries(await store.load(check_id("run id", args.run_id)))
     if not timeline:
         raise NotFoundError(f'workflow run "{args.run_id}" not found')

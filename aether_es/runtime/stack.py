@@ -258,7 +258,7 @@ async def open_stack(options: StackOptions) -> Stack:
         layout = await ensure(connection.js, layout)
         if layout.partitions != options.partitions:
             log.info("the system keeps the %d partitions it was created with", layout.partitions)
-        store = NatsEventStore(connection.js, layout)
+        store = NatsEventStore(connection.nc, layout)
         broker = NatsBroker(connection.js, connection.nc, layout)
         deadlines = NatsDeadlines(connection.js, layout, broker.report, poll_interval=options.timeout_poll)
         watch_deadlines(lambda: deadlines.pending)

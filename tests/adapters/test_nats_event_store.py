@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -32,16 +33,16 @@ def commit(run_id: str, n: int) -> Commit:
 
 
 @pytest.fixture
-async def store(js: JetStreamContext) -> NatsEventStore:
+async def store(js: JetStreamContext, nc: Client) -> NatsEventStore:
     layout = Layout()
     await ensure(js, layout)
-    return NatsEventStore(js, layout)
+    return NatsEventStore(nc, layout)
 
 
-async def test_load_after_seq_and_across_batches(js: JetStreamContext) -> None:
+async def test_load_after_seq_and_across_batches(js: JetStreamContext, nc: Client) -> None:
     layout = Layout()
     await ensure(js, layout)
-    store = NatsEventStore(js, layout, load_batch=7)  # force several direct-get batches
+    store = NatsEventStore(nc, layout, load_batch=7)  # force several direct-get batches
     seqs: list[int] = []
     last = 0
     for n in range(25):

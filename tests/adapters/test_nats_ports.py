@@ -23,7 +23,7 @@ async def test_adapters_satisfy_the_ports(js: JetStreamContext, nc: Client) -> N
     async def sink(reports: Sequence[Report]) -> None:
         return None
 
-    store: EventStore = NatsEventStore(js, layout)
+    store: EventStore = NatsEventStore(nc, layout)
     broker: TaskBroker = NatsBroker(js, nc, layout)
     channel: WorkerChannel = NatsWorkerChannel(js, nc, layout)
     deadlines: DeadlineStore = NatsDeadlines(js, layout, sink)

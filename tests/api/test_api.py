@@ -261,7 +261,7 @@ async def bare_api(server: EmbeddedNatsServer, prefix: str, **ports: Any) -> tup
     layout = Layout(prefix=prefix)
     await ensure(connection.js, layout)
     engine = Engine(
-        store=NatsEventStore(connection.js, layout),
+        store=NatsEventStore(connection.nc, layout),
         broker=NatsBroker(connection.js, connection.nc, layout),
         ids=TimeOrderedIdGenerator(),
         **ports,

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 
 import pytest
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 
 from aether_es.adapters.memory import MemoryEventStore
 from aether_es.adapters.nats.event_store import NatsEventStore
@@ -35,17 +35,17 @@ def commit(run_id: str, n: int, started: bool = False) -> Commit:
 
 
 @pytest.fixture(params=["memory", "nats"])
-def server(request: pytest.FixtureRequest) -> JetStreamContext | None:
-    """JetStream on a real server for the NATS store; None for the memory one."""
-    return None if request.param == "memory" else request.getfixturevalue("js")
+def server(request: pytest.FixtureRequest) -> Client | None:
+    """A connection to a real server for the NATS store; None for the memory one."""
+    return None if request.param == "memory" else request.getfixturevalue("nc")
 
 
 @pytest.fixture
-async def store(server: JetStreamContext | None) -> EventStore:
+async def store(server: Client | None) -> EventStore:
     if server is None:
         return MemoryEventStore()
     layout = Layout()
-    await ensure(server, layout)
+    await ensure(server.jetstream(), layout)
     return NatsEventStore(server, layout)
 
 

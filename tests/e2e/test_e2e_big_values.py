@@ -150,7 +150,7 @@ async def test_a_3_mb_output_feeding_four_tasks_is_stored_once(open_with: Any) -
     assert await large_values(stack) == [len(b'"' + b"v" * (3 * MB) + b'"')]
     rebuilt = (await stack.engine.rebuild(run_id)).to_dict()
     assert rebuilt == (await stack.engine.state(run_id)).to_dict()  # replay resolves references like live
-    store = NatsEventStore(stack.connection.js, Layout())
+    store = NatsEventStore(stack.connection.nc, Layout())
     loaded = await store.load(run_id)
     assert [s async for s in store.load_all() if s.commit.run_id == run_id] == loaded  # as replay reads it
     exported = b"".join(export_lines(loaded))

@@ -290,7 +290,7 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         await connection.nc.subscribe(LAYOUT.run_subjects, cb=system.progress.on_commit)
         await connection.nc.subscribe(LAYOUT.hook_subjects, cb=live_hooks.on_hook)
         client = await Client.connect(connection)
-        store = NatsEventStore(connection.js, LAYOUT)
+        store = NatsEventStore(connection.nc, LAYOUT)
 
         # The fault-free twins: how each document ends, and which hooks it fires.
         began = time.monotonic()

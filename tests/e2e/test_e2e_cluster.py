@@ -118,7 +118,7 @@ async def test_losing_a_stream_leader_mid_run_loses_and_doubles_nothing(cluster:
             resumed = next(t for t in watched.finished_at if t > killed + DOWN_FOR)
             print(f"{stream}: leader {leader} killed; the loop went on {resumed - killed:.1f} s after the kill")
 
-        dispatched, finished = await count_attempts(NatsEventStore(connection.js, LAYOUT), run_id)
+        dispatched, finished = await count_attempts(NatsEventStore(connection.nc, LAYOUT), run_id)
         assert len(dispatched) == ITEMS, "an iteration was never dispatched"
         assert set(dispatched.values()) == {1}, "an attempt was dispatched twice"
         assert set(finished.values()) == {1}, "an attempt finished twice"

@@ -505,7 +505,7 @@ async def test_killing_engines_workers_and_nodes_changes_no_outcome(
     try:
         await heard.listen(system.cluster)
         client = await Client.connect(connection, timeout=10.0)
-        store = NatsEventStore(connection.js, LAYOUT)
+        store = NatsEventStore(connection.nc, LAYOUT)
         workload = Workload(client, url)
         cron_id = await client.cron_submit(CRON)
         cron_began = time.time()

@@ -71,7 +71,7 @@ async def test_a_loop_survives_kill_9_of_serve(nats_server: EmbeddedNatsServer, 
         await asyncio.wait_for(enough.wait(), 60)
         first.kill()  # SIGKILL: no drain, no hand-back, nothing acked from here on
         _stop(first)
-        store = NatsEventStore(nc.jetstream(), Layout())
+        store = NatsEventStore(nc, Layout())
         [summary] = [s for s in await store.summaries() if s.run_id == run_id]
         assert summary.phase not in ph.TERMINAL  # killed mid-run
 

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -46,7 +45,7 @@ class NatsEventStore:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: Client,
         layout: Layout,
         *,
         request_timeout: float = 2.0,
@@ -55,14 +54,14 @@ class NatsEventStore:
         load_max_bytes: int = 32 * 1024 * 1024,
         values: NatsValueStore | None = None,
     ) -> None:
-        self._js = js
-        self._nc: Client = js._nc  # the direct-get batch protocol is raw; nats-py does not wrap it
+        self._js = nc.jetstream()
+        self._nc = nc  # the direct-get batch protocol is raw; nats-py does not wrap it
         self._layout = layout
         self._timeout = request_timeout
         self._budget = retry_budget
         self._load_batch = load_batch
         self._load_max_bytes = load_max_bytes
-        self._values = values or NatsValueStore(js, layout)
+        self._values = values or NatsValueStore(self._js, layout)
 
     # --- history -------------------------------------------------------------------------------------
 

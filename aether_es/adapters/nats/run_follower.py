@@ -50,8 +50,7 @@ async def follow_run(
     The first step holds the whole history so far; the iteration ends after the step in which the run is
     terminal with nothing more stored. Raises NotFoundError for a run with no history.
     """
-    js = nc.jetstream()
-    store = NatsEventStore(js, layout, retry_budget=LOAD_BUDGET)
+    store = NatsEventStore(nc, layout, retry_budget=LOAD_BUDGET)
     stored = await _load(store, layout, run_id, 0)
     if not stored:
         raise NotFoundError(f'workflow run "{run_id}" not found')
