@@ -32,14 +32,13 @@ REPLY_TIMEOUT = 60.0
 
 
 class _Subscription:
-    def __init__(self, sub: Subscription, tasks: set[asyncio.Task[None]]) -> None:
+    def __init__(self, sub: Subscription) -> None:
         self._sub = sub
-        self._tasks = tasks
 
     async def stop(self) -> None:
+        """No more commands; those taken go on and answer, so a partition's hand-over never waits for one
+        (its decision may wait for NATS, or be fenced if the next owner decides first)."""
         await self._sub.unsubscribe()
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 class NatsCommandRouter:
@@ -96,4 +95,4 @@ class NatsCommandRouter:
             task.add_done_callback(tasks.discard)
 
         sub = await self._nc.subscribe(self._subject(partition), cb=on_message)
-        return _Subscription(sub, tasks)
+        return _Subscription(sub)

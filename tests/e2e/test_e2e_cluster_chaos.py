@@ -77,7 +77,9 @@ CRON_GRACE = LEASE_TTL * 4 / 3 + 3.0
 """After a fault that stops an engine or a node, scheduled times may pass undecided until the cron's lease
 has moved: so long after the restart."""
 SUBMIT_EVERY = 1.0
-SETTLE_TIMEOUT = 40.0
+SETTLE_TIMEOUT = 75.0
+"""Seconds for every submission and resume to be done after the last fault, and every run to end: more than a
+submission may keep trying (`submit_for_good`'s 60 s), since a command waits while its partition changes hands."""
 HOOKS_TIMEOUT = 15.0
 
 _ECHO = {"task": {"name": "note", "inputs": {"parameters": [{"name": "text"}]}, "executor": {"type": "echo"}}}
