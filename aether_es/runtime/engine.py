@@ -300,6 +300,9 @@ class Engine:
         if not new:
             return
         self._owned.update(new)
+        for run_id, run in self._runs.items():  # what memory holds of them predates the other owners' commits
+            if self._partition(run_id) in new and not run.draining:
+                self._forget_state(run)
         try:
             for partition in new:
                 if self.router is not None:

@@ -26,7 +26,7 @@ from aether_es.ports.wire import Report
 from aether_es.runtime.stack import Stack, StackOptions, open_stack
 
 PARTITIONS = 4
-TTL = 2.0
+TTL = 3.0
 
 
 def paced_loop(items: int) -> dict[str, Any]:
