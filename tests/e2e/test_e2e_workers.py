@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from support.cli import aether
 
 from aether_es.adapters.nats.server import EmbeddedNatsServer
 from aether_es.ports.worker_registry import WorkerNotFound
 from aether_es.runtime.stack import StackOptions, open_stack
 from aether_es.runtime.state_dir import NATS_URL_ENV
 from aether_es.worker.executors.echo import EchoExecutor
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def aether(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aether_es.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-        env=env,
-    )
 
 
 async def test_stack_workers_register_list_and_unregister(nats_server: EmbeddedNatsServer) -> None:
@@ -68,17 +54,17 @@ async def test_stack_workers_register_list_and_unregister(nats_server: EmbeddedN
         await stack.close()
 
 
-def test_workers_needs_a_nats_url() -> None:
-    env = {k: v for k, v in os.environ.items() if k != NATS_URL_ENV}
-    result = aether("workers", "--json", env=env)
+def test_workers_needs_a_nats_url(tmp_path: Path) -> None:
+    """In a folder of its own, with a user-level config of its own: no system a test beside it serves is found."""
+    env = {NATS_URL_ENV: "", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = aether("workers", "--json", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "--nats" in result.stderr and NATS_URL_ENV in result.stderr
     assert result.stdout == ""
 
 
 def test_workers_unreachable_server_fails() -> None:
-    env = {k: v for k, v in os.environ.items() if k != NATS_URL_ENV}
-    result = aether("workers", "--nats", "nats://127.0.0.1:1", env=env)
+    result = aether("workers", "--nats", "nats://127.0.0.1:1")
     assert result.returncode == 1
     assert "cannot connect" in result.stderr
 
