@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ from aether_es.engine.cron_decider import (
     suspended_document,
     workflow_for,
 )
-from aether_es.errors import InvalidStateError, NotFoundError
+from aether_es.errors import InvalidStateError, NotFoundError, NotSupportedError, ValidationError
 from aether_es.events.catalogue import Event
 from aether_es.events.cron_catalogue import CronDeleted, CronSubmitted, CronUpdated
 from aether_es.events.envelope import commit_of, make_envelopes
@@ -74,6 +75,9 @@ class Runs(Protocol):
 log = logging.getLogger("aether_es.cron")
 
 AGGREGATE = "cron"
+
+SUBMIT_FIRED_FOR = 60.0
+"""Seconds a fire's run is submitted again while its owner cannot take it (`CronService._submit_fired`)."""
 
 
 def aggregate_id(cron_id: str) -> str:
@@ -252,8 +256,28 @@ class CronService:
             with contextlib.suppress(InvalidStateError):  # it finished meanwhile
                 await self.engine.cancel(run_id)
         if decision.run_id and decision.workflow is not None:
-            await self.engine.submit(decision.workflow, cron_id=cron_id, run_id=decision.run_id)
+            await self._submit_fired(decision.workflow, cron_id, decision.run_id)
         return decision.run_id
+
+    async def _submit_fired(self, workflow: dict[str, Any], cron_id: str, run_id: str) -> None:
+        """Submit the run of a recorded fire, trying again while the engine that owns it cannot take it (one
+        dying, a partition changing hands) for up to `SUBMIT_FIRED_FOR` seconds; a fire still without its run
+        then is completed by the next `restore` (a start, or this service moving to another engine)."""
+        give_up = time.monotonic() + SUBMIT_FIRED_FOR
+        delay = 0.5
+        while True:
+            try:
+                await self.engine.submit(workflow, cron_id=cron_id, run_id=run_id)
+                return
+            except (ValidationError, NotSupportedError):
+                raise  # the document itself: trying again changes nothing
+            except Exception as exc:
+                if time.monotonic() + delay > give_up:
+                    log.warning("cron %s: run %s not submitted (%r); the next restore submits it", cron_id, run_id, exc)
+                    raise
+                log.warning("cron %s: run %s not submitted (%r); trying again in %.1fs", cron_id, run_id, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # --- internals -----------------------------------------------------------------------------------
 
