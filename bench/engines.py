@@ -24,8 +24,8 @@ from pathlib import Path
 from nats.aio.msg import Msg
 
 from aether_es.adapters.nats.connection import NatsConnection, connect
-from aether_es.adapters.nats.layout import Layout
-from aether_es.adapters.nats.membership import list_engines, system_partitions
+from aether_es.adapters.nats.layout import Layout, recorded_partitions
+from aether_es.adapters.nats.membership import list_engines
 from aether_es.client import Client
 from aether_es.events.catalogue import RunFinished
 from aether_es.events.codec import decode_commit
@@ -148,7 +148,7 @@ async def _ready(procs: Sequence[subprocess.Popen[bytes]], what: str, says: byte
 async def _partitions_spread(connection: NatsConnection, layout: Layout, count: int) -> None:
     """Until `count` engines hold every partition between them: runs submitted earlier would all go to the
     first engine, and partitions moving mid-run would be timed too."""
-    partitions = set(range(await system_partitions(connection.js, layout)))
+    partitions = set(range(await recorded_partitions(connection.js, layout) or layout.partitions))
     async with asyncio.timeout(START_TIMEOUT):
         while True:
             live = await list_engines(connection.js, layout)

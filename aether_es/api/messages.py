@@ -276,7 +276,9 @@ class EngineView(Reply):
 
 
 class ListEnginesReply(Reply):
-    partition_count: int = Field(description="how many partitions the system's runs are spread over")
+    partition_count: int = Field(
+        description="how many partitions the system's runs are spread over (0 before an engine created it)"
+    )
     engines: list[EngineView]
 
 

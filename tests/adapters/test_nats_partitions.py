@@ -7,7 +7,8 @@ import orjson
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from aether_es.adapters.nats.layout import Layout, ensure
+from aether_es.adapters.nats.layout import Layout, ensure, recorded_partitions
+from aether_es.api.engines import read_engines
 from aether_es.cluster.partitions import partition_of, slot_of
 
 
@@ -55,3 +56,15 @@ async def test_the_reports_of_a_system_made_before_partitions_move_under_their_s
         msgs = await sub.fetch(2, timeout=2)
         assert [m.subject for m in msgs if orjson.loads(m.data)["runID"] == run_id] == [layout.report_subject(run_id)]
         await sub.unsubscribe()
+
+
+async def test_reading_the_engines_of_a_system_no_engine_created_records_no_partition_count(
+    js: JetStreamContext,
+) -> None:
+    """Were a reading to record the default, the first engine's `--partitions` would be ignored."""
+    layout = Layout(prefix="unmade", partitions=16)
+    await js.create_key_value(layout.leases_kv_config())
+    assert (await read_engines(js, layout)).partition_count == 0
+    assert await recorded_partitions(js, layout) is None
+    assert (await ensure(js, layout)).partitions == 16
+    assert (await read_engines(js, layout)).partition_count == 16

@@ -25,7 +25,14 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
 
 from aether_es.cluster.partitions import DEFAULT_PARTITIONS, check_partitions, slot_of, slots_of
 
@@ -599,9 +606,18 @@ async def system_partitions(js: JetStreamContext, layout: Layout) -> int:
     try:
         await kv.create(PARTITIONS_KEY, str(layout.partitions).encode())
     except KeyWrongLastSequenceError:
-        entry = await kv.get(PARTITIONS_KEY)
-        return check_partitions(int((entry.value or b"0").decode()))
+        return await recorded_partitions(js, layout) or layout.partitions
     return layout.partitions
+
+
+async def recorded_partitions(js: JetStreamContext, layout: Layout) -> int | None:
+    """The partition count the system was created with, without recording one (None before any `ensure`)."""
+    kv = await js.key_value(layout.leases_bucket)
+    try:
+        entry = await kv.get(PARTITIONS_KEY)
+    except KeyNotFoundError:
+        return None
+    return check_partitions(int((entry.value or b"0").decode()))
 
 
 async def _move_report(js: JetStreamContext, layout: Layout, msg: Msg) -> None:

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from aether_es.adapters.nats.layout import Layout, check_id, system_partitions
+from aether_es.adapters.nats.layout import Layout, check_id
 
 PREFIX = "engine."
 
@@ -107,4 +107,4 @@ async def list_engines(js: JetStreamContext, layout: Layout) -> list[EngineInfo]
     return engines
 
 
-__all__ = ["EngineInfo", "NatsMembership", "list_engines", "system_partitions"]
+__all__ = ["EngineInfo", "NatsMembership", "list_engines"]
