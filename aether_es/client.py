@@ -20,14 +20,10 @@ from nats.micro.request import ERROR_CODE_HEADER
 from aether_es.adapters.nats.connection import NatsConnection, seed_urls
 from aether_es.adapters.nats.layout import Layout
 from aether_es.api import messages as m
+from aether_es.api.errors import CODES
 from aether_es.errors import (
     AetherError,
     ApiError,
-    ConflictError,
-    InvalidStateError,
-    NotFoundError,
-    NotSupportedError,
-    ValidationError,
 )
 from aether_es.model import clock
 
@@ -59,13 +55,7 @@ RunPage = m.ListRunsReply
 Submitted = m.SubmitRunReply
 """A submission's `run_id`, and `created` (false when its idempotency key had already started the run)."""
 
-_ERRORS: dict[str, type[AetherError]] = {
-    "invalid_argument": ValidationError,
-    "not_found": NotFoundError,
-    "invalid_state": InvalidStateError,
-    "conflict": ConflictError,
-    "not_supported": NotSupportedError,
-}
+_ERRORS: dict[str, type[AetherError]] = {code: kind for kind, code in CODES.items()}
 
 
 def raise_error(detail: m.ErrorDetail) -> None:

@@ -36,36 +36,31 @@ def invalid(field: str | None, detail: str) -> ValidationError:
     return error
 
 
+CODES: dict[type[AetherError], m.ErrorCode] = {
+    ValidationError: "invalid_argument",
+    NotFoundError: "not_found",
+    ConflictError: "conflict",  # before InvalidStateError, of which it is a kind
+    InvalidStateError: "invalid_state",
+    NotSupportedError: "not_supported",
+}
+"""The error code of each kind of Aether error; a client raises the same kind back (`client.raise_error`)."""
+
+
 def error_reply(exc: BaseException) -> m.ErrorReply:
     """The structured reply for an exception: Aether's errors by kind, NATS trouble as unavailable, the rest
     as internal (with the exception's type and text, never a traceback)."""
-    code: m.ErrorCode
-    if isinstance(exc, ValidationError):
-        code = "invalid_argument"
-    elif isinstance(exc, NotFoundError):
-        code = "not_found"
-    elif isinstance(exc, ConflictError):
-        code = "conflict"
-    elif isinstance(exc, InvalidStateError):
-        code = "invalid_state"
-    elif isinstance(exc, NotSupportedError):
-        code = "not_supported"
-    elif isinstance(exc, ApiError) and exc.code in STATUS:  # another engine's answer, passed on as it came
-        return m.ErrorReply(
-            error=m.ErrorDetail.model_validate({"code": exc.code, "message": str(exc), "field": exc.field})
-        )
-    elif isinstance(exc, TRANSIENT):
-        return m.ErrorReply(
-            error=m.ErrorDetail(
-                code="unavailable", message=f"aether: unavailable: {describe(exc)}; try again", field=None
-            )
-        )
-    else:
-        return m.ErrorReply(
-            error=m.ErrorDetail(code="internal", message=f"aether: internal error: {describe(exc)}", field=None)
-        )
-    assert isinstance(exc, AetherError)
-    return m.ErrorReply(error=m.ErrorDetail(code=code, message=str(exc), field=exc.field))
+    code = next((code for kind, code in CODES.items() if isinstance(exc, kind)), None)
+    if code is not None:
+        assert isinstance(exc, AetherError)
+        return m.ErrorReply(error=m.ErrorDetail(code=code, message=str(exc), field=exc.field))
+    if isinstance(exc, ApiError) and exc.code in STATUS:  # another engine's answer, passed on as it came
+        detail = {"code": exc.code, "message": str(exc), "field": exc.field}
+        return m.ErrorReply(error=m.ErrorDetail.model_validate(detail))
+    if isinstance(exc, TRANSIENT):
+        message = f"aether: unavailable: {describe(exc)}; try again"
+        return m.ErrorReply(error=m.ErrorDetail(code="unavailable", message=message, field=None))
+    message = f"aether: internal error: {describe(exc)}"
+    return m.ErrorReply(error=m.ErrorDetail(code="internal", message=message, field=None))
 
 
 def describe(exc: BaseException) -> str:
