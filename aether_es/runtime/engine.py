@@ -246,7 +246,7 @@ class Engine:
         if self._consumer is not None:
             await cancel_and_wait(self._consumer)
             self._consumer = None
-        await asyncio.gather(*(self.lose(partition) for partition in list(self._partition_consumers)))
+        await asyncio.gather(*(self.lose(p, hand_over=False) for p in list(self._partition_consumers)))
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for run_id, run in list(self._runs.items()):  # the next start rehydrates long runs quickly
@@ -323,10 +323,14 @@ class Engine:
             )
         log.info("deciding partitions %s", ",".join(map(str, new)))
 
-    async def lose(self, partition: int, wait: float = 5.0) -> None:
+    async def lose(self, partition: int, wait: float = 5.0, *, hand_over: bool = True) -> None:
         """Stop deciding the partition's runs: its reports go back to the stream for the next owner and no
         more commands come; decisions in flight get `wait` seconds to finish (one that commits later is fenced
-        by its run's sequence), unfinished runs are snapshotted for the next owner, then leave memory."""
+        by its run's sequence), unfinished runs are snapshotted for the next owner, then leave memory.
+
+        With `hand_over` the report loop's fetch under way ends first (up to a second), so that none of the
+        reports it brings waits out the ack wait on its way to another engine; without (no engine to take the
+        partition now, or NATS away) the loop is cancelled at once."""
         if self._owned is None or partition not in self._owned:
             return
         self._owned.discard(partition)
@@ -338,7 +342,7 @@ class Engine:
         if served is not None:
             await served.stop()
         if consumer is not None:
-            done, _ = await asyncio.wait({consumer}, timeout=HAND_OVER_FETCH)
+            done, _ = await asyncio.wait({consumer}, timeout=HAND_OVER_FETCH if hand_over else 0)
             if not done:
                 await cancel_and_wait(consumer)
         if partition in self._owned:

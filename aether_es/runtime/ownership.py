@@ -84,11 +84,12 @@ class Ownership:
 
     async def stop(self) -> None:
         """Hand everything over: partitions first (their decisions in flight finish), then singletons, then
-        the membership, so the others take them at their next round rather than after a TTL."""
+        the membership, so the others take them at their next round rather than after a TTL. An engine alone
+        (`aether-es run`) has nobody to hand its report loops' last fetches to, and does not wait for them."""
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
-        await self._drop_all(release=True)
+        await self._drop_all(release=True, hand_over=await self._others())
         with contextlib.suppress(Exception):
             await self._membership.leave()
 
@@ -109,7 +110,7 @@ class Ownership:
                         time.monotonic() - self._renewed,
                         exc,
                     )
-                    await self._drop_all(release=False)
+                    await self._drop_all(release=False, hand_over=False)  # NATS away: no fetch to end
                 else:
                     self._failures.warning(
                         "round", "engine %s: leases not renewed (%r)", self._membership.engine_id, exc
@@ -154,15 +155,22 @@ class Ownership:
         except Exception as exc:  # it lapses after its TTL anyway
             log.warning("lease %s not released (%r); it lapses in %.0fs", key, exc, self.ttl)
 
-    async def _give_up(self, partitions: frozenset[int], *, release: bool) -> None:
-        """Hand the partitions over together: each waits for its last fetch to end (about a second)."""
-        await asyncio.gather(*(self._engine.lose(partition) for partition in partitions))
+    async def _others(self) -> bool:
+        """Whether another engine is alive (so presumed when NATS cannot say)."""
+        try:
+            return any(member != self._membership.engine_id for member in await self._membership.members())
+        except Exception:
+            return True
+
+    async def _give_up(self, partitions: frozenset[int], *, release: bool, hand_over: bool = True) -> None:
+        """Lose the partitions together; handed over, each waits for its last fetch to end (about a second)."""
+        await asyncio.gather(*(self._engine.lose(p, hand_over=hand_over) for p in partitions))
         if release:
             for partition in sorted(partitions):
                 await self._release(partition_key(partition))
 
-    async def _drop_all(self, *, release: bool) -> None:
-        await self._give_up(self._engine.owned, release=release)
+    async def _drop_all(self, *, release: bool, hand_over: bool) -> None:
+        await self._give_up(self._engine.owned, release=release, hand_over=hand_over)
         for name, singleton in self._singletons.items():
             key = singleton_key(name)
             if key in self._taken:

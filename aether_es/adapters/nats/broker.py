@@ -12,12 +12,10 @@ ignores the stale report.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import nats.errors
@@ -293,20 +291,8 @@ class NatsBroker(_Reporter):
                 decoded = [pair for pair in [await _decode_message(self._values, m) for m in msgs] if pair is not None]
                 if decoded:
                     await self._handle(handler, held, decoded)
-            if sub is not None:
-                await self._last_deliveries(sub, held)
         finally:
             await drop_subscription(sub)
-
-    async def _last_deliveries(self, sub: JetStreamContext.PullSubscription, held: dict[int, Msg]) -> None:
-        """Take what the last pulls still bring until they expire (a fetch's timeout), to be handed back: the
-        server may deliver to a pull whose subscription is gone, where the report would wait out the ack wait."""
-        expired = time.monotonic() + self._fetch_timeout
-        while time.monotonic() < expired:
-            if sub.pending_msgs:
-                with contextlib.suppress(Exception):
-                    held.update((next(self._serial), msg) for msg in await fetch(sub, sub.pending_msgs, timeout=0.2))
-            await asyncio.sleep(0.05)
 
     async def _handle(
         self, handler: ReportHandler, held: dict[int, Msg], decoded: list[tuple[Msg, list[Report]]]
